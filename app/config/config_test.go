@@ -1,0 +1,116 @@
+package config_test
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/perkbridge/perkbridge/app/config"
+)
+
+var key32 = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func valid() map[string]string {
+	return map[string]string{
+		"SHOPIFY_API_KEY":    "key",
+		"SHOPIFY_API_SECRET": "secret",
+		"APP_URL":            "https://perkbridge.example.com/",
+		"ENCRYPTION_KEY":     key32,
+	}
+}
+
+func TestLoad_Defaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(valid()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8080 || c.APIVersion != "2026-10" || c.AppURL != "https://perkbridge.example.com" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.ShopOrigin != "https://{shop}" || c.KlaviyoOrigin != "https://a.klaviyo.com" || !c.Workers {
+		t.Fatalf("origins: %+v", c)
+	}
+	if got := c.CleverTapRegionOrigin("eu1"); got != "https://api.clevertap.com" {
+		t.Fatalf("eu1 origin %q", got)
+	}
+	if got := c.CleverTapRegionOrigin("in1"); got != "https://in1.api.clevertap.com" {
+		t.Fatalf("in1 origin %q", got)
+	}
+}
+
+func TestLoad_CleverTapOverride(t *testing.T) {
+	t.Parallel()
+	m := valid()
+	m["CLEVERTAP_API_ORIGIN"] = "http://127.0.0.1:9002/{region}"
+	c, err := config.Load(env(m), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"eu1", "in1"} {
+		if got, want := c.CleverTapRegionOrigin(r), "http://127.0.0.1:9002/"+r; got != want {
+			t.Errorf("region %s: %q want %q", r, got, want)
+		}
+	}
+}
+
+func TestLoad_Errors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, key, value, want string
+	}{
+		{"MissingKey", "SHOPIFY_API_KEY", "", "SHOPIFY_API_KEY: is required"},
+		{"MissingSecret", "SHOPIFY_API_SECRET", "", "SHOPIFY_API_SECRET: is required"},
+		{"MissingAppURL", "APP_URL", "", "APP_URL: is required"},
+		{"HTTPAppURL", "APP_URL", "http://perkbridge.example.com", "APP_URL: must use https"},
+		{"RelativeAppURL", "APP_URL", "perkbridge", "APP_URL: must be an absolute"},
+		{"ShortEncryptionKey", "ENCRYPTION_KEY", base64.StdEncoding.EncodeToString([]byte("short")), "ENCRYPTION_KEY: must decode to 32 bytes, got 5"},
+		{"NotBase64", "ENCRYPTION_KEY", "!!!", "ENCRYPTION_KEY: must be base64"},
+		{"MissingEncryptionKey", "ENCRYPTION_KEY", "", "ENCRYPTION_KEY: is required"},
+		{"BadPort", "PORT", "http", `PORT: must be a TCP port number, got "http"`},
+		{"BadVersion", "SHOPIFY_API_VERSION", "2026-11", "SHOPIFY_API_VERSION: must look like 2026-10"},
+		{"OriginWithoutShop", "SHOPIFY_SHOP_ORIGIN", "http://127.0.0.1:9001", "SHOPIFY_SHOP_ORIGIN: must contain {shop}"},
+		{"BadKlaviyoOrigin", "KLAVIYO_API_ORIGIN", "ftp://x", "KLAVIYO_API_ORIGIN: must be an absolute"},
+		{"BadWorkers", "WORKERS", "maybe", "WORKERS: must be 0 or 1"},
+		{"BadLogLevel", "LOG_LEVEL", "loud", "LOG_LEVEL: must be"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := valid()
+			m[tc.key] = tc.value
+			_, err := config.Load(env(m), false)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoad_AllProblemsAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(env(map[string]string{}), false)
+	if err == nil {
+		t.Fatal("empty environment must fail")
+	}
+	for _, name := range []string{"SHOPIFY_API_KEY", "SHOPIFY_API_SECRET", "APP_URL", "ENCRYPTION_KEY"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestLoad_DemoNeedsNothing(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EncryptionKey) != 32 || c.ShopifyAPISecret == "" || !c.Demo {
+		t.Fatalf("demo config incomplete: %+v", c)
+	}
+}

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/perkbridge/perkbridge/app"
+)
+
+// Customer is a shop's customer as Shopify knows them.
+type Customer struct {
+	ID               int64 `gorm:"primaryKey"`
+	ShopID           app.ShopID
+	ShopifyID        int64
+	GID              string `gorm:"column:gid"`
+	Email            string
+	Phone            string
+	FirstName        string
+	LastName         string
+	State            string
+	Metafields       json.RawMessage `gorm:"type:jsonb"`
+	ShopifyUpdatedAt *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// TableName implements gorm's tabler.
+func (Customer) TableName() string { return "customers" }
+
+// MetafieldMap decodes the cached metafields ("namespace.key" → value).
+func (c *Customer) MetafieldMap() map[string]string {
+	m := map[string]string{}
+	_ = json.Unmarshal(c.Metafields, &m)
+	return m
+}
+
+// CustomerIdentity is what a customers/* webhook tells us about a customer.
+type CustomerIdentity struct {
+	ShopifyID        int64
+	GID              string
+	Email            string
+	Phone            string
+	FirstName        string
+	LastName         string
+	State            string
+	ShopifyUpdatedAt *time.Time
+}
+
+// UpsertCustomer creates or refreshes a customer's identity. An update whose
+// Shopify updated_at is older than what is stored is ignored, because
+// webhooks arrive out of order and a late one must not undo a newer one. It
+// reports whether the row was created.
+func (s *Store) UpsertCustomer(ctx context.Context, shopID app.ShopID, in CustomerIdentity) (*Customer, bool, error) {
+	var row struct {
+		Customer
+		Inserted bool
+	}
+	err := s.db.WithContext(ctx).Raw(`
+INSERT INTO customers (shop_id, shopify_id, gid, email, phone, first_name, last_name, state, shopify_updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
+    email = EXCLUDED.email, phone = EXCLUDED.phone,
+    first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+    state = EXCLUDED.state, gid = EXCLUDED.gid,
+    shopify_updated_at = EXCLUDED.shopify_updated_at, updated_at = now()
+WHERE customers.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL
+   OR EXCLUDED.shopify_updated_at >= customers.shopify_updated_at
+RETURNING *, (xmax = 0) AS inserted`,
+		shopID, in.ShopifyID, in.GID, strings.TrimSpace(in.Email), strings.TrimSpace(in.Phone),
+		in.FirstName, in.LastName, in.State, in.ShopifyUpdatedAt).Scan(&row).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("store: upsert customer: %w", formatError(err))
+	}
+	if row.ID == 0 { // stale update: nothing returned
+		c, err := s.CustomerByShopifyID(ctx, shopID, in.ShopifyID)
+		return c, false, err
+	}
+	return &row.Customer, row.Inserted, nil
+}
+
+// CustomerByShopifyID returns the shop's customer with a Shopify id.
+func (s *Store) CustomerByShopifyID(ctx context.Context, shopID app.ShopID, shopifyID int64) (*Customer, error) {
+	var c Customer
+	if err := s.db.WithContext(ctx).Where("shop_id = ? AND shopify_id = ?", shopID, shopifyID).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("store: customer: %w", formatError(err))
+	}
+	return &c, nil
+}
+
+// SetCustomerMetafields caches metafield values read from the GraphQL API.
+func (s *Store) SetCustomerMetafields(ctx context.Context, shopID app.ShopID, shopifyID int64, values map[string]string) error {
+	b, _ := json.Marshal(values)
+	err := s.db.WithContext(ctx).Exec(`UPDATE customers SET metafields = metafields || ?::jsonb, updated_at = now() WHERE shop_id = ? AND shopify_id = ?`,
+		string(b), shopID, shopifyID).Error
+	if err != nil {
+		return fmt.Errorf("store: set metafields: %w", formatError(err))
+	}
+	return nil
+}
+
+// SearchCustomers finds the shop's customers by email, phone or Shopify id.
+func (s *Store) SearchCustomers(ctx context.Context, shopID app.ShopID, q string, limit int) ([]Customer, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	db := s.db.WithContext(ctx).Where("shop_id = ?", shopID)
+	if q = strings.TrimSpace(q); q != "" {
+		like := "%" + strings.ToLower(q) + "%"
+		db = db.Where("lower(email) LIKE ? OR phone LIKE ? OR shopify_id::text = ? OR lower(first_name || ' ' || last_name) LIKE ?", like, "%"+q+"%", q, like)
+	}
+	var out []Customer
+	if err := db.Order("updated_at DESC").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("store: search customers: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// DeleteCustomer deletes the customer row; tables that reference it cascade.
+func (s *Store) DeleteCustomer(ctx context.Context, shopID app.ShopID, shopifyID int64) (int64, error) {
+	res := s.db.WithContext(ctx).Exec("DELETE FROM customers WHERE shop_id = ? AND shopify_id = ?", shopID, shopifyID)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: delete customer: %w", formatError(res.Error))
+	}
+	return res.RowsAffected, nil
+}
+
+// DataRequest is an export produced for customers/data_request.
+type DataRequest struct {
+	ID                int64 `gorm:"primaryKey"`
+	ShopID            app.ShopID
+	ShopifyRequestID  int64
+	ShopifyCustomerID int64
+	Export            json.RawMessage `gorm:"type:jsonb"`
+	CreatedAt         time.Time
+}
+
+// TableName implements gorm's tabler.
+func (DataRequest) TableName() string { return "data_requests" }
+
+// SaveDataRequest stores an export; a repeated request id keeps the first.
+func (s *Store) SaveDataRequest(ctx context.Context, shopID app.ShopID, requestID, customerID int64, export json.RawMessage) error {
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO data_requests (shop_id, shopify_request_id, shopify_customer_id, export)
+VALUES (?, ?, ?, ?) ON CONFLICT (shop_id, shopify_request_id) DO NOTHING`, shopID, requestID, customerID, string(export)).Error
+	if err != nil {
+		return fmt.Errorf("store: save data request: %w", formatError(err))
+	}
+	return nil
+}
+
+// DataRequests lists the shop's exports, newest first.
+func (s *Store) DataRequests(ctx context.Context, shopID app.ShopID) ([]DataRequest, error) {
+	var out []DataRequest
+	if err := s.db.WithContext(ctx).Where("shop_id = ?", shopID).Order("id DESC").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("store: data requests: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// DeleteDataRequests deletes the exports about one customer (customers/redact).
+func (s *Store) DeleteDataRequests(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64) error {
+	err := s.db.WithContext(ctx).Exec("DELETE FROM data_requests WHERE shop_id = ? AND shopify_customer_id = ?", shopID, shopifyCustomerID).Error
+	if err != nil {
+		return fmt.Errorf("store: delete data requests: %w", formatError(err))
+	}
+	return nil
+}

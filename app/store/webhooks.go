@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/perkbridge/perkbridge/app"
+)
+
+// Webhook inbox statuses.
+const (
+	WebhookPending   = "pending"
+	WebhookProcessed = "processed"
+	WebhookFailed    = "failed"
+	WebhookIgnored   = "ignored"
+)
+
+// Webhook is one stored delivery. ShopID is nil for unknown shops.
+type Webhook struct {
+	ID                int64 `gorm:"primaryKey"`
+	ShopID            *app.ShopID
+	ShopDomain        string
+	WebhookID         string
+	EventID           string
+	Topic             string
+	APIVersion        string `gorm:"column:api_version"`
+	TriggeredAt       *time.Time
+	ReceivedAt        time.Time
+	Headers           json.RawMessage `gorm:"type:jsonb"`
+	Body              []byte
+	Status            string
+	Attempts          int
+	LastError         string
+	ProcessedAt       *time.Time
+	SubjectCustomerID *int64
+	RedactedAt        *time.Time
+}
+
+// TableName implements gorm's tabler.
+func (Webhook) TableName() string { return "webhooks" }
+
+// LockWebhook returns the inbox row locked FOR UPDATE, so that two workers
+// given the same row (a rescued job, a sweep) serialize on it and the second
+// sees it processed. It is keyed by the inbox id alone because workers act
+// for the system, not for a shop; the row carries its own shop id.
+func (s *Store) LockWebhook(ctx context.Context, id int64) (*Webhook, error) {
+	var w Webhook
+	if err := s.db.WithContext(ctx).Raw("SELECT * FROM webhooks WHERE id = ? FOR UPDATE", id).Take(&w).Error; err != nil {
+		return nil, fmt.Errorf("store: lock webhook: %w", formatError(err))
+	}
+	return &w, nil
+}
+
+// MarkWebhookProcessed records success, with the customer the payload was
+// about (for customers/redact).
+func (s *Store) MarkWebhookProcessed(ctx context.Context, id int64, subjectCustomerID *int64) error {
+	err := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", id).Updates(map[string]any{
+		"status": WebhookProcessed, "processed_at": gorm.Expr("now()"), "attempts": gorm.Expr("attempts + 1"),
+		"last_error": "", "subject_customer_id": subjectCustomerID,
+	}).Error
+	if err != nil {
+		return fmt.Errorf("store: mark webhook processed: %w", formatError(err))
+	}
+	return nil
+}
+
+// MarkWebhookIgnored records that the delivery needs no effect (for example
+// a topic for an uninstalled shop), with the reason.
+func (s *Store) MarkWebhookIgnored(ctx context.Context, id int64, reason string) error {
+	err := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", id).Updates(map[string]any{
+		"status": WebhookIgnored, "processed_at": gorm.Expr("now()"), "last_error": reason,
+	}).Error
+	if err != nil {
+		return fmt.Errorf("store: mark webhook ignored: %w", formatError(err))
+	}
+	return nil
+}
+
+// RecordWebhookError counts a failed attempt with its reason; final marks
+// the row failed so the merchant sees it and can reprocess it.
+func (s *Store) RecordWebhookError(ctx context.Context, id int64, reason string, final bool) error {
+	upd := map[string]any{"attempts": gorm.Expr("attempts + 1"), "last_error": truncate(reason, 2000)}
+	if final {
+		upd["status"] = WebhookFailed
+		upd["processed_at"] = gorm.Expr("now()")
+	}
+	err := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ? AND status = ?", id, WebhookPending).Updates(upd).Error
+	if err != nil {
+		return fmt.Errorf("store: record webhook error: %w", formatError(err))
+	}
+	return nil
+}
+
+// WebhookFilter narrows ListWebhooks.
+type WebhookFilter struct {
+	Status string
+	Topic  string
+	Limit  int
+}
+
+// ListWebhooks returns the shop's most recent deliveries, without bodies.
+func (s *Store) ListWebhooks(ctx context.Context, shopID app.ShopID, f WebhookFilter) ([]Webhook, error) {
+	q := s.db.WithContext(ctx).Omit("body").Where("shop_id = ?", shopID)
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Topic != "" {
+		q = q.Where("topic = ?", f.Topic)
+	}
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	var out []Webhook
+	if err := q.Order("received_at DESC, id DESC").Limit(f.Limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("store: list webhooks: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// Webhook returns one of the shop's deliveries.
+func (s *Store) Webhook(ctx context.Context, shopID app.ShopID, id int64) (*Webhook, error) {
+	var w Webhook
+	if err := s.db.WithContext(ctx).Where("shop_id = ? AND id = ?", shopID, id).Take(&w).Error; err != nil {
+		return nil, fmt.Errorf("store: webhook: %w", formatError(err))
+	}
+	return &w, nil
+}
+
+// ResetWebhook puts a failed delivery of the shop back to pending so that it
+// is processed again. Processed deliveries are not reset: their effects
+// already happened once.
+func (s *Store) ResetWebhook(ctx context.Context, shopID app.ShopID, id int64) error {
+	res := s.db.WithContext(ctx).Model(&Webhook{}).
+		Where("shop_id = ? AND id = ? AND status = ?", shopID, id, WebhookFailed).
+		Updates(map[string]any{"status": WebhookPending, "processed_at": nil})
+	if res.Error != nil {
+		return fmt.Errorf("store: reset webhook: %w", formatError(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		if _, err := s.Webhook(ctx, shopID, id); err != nil {
+			return err
+		}
+		return app.Errorf(app.ECONFLICT, "Only failed webhooks can be reprocessed.")
+	}
+	return nil
+}
+
+// StalePendingWebhooks returns ids of pending rows older than age, for the
+// sweep that re-kicks work whose job was lost.
+func (s *Store) StalePendingWebhooks(ctx context.Context, age time.Duration, limit int) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&Webhook{}).
+		Where("status = ? AND received_at < ?", WebhookPending, time.Now().Add(-age)).
+		Order("received_at").Limit(limit).Pluck("id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: stale webhooks: %w", formatError(err))
+	}
+	return ids, nil
+}
+
+// WebhookCounts returns the number of inbox rows per status (for metrics).
+func (s *Store) WebhookCounts(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Status string
+		N      int64
+	}
+	if err := s.db.WithContext(ctx).Raw("SELECT status, count(*) AS n FROM webhooks WHERE status IN ('pending','failed') GROUP BY status").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: webhook counts: %w", formatError(err))
+	}
+	out := map[string]int64{WebhookPending: 0, WebhookFailed: 0}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
+// RedactCustomerWebhooks blanks the stored payloads about a customer, keeping
+// the rows (without personal data) so that redelivered webhooks stay
+// deduplicated.
+func (s *Store) RedactCustomerWebhooks(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64) (int64, error) {
+	res := s.db.WithContext(ctx).Exec(`
+UPDATE webhooks SET body = '\x'::bytea, headers = '{}'::jsonb, redacted_at = now()
+WHERE shop_id = ? AND subject_customer_id = ? AND redacted_at IS NULL`, shopID, shopifyCustomerID)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: redact webhooks: %w", formatError(res.Error))
+	}
+	return res.RowsAffected, nil
+}
+
+// RedactWebhookBody blanks one delivery's payload (compliance payloads carry
+// the very personal data they ask us to delete).
+func (s *Store) RedactWebhookBody(ctx context.Context, id int64) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE webhooks SET body = '\x'::bytea, headers = '{}'::jsonb, redacted_at = now() WHERE id = ?`, id).Error
+	if err != nil {
+		return fmt.Errorf("store: redact webhook: %w", formatError(err))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
