@@ -1,0 +1,314 @@
+package shopify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/perkbridge/perkbridge/app"
+)
+
+// UserError is one entry of a mutation's userErrors: a business error that
+// Shopify reports with HTTP 200 and no top-level errors.
+type UserError struct {
+	Field   []string `json:"field"` // input path, e.g. ["basicCodeDiscount", "code"]
+	Message string   `json:"message"`
+	Code    string   `json:"code"` // e.g. "TAKEN"; not every mutation returns codes
+}
+
+// MutationError carries all userErrors of one mutation. It is the cause
+// wrapped by the *app.Error that UserErrorsErr returns.
+type MutationError struct {
+	Op         string
+	UserErrors []UserError
+}
+
+// Error implements the error interface.
+func (e *MutationError) Error() string {
+	msgs := make([]string, len(e.UserErrors))
+	for i, ue := range e.UserErrors {
+		msgs[i] = ue.Message
+		if len(ue.Field) > 0 {
+			msgs[i] = strings.Join(ue.Field, ".") + ": " + ue.Message
+		}
+	}
+	return fmt.Sprintf("shopify: %s: %s", e.Op, strings.Join(msgs, "; "))
+}
+
+// HasCode reports whether any user error has the given code.
+func (e *MutationError) HasCode(code string) bool {
+	for _, ue := range e.UserErrors {
+		if ue.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// UserErrorsErr returns nil when ue is empty and otherwise an EINVALID
+// *app.Error whose message and field come from the first user error (Shopify
+// writes these for merchants) and whose cause is a *MutationError with all
+// of them.
+func UserErrorsErr(op string, ue []UserError) error {
+	if len(ue) == 0 {
+		return nil
+	}
+	return &app.Error{
+		Code:    app.EINVALID,
+		Message: ue[0].Message,
+		Field:   strings.Join(ue[0].Field, "."),
+		Err:     &MutationError{Op: op, UserErrors: ue},
+	}
+}
+
+// MetafieldRef names one metafield to read, e.g. {"$app:loyalty", "points"}.
+type MetafieldRef struct {
+	Namespace string
+	Key       string
+}
+
+// String returns "namespace.key", the key of Customer.Metafields.
+func (r MetafieldRef) String() string { return r.Namespace + "." + r.Key }
+
+// validRef reports whether r only uses the characters Shopify allows, which
+// also makes it safe to write as a GraphQL string literal.
+func validRef(r MetafieldRef) bool {
+	ok := func(s string, extra string, maxLen int) bool {
+		if s == "" || len(s) > maxLen {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || strings.IndexByte(extra, c) >= 0) {
+				return false
+			}
+		}
+		return true
+	}
+	return ok(r.Namespace, "$:", 255) && ok(r.Key, "", 64)
+}
+
+// Customer fetches a customer by gid with the requested metafields. A
+// missing customer is an ENOTFOUND *app.Error.
+func (c *Client) Customer(ctx context.Context, gid string, metafields []MetafieldRef) (*Customer, error) {
+	if kind, _, err := ParseGID(gid); err != nil || kind != "Customer" {
+		return nil, app.Errorf(app.EINVALID, "Invalid customer id.")
+	}
+	var q strings.Builder
+	q.WriteString("query Customer($id: ID!) { customer(id: $id) { id legacyResourceId firstName lastName ")
+	q.WriteString("defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber }")
+	for i, r := range metafields {
+		if !validRef(r) {
+			return nil, fmt.Errorf("shopify: customer: invalid metafield %q", r.String())
+		}
+		// Literals rather than variables keep the query text, and so its
+		// remembered cost, the same for the same refs.
+		fmt.Fprintf(&q, " mf%d: metafield(namespace: %q, key: %q) { value }", i, r.Namespace, r.Key)
+	}
+	q.WriteString(" } }")
+
+	var data struct {
+		Customer json.RawMessage `json:"customer"`
+	}
+	if err := c.Do(ctx, q.String(), map[string]any{"id": gid}, &data); err != nil {
+		return nil, fmt.Errorf("shopify: customer: %w", err)
+	}
+	if len(data.Customer) == 0 || string(data.Customer) == "null" {
+		return nil, app.Errorf(app.ENOTFOUND, "Customer not found.")
+	}
+	// The fixed fields decode into a struct, the mfN aliases by name.
+	var dc struct {
+		ID                  string `json:"id"`
+		LegacyResourceID    string `json:"legacyResourceId"`
+		FirstName           string `json:"firstName"`
+		LastName            string `json:"lastName"`
+		DefaultEmailAddress *struct {
+			EmailAddress string `json:"emailAddress"`
+		} `json:"defaultEmailAddress"`
+		DefaultPhoneNumber *struct {
+			PhoneNumber string `json:"phoneNumber"`
+		} `json:"defaultPhoneNumber"`
+	}
+	var aliases map[string]json.RawMessage
+	if err := json.Unmarshal(data.Customer, &dc); err != nil {
+		return nil, fmt.Errorf("shopify: customer: decode: %w", err)
+	}
+	if err := json.Unmarshal(data.Customer, &aliases); err != nil {
+		return nil, fmt.Errorf("shopify: customer: decode: %w", err)
+	}
+	cu := &Customer{
+		AdminGraphQLAPIID: dc.ID,
+		FirstName:         dc.FirstName,
+		LastName:          dc.LastName,
+		Metafields:        make(map[string]string),
+	}
+	if dc.DefaultEmailAddress != nil {
+		cu.Email = dc.DefaultEmailAddress.EmailAddress
+	}
+	if dc.DefaultPhoneNumber != nil {
+		cu.Phone = dc.DefaultPhoneNumber.PhoneNumber
+	}
+	if id, err := strconv.ParseInt(dc.LegacyResourceID, 10, 64); err == nil {
+		cu.ID = id
+	} else if _, id, err := ParseGID(dc.ID); err == nil {
+		cu.ID = id
+	}
+	for i, r := range metafields {
+		var mf *struct {
+			Value string `json:"value"`
+		}
+		if v, ok := aliases["mf"+strconv.Itoa(i)]; ok {
+			if err := json.Unmarshal(v, &mf); err != nil {
+				return nil, fmt.Errorf("shopify: customer: decode metafield %s: %w", r, err)
+			}
+		}
+		if mf != nil {
+			cu.Metafields[r.String()] = mf.Value
+		}
+	}
+	return cu, nil
+}
+
+// ShopInfo is the shop's own description from the Admin API.
+type ShopInfo struct {
+	Name            string `json:"name"`
+	Email           string `json:"email"`
+	MyshopifyDomain string `json:"myshopifyDomain"`
+	CurrencyCode    string `json:"currencyCode"`
+	IanaTimezone    string `json:"ianaTimezone"`
+}
+
+// Shop fetches the shop's name, email, domain, currency and time zone.
+func (c *Client) Shop(ctx context.Context) (*ShopInfo, error) {
+	const q = "query Shop { shop { name email myshopifyDomain currencyCode ianaTimezone } }"
+	var data struct {
+		Shop *ShopInfo `json:"shop"`
+	}
+	if err := c.Do(ctx, q, nil, &data); err != nil {
+		return nil, fmt.Errorf("shopify: shop: %w", err)
+	}
+	if data.Shop == nil {
+		return nil, app.Errorf(app.ENOTFOUND, "Shop not found.")
+	}
+	return data.Shop, nil
+}
+
+// DiscountCodeInput describes a one-time reward code. Set exactly one of
+// Percentage (0 < p ≤ 1) and Amount (a decimal string such as "5.00").
+type DiscountCodeInput struct {
+	Title           string
+	Code            string
+	CustomerGID     string // the only customer allowed to use it; "" for everyone
+	Percentage      float64
+	Amount          string
+	StartsAt        time.Time // zero: now
+	EndsAt          time.Time // zero: never
+	MinimumSubtotal string    // optional minimum order subtotal, decimal string
+}
+
+// DiscountCodeNode is a created code discount.
+type DiscountCodeNode struct {
+	ID    string // gid://shopify/DiscountCodeNode/...
+	Code  string
+	Title string
+}
+
+const discountCodeBasicCreate = `mutation DiscountCodeBasicCreate($input: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $input) {
+    codeDiscountNode { id }
+    userErrors { field message code }
+  }
+}`
+
+// CreateDiscountCode creates a basic code discount that one customer can use
+// once: usageLimit 1, appliesOncePerCustomer, on all items. Shopify's
+// userErrors (such as a taken code) come back as an EINVALID *app.Error
+// wrapping a *MutationError; retry a taken code with a new one.
+func (c *Client) CreateDiscountCode(ctx context.Context, in DiscountCodeInput) (*DiscountCodeNode, error) {
+	input, err := c.discountInput(in)
+	if err != nil {
+		return nil, err
+	}
+	var data struct {
+		Create *struct {
+			CodeDiscountNode *struct {
+				ID string `json:"id"`
+			} `json:"codeDiscountNode"`
+			UserErrors []UserError `json:"userErrors"`
+		} `json:"discountCodeBasicCreate"`
+	}
+	if err := c.Do(ctx, discountCodeBasicCreate, map[string]any{"input": input}, &data); err != nil {
+		return nil, fmt.Errorf("shopify: create discount code: %w", err)
+	}
+	if data.Create == nil {
+		return nil, fmt.Errorf("shopify: create discount code: empty response")
+	}
+	if err := UserErrorsErr("create discount code", data.Create.UserErrors); err != nil {
+		return nil, err
+	}
+	if data.Create.CodeDiscountNode == nil {
+		return nil, fmt.Errorf("shopify: create discount code: no discount node returned")
+	}
+	return &DiscountCodeNode{ID: data.Create.CodeDiscountNode.ID, Code: in.Code, Title: in.Title}, nil
+}
+
+// discountInput validates in and builds DiscountCodeBasicInput. The customer
+// restriction uses "context", which replaced the deprecated
+// "customerSelection".
+func (c *Client) discountInput(in DiscountCodeInput) (map[string]any, error) {
+	switch {
+	case strings.TrimSpace(in.Title) == "":
+		return nil, app.FieldError("title", "Title is required.")
+	case strings.TrimSpace(in.Code) == "":
+		return nil, app.FieldError("code", "Code is required.")
+	case (in.Percentage != 0) == (in.Amount != ""):
+		return nil, app.FieldError("value", "Set either a percentage or an amount.")
+	case in.Percentage < 0 || in.Percentage > 1:
+		return nil, app.FieldError("percentage", "Percentage must be between 0 and 1.")
+	}
+	var value map[string]any
+	if in.Amount != "" {
+		if n, err := Money(in.Amount).MinorUnits(6); err != nil || n <= 0 {
+			return nil, app.FieldError("amount", "Amount must be a positive decimal.")
+		}
+		value = map[string]any{"discountAmount": map[string]any{"amount": in.Amount, "appliesOnEachItem": false}}
+	} else {
+		value = map[string]any{"percentage": in.Percentage}
+	}
+	starts := in.StartsAt
+	if starts.IsZero() {
+		starts = c.app.now()
+	}
+	input := map[string]any{
+		"title":                  in.Title,
+		"code":                   in.Code,
+		"startsAt":               starts.UTC().Format(time.RFC3339),
+		"customerGets":           map[string]any{"value": value, "items": map[string]any{"all": true}},
+		"appliesOncePerCustomer": true,
+		"usageLimit":             1,
+	}
+	if in.CustomerGID != "" {
+		if kind, _, err := ParseGID(in.CustomerGID); err != nil || kind != "Customer" {
+			return nil, app.FieldError("customer", "Invalid customer id.")
+		}
+		input["context"] = map[string]any{"customers": map[string]any{"add": []string{in.CustomerGID}}}
+	} else {
+		input["context"] = map[string]any{"all": "ALL"}
+	}
+	if !in.EndsAt.IsZero() {
+		if !in.EndsAt.After(starts) {
+			return nil, app.FieldError("endsAt", "End must be after start.")
+		}
+		input["endsAt"] = in.EndsAt.UTC().Format(time.RFC3339)
+	}
+	if in.MinimumSubtotal != "" {
+		if n, err := Money(in.MinimumSubtotal).MinorUnits(6); err != nil || n < 0 {
+			return nil, app.FieldError("minimumSubtotal", "Minimum subtotal must be a decimal.")
+		}
+		input["minimumRequirement"] = map[string]any{"subtotal": map[string]any{"greaterThanOrEqualToSubtotal": in.MinimumSubtotal}}
+	}
+	return input, nil
+}
