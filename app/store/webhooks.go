@@ -207,3 +207,30 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// DeleteShopWebhooks deletes the inbox rows stored under a domain that has
+// no shop row (shop/redact for a shop that never finished installing).
+func (s *Store) DeleteShopWebhooks(ctx context.Context, domain string) error {
+	if err := s.db.WithContext(ctx).Exec("DELETE FROM webhooks WHERE shop_domain = ? AND shop_id IS NULL", domain).Error; err != nil {
+		return fmt.Errorf("store: delete shop webhooks: %w", formatError(err))
+	}
+	return nil
+}
+
+// WebhookTopicCount is a count of deliveries per topic.
+type WebhookTopicCount struct {
+	Topic string `json:"topic"`
+	Count int64  `json:"count"`
+}
+
+// CustomerWebhookSummary counts the stored deliveries about a customer, by
+// topic, for data-request exports.
+func (s *Store) CustomerWebhookSummary(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64) ([]WebhookTopicCount, error) {
+	out := []WebhookTopicCount{}
+	err := s.db.WithContext(ctx).Raw(`SELECT topic, count(*) AS count FROM webhooks
+WHERE shop_id = ? AND subject_customer_id = ? GROUP BY topic ORDER BY topic`, shopID, shopifyCustomerID).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: webhook summary: %w", formatError(err))
+	}
+	return out, nil
+}

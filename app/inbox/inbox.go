@@ -1,0 +1,305 @@
+// Package inbox makes webhook deliveries durable before Shopify gets its
+// 200. Handlers hand deliveries to a Writer; a few committer goroutines take
+// whatever is waiting (up to MaxBatch) and write it in ONE transaction: the
+// inbox rows, deduplicated on (shop domain, webhook id), and a River job per
+// new pending row, inserted with COPY in the same transaction, so a job
+// exists exactly when its row does. Under load many webhooks share a commit
+// (group commit), which is how intake beats one fsync per webhook.
+package inbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/perkbridge/perkbridge/app/job"
+)
+
+// Statuses a delivery can be stored with.
+const (
+	StatusPending = "pending"
+	StatusFailed  = "failed"
+	StatusIgnored = "ignored"
+)
+
+// Delivery is one verified webhook to store.
+type Delivery struct {
+	ShopDomain  string
+	WebhookID   string
+	EventID     string
+	Topic       string
+	APIVersion  string
+	TriggeredAt *time.Time
+	Headers     map[string]string
+	Body        []byte
+	// Status is StatusPending, or StatusFailed with Error when the intake
+	// already knows processing cannot succeed (malformed JSON).
+	Status string
+	Error  string
+}
+
+// Result is what happened to a delivery.
+type Result struct {
+	ID        int64  // inbox row id; 0 for a duplicate
+	Status    string // stored status; "" for a duplicate
+	Reason    string // why it was ignored or failed
+	Duplicate bool   // the same (shop, webhook id) was already stored
+}
+
+// Options tune a Writer.
+type Options struct {
+	Committers int // concurrent committing transactions (default 4)
+	MaxBatch   int // deliveries per transaction at most (default 64)
+	Queue      int // deliveries waiting for a committer at most (default 4096)
+}
+
+// Writer groups deliveries into transactions.
+type Writer struct {
+	pool    *pgxpool.Pool
+	river   *river.Client[pgx.Tx]
+	opts    Options
+	reqs    chan *request
+	metrics writerMetrics
+}
+
+type request struct {
+	d    Delivery
+	res  Result
+	err  error
+	done chan struct{}
+}
+
+type writerMetrics struct {
+	batch  prometheus.Histogram
+	commit prometheus.Histogram
+}
+
+// NewWriter returns a Writer. rc may be an insert-only River client.
+func NewWriter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], opts Options) *Writer {
+	if opts.Committers <= 0 {
+		opts.Committers = 4
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 64
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 4096
+	}
+	return &Writer{
+		pool: pool, river: rc, opts: opts,
+		reqs: make(chan *request, opts.Queue),
+		metrics: writerMetrics{
+			batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name: "perkbridge_inbox_batch_size", Help: "Webhooks stored per intake transaction.",
+				Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+			}),
+			commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name: "perkbridge_inbox_commit_seconds", Help: "Duration of one intake transaction.",
+				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+			}),
+		},
+	}
+}
+
+// Collectors returns the Writer's metrics for registration.
+func (w *Writer) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{w.metrics.batch, w.metrics.commit}
+}
+
+// Run commits deliveries until ctx is done; what is already queued is
+// committed before it returns, so no accepted request is left waiting.
+func (w *Writer) Run(ctx context.Context) {
+	done := make(chan struct{}, w.opts.Committers)
+	for range w.opts.Committers {
+		go func() {
+			w.loop(ctx)
+			done <- struct{}{}
+		}()
+	}
+	for range w.opts.Committers {
+		<-done
+	}
+}
+
+func (w *Writer) loop(ctx context.Context) {
+	batch := make([]*request, 0, w.opts.MaxBatch)
+	for {
+		var first *request
+		select {
+		case first = <-w.reqs:
+		case <-ctx.Done():
+			// Drain: requests already queued still get their answer.
+			for {
+				select {
+				case r := <-w.reqs:
+					w.commit([]*request{r})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+		// Take whatever else is already waiting, without waiting for more:
+		// an idle system commits at once, a busy one commits in groups.
+	fill:
+		for len(batch) < w.opts.MaxBatch {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// ErrOverloaded means the intake queue is full; the handler answers 503 and
+// Shopify retries later.
+var ErrOverloaded = errors.New("inbox: intake queue is full")
+
+// Write stores d durably and returns once its transaction has committed.
+func (w *Writer) Write(ctx context.Context, d Delivery) (Result, error) {
+	if d.Status == "" {
+		d.Status = StatusPending
+	}
+	r := &request{d: d, done: make(chan struct{})}
+	select {
+	case w.reqs <- r:
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	default:
+		return Result{}, ErrOverloaded
+	}
+	select {
+	case <-r.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		// The commit may still land; Shopify's retry is then deduplicated.
+		return Result{}, ctx.Err()
+	}
+}
+
+// complianceTopics are processed even for uninstalled or unknown shops:
+// they are how Shopify tells us to delete data, and shop/redact arrives 48
+// hours after uninstall by design.
+var complianceTopics = []string{"shop/redact", "customers/redact", "customers/data_request"}
+
+const insertSQL = `
+WITH d AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::timestamptz[], $7::text[], $8::bytea[], $9::text[], $10::text[])
+        AS d(shop_domain, webhook_id, event_id, topic, api_version, triggered_at, headers, body, status, last_error)
+), decided AS (
+    SELECT s.id AS shop_id, d.*,
+        CASE
+            WHEN d.status <> 'pending' THEN d.status
+            WHEN d.topic = ANY($11::text[]) THEN 'pending'
+            WHEN s.id IS NULL THEN 'ignored'
+            WHEN s.state <> 'active' THEN 'ignored'
+            ELSE 'pending'
+        END AS final_status,
+        CASE
+            WHEN d.status <> 'pending' THEN d.last_error
+            WHEN d.topic = ANY($11::text[]) THEN ''
+            WHEN s.id IS NULL THEN 'unknown shop: the app is not installed on ' || d.shop_domain
+            WHEN s.state <> 'active' THEN 'shop uninstalled: no effect'
+            ELSE ''
+        END AS final_error
+    FROM d LEFT JOIN shops s ON s.domain = d.shop_domain
+)
+INSERT INTO webhooks (shop_id, shop_domain, webhook_id, event_id, topic, api_version, triggered_at,
+                      headers, body, status, last_error, processed_at)
+SELECT shop_id, shop_domain, webhook_id, event_id, topic, api_version, triggered_at,
+       headers::jsonb, body, final_status, final_error,
+       CASE WHEN final_status = 'pending' THEN NULL ELSE now() END
+FROM decided
+ON CONFLICT (shop_domain, webhook_id) DO NOTHING
+RETURNING id, shop_domain, webhook_id, status, last_error`
+
+func (w *Writer) commit(batch []*request) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := w.store(ctx, batch)
+	w.metrics.commit.Observe(time.Since(start).Seconds())
+	w.metrics.batch.Observe(float64(len(batch)))
+	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		}
+		close(r.done)
+	}
+}
+
+func (w *Writer) store(ctx context.Context, batch []*request) error {
+	n := len(batch)
+	var (
+		domains, ids, events, topics, versions = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		triggered                              = make([]*time.Time, n)
+		headers, statuses, errs                = make([]string, n), make([]string, n), make([]string, n)
+		bodies                                 = make([][]byte, n)
+	)
+	for i, r := range batch {
+		d := r.d
+		domains[i], ids[i], events[i], topics[i], versions[i] = d.ShopDomain, d.WebhookID, d.EventID, d.Topic, d.APIVersion
+		triggered[i], bodies[i], statuses[i], errs[i] = d.TriggeredAt, d.Body, d.Status, d.Error
+		h, _ := json.Marshal(d.Headers)
+		headers[i] = string(h)
+	}
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("inbox: begin: %w", err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	rows, err := tx.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics)
+	if err != nil {
+		return fmt.Errorf("inbox: insert: %w", err)
+	}
+	type key struct{ domain, id string }
+	inserted := map[key]Result{}
+	var jobs []river.InsertManyParams
+	for rows.Next() {
+		var res Result
+		var k key
+		if err := rows.Scan(&res.ID, &k.domain, &k.id, &res.Status, &res.Reason); err != nil {
+			rows.Close()
+			return fmt.Errorf("inbox: scan: %w", err)
+		}
+		inserted[k] = res
+		if res.Status == StatusPending {
+			jobs = append(jobs, river.InsertManyParams{Args: job.ProcessWebhook{WebhookID: res.ID}})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("inbox: insert: %w", err)
+	}
+	if len(jobs) > 0 {
+		if _, err := w.river.InsertManyFastTx(ctx, tx, jobs); err != nil {
+			return fmt.Errorf("inbox: insert jobs: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("inbox: commit: %w", err)
+	}
+	// Map results back. A key inserted once answers its first request; any
+	// other request with the same key (now, or stored earlier) is a duplicate.
+	for _, r := range batch {
+		k := key{r.d.ShopDomain, r.d.WebhookID}
+		if res, ok := inserted[k]; ok {
+			r.res = res
+			delete(inserted, k)
+		} else {
+			r.res = Result{Duplicate: true}
+		}
+	}
+	return nil
+}

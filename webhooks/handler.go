@@ -1,0 +1,142 @@
+// Package webhooks is Shopify webhook intake: POST /webhooks for every
+// topic, compliance included. The hot path verifies the HMAC over the raw
+// body before anything is parsed, stores the delivery durably through the
+// group-commit inbox and only then answers 200; processing happens later in
+// a worker through Processor.Dispatch.
+package webhooks
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/perkbridge/perkbridge/app/inbox"
+	"github.com/perkbridge/perkbridge/app/shopify"
+)
+
+// MaxBody is the largest webhook body accepted. Real orders with hundreds of
+// line items run to a few MiB; 8 MiB leaves room without inviting abuse.
+const MaxBody = 8 << 20
+
+// Handler receives webhooks.
+type Handler struct {
+	app      *shopify.App
+	writer   *inbox.Writer
+	log      *slog.Logger
+	received *prometheus.CounterVec
+}
+
+// NewHandler returns the intake handler and registers its metrics.
+func NewHandler(sh *shopify.App, w *inbox.Writer, log *slog.Logger, reg prometheus.Registerer) *Handler {
+	h := &Handler{app: sh, writer: w, log: log,
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "perkbridge_webhooks_received_total",
+			Help: "Webhook deliveries by topic and outcome (accepted, duplicate, ignored, malformed, unauthorized, too_large, bad_request, unavailable).",
+		}, []string{"topic", "outcome"})}
+	reg.MustRegister(h.received)
+	return h
+}
+
+// Serve is the echo handler for POST /webhooks.
+func (h *Handler) Serve(c echo.Context) error {
+	r := c.Request()
+	if r.ContentLength > MaxBody {
+		h.count("", "too_large")
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "Webhook body is larger than 8 MiB.")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.count("", "too_large")
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "Webhook body is larger than 8 MiB.")
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, "Could not read the webhook body.")
+	}
+	hd := shopify.WebhookHeadersFrom(r.Header)
+	// The signature is checked before anything else reads the body: an
+	// unsigned request must not cost a parse or a database write.
+	if err := h.app.VerifyWebhook(body, hd.HMAC); err != nil {
+		h.count("", "unauthorized")
+		h.log.WarnContext(r.Context(), "webhook rejected: bad signature", "shop_header", safeDomain(hd.ShopDomain), "reason", err)
+		return echo.NewHTTPError(http.StatusUnauthorized, "Invalid webhook signature.")
+	}
+	if hd.Topic == "" || hd.ShopDomain == "" || hd.WebhookID == "" {
+		h.count(hd.Topic, "bad_request")
+		return echo.NewHTTPError(http.StatusBadRequest, "Missing X-Shopify-Topic, X-Shopify-Shop-Domain or X-Shopify-Webhook-Id.")
+	}
+	domain, err := shopify.NormalizeShop(hd.ShopDomain)
+	if err != nil {
+		h.count(hd.Topic, "bad_request")
+		return echo.NewHTTPError(http.StatusBadRequest, "X-Shopify-Shop-Domain is not a myshopify.com domain.")
+	}
+	d := inbox.Delivery{
+		ShopDomain: domain, WebhookID: hd.WebhookID, EventID: hd.EventID, Topic: hd.Topic,
+		APIVersion: hd.APIVersion, Headers: keptHeaders(r.Header), Body: body,
+	}
+	if !hd.TriggeredAt.IsZero() {
+		t := hd.TriggeredAt.UTC()
+		d.TriggeredAt = &t
+	}
+	// A signed but unparsable body is stored (nothing is lost) and marked
+	// failed with the reason, so the merchant sees it; it is not retried.
+	var probe json.RawMessage
+	if err := json.Unmarshal(body, &probe); err != nil {
+		d.Status, d.Error = inbox.StatusFailed, "malformed JSON: "+err.Error()
+	}
+	res, err := h.writer.Write(r.Context(), d)
+	if err != nil {
+		// Nothing was acknowledged: 503 makes Shopify retry, and a retry of
+		// a delivery that did commit is deduplicated.
+		h.count(hd.Topic, "unavailable")
+		h.log.ErrorContext(r.Context(), "webhook not stored", "topic", hd.Topic, "shop", domain, "err", err)
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "Webhook intake is temporarily unavailable.")
+	}
+	outcome := "accepted"
+	switch {
+	case res.Duplicate:
+		outcome = "duplicate"
+	case res.Status == inbox.StatusIgnored:
+		outcome = "ignored"
+	case res.Status == inbox.StatusFailed:
+		outcome = "malformed"
+	}
+	h.count(hd.Topic, outcome)
+	if outcome != "accepted" {
+		h.log.InfoContext(r.Context(), "webhook stored", "topic", hd.Topic, "shop", domain, "outcome", outcome, "reason", res.Reason, "inbox_id", res.ID)
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+func (h *Handler) count(topic, outcome string) {
+	if topic == "" {
+		topic = "unknown"
+	}
+	h.received.WithLabelValues(topic, outcome).Inc()
+}
+
+// keptHeaders are the Shopify delivery headers worth keeping with the row
+// (never the HMAC: it proves nothing once stored).
+func keptHeaders(h http.Header) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		lk := strings.ToLower(k)
+		if (strings.HasPrefix(lk, "x-shopify-") || strings.HasPrefix(lk, "shopify-")) && !strings.HasSuffix(lk, "hmac-sha256") && len(v) > 0 {
+			out[lk] = v[0]
+		}
+	}
+	return out
+}
+
+func safeDomain(s string) string {
+	if d, err := shopify.NormalizeShop(s); err == nil {
+		return d
+	}
+	return "(invalid)"
+}
