@@ -646,4 +646,3 @@ func bigOrder(t *testing.T, n int) []byte {
 	b, _ := json.Marshal(order)
 	return b
 }
-
