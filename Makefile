@@ -21,7 +21,7 @@ test: check-generated
 	$(GO) run ./app/pglocal/withpg -- $(GO) test -count=1 -timeout 30m $(PKGS)
 
 bench:
-	$(GO) run ./app/pglocal/withpg -- $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+	$(GO) run ./app/pglocal/withpg -durable -- $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
 
 generate:
 	$(GO) tool templ generate

@@ -217,3 +217,13 @@ func checkOrigin(s string) error {
 func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
+
+// ListenHost is the interface the HTTP server binds: loopback in demo mode
+// (the demo authenticates with a local session and must not be reachable
+// from the network), every interface otherwise.
+func (c Config) ListenHost() string {
+	if c.Demo {
+		return "127.0.0.1"
+	}
+	return ""
+}

@@ -20,6 +20,12 @@ import (
 
 func main() {
 	args := os.Args[1:]
+	// -durable keeps fsync on: benchmarks compare against commit costs that
+	// only mean something on a durable cluster.
+	durable := false
+	if len(args) > 0 && args[0] == "-durable" {
+		durable, args = true, args[1:]
+	}
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
 	}
@@ -27,10 +33,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: withpg -- command [args...]")
 		os.Exit(2)
 	}
-	os.Exit(run(args))
+	os.Exit(run(args, durable))
 }
 
-func run(args []string) int {
+func run(args []string, durable bool) int {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "perkbridge-withpg-")
 	if err != nil {
@@ -40,13 +46,13 @@ func run(args []string) int {
 	defer os.RemoveAll(dir)
 	_ = os.Chmod(dir, 0o755)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := pglocal.Start(ctx, pglocal.Options{Dir: dir + "/pg", Database: "perkbridge_test", Fast: true, Logger: log})
+	c, err := pglocal.Start(ctx, pglocal.Options{Dir: dir + "/pg", Database: "perkbridge_test", Fast: !durable, Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "withpg:", err)
 		return 1
 	}
 	defer func() { _ = c.Remove(context.Background()) }()
-	fmt.Fprintf(os.Stderr, "withpg: PostgreSQL on 127.0.0.1:%d (TEST_DATABASE_URL set)\n", c.Port)
+	fmt.Fprintf(os.Stderr, "withpg: PostgreSQL on 127.0.0.1:%d (TEST_DATABASE_URL set, durable=%v)\n", c.Port, durable)
 
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr

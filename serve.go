@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/perkbridge/perkbridge/app/config"
+	"github.com/perkbridge/perkbridge/app/inbox"
+	"github.com/perkbridge/perkbridge/app/pglocal"
+	"github.com/perkbridge/perkbridge/app/shopify"
+	"github.com/perkbridge/perkbridge/app/store"
+	"github.com/perkbridge/perkbridge/app/tenant"
+	"github.com/perkbridge/perkbridge/app/vault"
+	"github.com/perkbridge/perkbridge/app/worker"
+	"github.com/perkbridge/perkbridge/web"
+	"github.com/perkbridge/perkbridge/webhooks"
+)
+
+type mode int
+
+const (
+	modeServe mode = iota
+	modeWorker
+	modeDemo
+)
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch cfg.LogLevel {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" || (cfg.LogFormat == "" && !cfg.Demo) {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openDatabase connects to DATABASE_URL, or starts the local PostgreSQL
+// under DataDir when it is unset, and applies migrations.
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB, func(), error) {
+	url := cfg.DatabaseURL
+	cleanup := func() {}
+	if url == "" {
+		c, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(cfg.DataDir, "pg"), Database: "perkbridge", Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("using local PostgreSQL (DATABASE_URL unset)", "dir", c.Dir, "port", c.Port)
+		url = c.URL
+		cleanup = func() {
+			if err := c.Stop(context.Background()); err != nil {
+				log.Error("stopping local PostgreSQL", "err", err)
+			}
+		}
+	}
+	db, err := store.Open(ctx, url, 40, log)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	if err := store.Migrate(ctx, db.SQL); err != nil {
+		db.Close()
+		cleanup()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); cleanup() }, nil
+}
+
+func runMigrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg := config.Config{DatabaseURL: getenv("DATABASE_URL"), DataDir: getenv("DATA_DIR"), LogFormat: "text"}
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".data"
+	}
+	log := newLogger(cfg, stderr)
+	db, cleanup, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	cur, _, err := store.MigrationStatus(ctx, db.SQL)
+	if err != nil {
+		return err
+	}
+	log.Info("database is migrated", "version", cur)
+	return nil
+}
+
+func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, m mode) error {
+	cfg, err := config.Load(getenv, m == modeDemo)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	var demo *demoEnv
+	if m == modeDemo {
+		if demo, err = startDemoSinks(ctx, &cfg, log); err != nil {
+			return err
+		}
+		defer demo.Close()
+	}
+	db, closeDB, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+
+	v, err := vault.New(cfg.EncryptionKey, cfg.OldEncryptionKeys...)
+	if err != nil {
+		return err
+	}
+	st := store.New(db.Gorm)
+	sh := &shopify.App{
+		APIKey: cfg.ShopifyAPIKey, APISecret: cfg.ShopifyAPISecret, OldAPISecret: cfg.ShopifyOldAPISecret,
+		Scopes: cfg.Scopes, RedirectURL: cfg.AppURL + "/auth/callback", Version: cfg.APIVersion, ShopOrigin: cfg.ShopOrigin,
+	}
+	tn := tenant.New(st, sh, v, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	processor := webhooks.NewProcessor(webhooks.NoLoyalty{}, log)
+	work := m == modeWorker || (m != modeWorker && cfg.Workers)
+	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work}, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log})
+	if err != nil {
+		return err
+	}
+	metrics := worker.NewMetrics(reg, db.Pool)
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	if work {
+		if err := rc.Start(runCtx); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+		go metrics.Observe(runCtx, rc, log)
+		log.Info("workers started")
+	}
+	stopWorkers := func() {
+		if !work {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := rc.Stop(sctx); err != nil {
+			log.Warn("workers did not stop cleanly", "err", err)
+		}
+	}
+	if m == modeWorker {
+		<-ctx.Done()
+		stopWorkers()
+		return nil
+	}
+
+	writer := inbox.NewWriter(db.Pool, rc, inbox.Options{})
+	reg.MustRegister(writer.Collectors()...)
+	writerCtx, stopWriter := context.WithCancel(context.Background())
+	writerDone := make(chan struct{})
+	go func() { writer.Run(writerCtx); close(writerDone) }()
+	intake := webhooks.NewHandler(sh, writer, log, reg)
+
+	e, err := web.NewServer(web.Deps{
+		Logger: log, Config: cfg, DB: db, Store: st, Shopify: sh, Tenant: tn, Vault: v, Metrics: reg,
+		WebhookHandler: intake.Serve,
+		Reprocess:      func(ctx context.Context, id int64) error { return worker.Kick(ctx, rc, id) },
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenHost(), strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	url := "http://" + ln.Addr().String()
+	log.Info("listening", "url", url)
+	if demo != nil {
+		if err := demo.Seed(ctx, cfg, st, tn, url, log); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nPerkbridge demo is running.\n  Admin:    %s/demo/login?shop=%s\n  Webhooks: %s/webhooks\n  Stop with Ctrl-C.\n\n", url, demoShop, url)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("server failed", "err", err)
+		}
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx) // in-flight webhooks finish their commit first
+	stopWriter()
+	<-writerDone
+	stopWorkers()
+	return nil
+}
