@@ -17,6 +17,7 @@ import (
 
 	"github.com/perkbridge/perkbridge/app/config"
 	"github.com/perkbridge/perkbridge/app/inbox"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/pglocal"
 	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
@@ -134,9 +135,16 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	processor := webhooks.NewProcessor(webhooks.NoLoyalty{}, log)
+	// The loyalty Service enqueues after commit through an insert-only
+	// client, because the working client is built with the Service.
+	inserter, err := worker.NewClient(db.Pool, worker.Config{}, worker.Deps{})
+	if err != nil {
+		return err
+	}
+	loyal := loyalty.New(st, tn, inserter, log)
+	processor := webhooks.NewProcessor(loyal, log)
 	work := m == modeWorker || (m != modeWorker && cfg.Workers)
-	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work}, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log})
+	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work}, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal})
 	if err != nil {
 		return err
 	}
@@ -169,6 +177,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	writer := inbox.NewWriter(db.Pool, rc, inbox.Options{})
 	reg.MustRegister(writer.Collectors()...)
 	writerCtx, stopWriter := context.WithCancel(context.Background())
+	defer stopWriter()
 	writerDone := make(chan struct{})
 	go func() { writer.Run(writerCtx); close(writerDone) }()
 	intake := webhooks.NewHandler(sh, writer, log, reg)
@@ -188,14 +197,16 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	url := "http://" + ln.Addr().String()
 	log.Info("listening", "url", url)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
 	if demo != nil {
+		// The seed goes through the real intake, so the server must be up.
 		if err := demo.Seed(ctx, cfg, st, tn, url, log); err != nil {
+			_ = srv.Close()
 			return err
 		}
 		fmt.Fprintf(stdout, "\nPerkbridge demo is running.\n  Admin:    %s/demo/login?shop=%s\n  Webhooks: %s/webhooks\n  Stop with Ctrl-C.\n\n", url, demoShop, url)
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:

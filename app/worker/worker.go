@@ -18,6 +18,7 @@ import (
 
 	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/job"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/store"
 )
 
@@ -53,6 +54,9 @@ type Deps struct {
 	Store    *store.Store
 	Dispatch Dispatcher
 	Logger   *slog.Logger
+	// Loyalty runs coupon creation and the periodic loyalty jobs; nil
+	// leaves them out.
+	Loyalty *loyalty.Service
 }
 
 // NewClient builds the River client over pool.
@@ -96,6 +100,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config, deps Deps) (*river.Client[pgx.Tx]
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval), func() (river.JobArgs, *river.InsertOpts) {
 				return job.SweepWebhooks{}, nil
 			}, &river.PeriodicJobOpts{RunOnStart: true, ID: "sweep_webhooks"}),
+		}
+		if deps.Loyalty != nil {
+			rc.PeriodicJobs = append(rc.PeriodicJobs, addLoyaltyWorkers(workers, deps)...)
 		}
 	}
 	c, err := river.NewClient(riverpgxv5.New(pool), rc)

@@ -1,0 +1,532 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/perkbridge/perkbridge/app/event"
+	"github.com/perkbridge/perkbridge/app/job"
+	"github.com/perkbridge/perkbridge/app/ledger"
+	"github.com/perkbridge/perkbridge/app/program"
+	"github.com/perkbridge/perkbridge/app/shopify"
+	"github.com/perkbridge/perkbridge/app/store"
+	"github.com/perkbridge/perkbridge/app/tier"
+)
+
+// Order topics.
+const (
+	TopicOrdersCreate    = "orders/create"
+	TopicOrdersPaid      = "orders/paid"
+	TopicOrdersFulfilled = "orders/fulfilled"
+	TopicOrdersCancelled = "orders/cancelled"
+	TopicCustomersCreate = "customers/create"
+)
+
+// earnTopic returns the order topic that credits purchase points.
+func earnTopic(s program.Settings) string {
+	if s.EarnOn == program.EarnOnFulfilled {
+		return TopicOrdersFulfilled
+	}
+	return TopicOrdersPaid
+}
+
+// Order applies an order webhook inside tx (webhooks.Loyalty).
+//
+//   - Test orders are ignored.
+//   - Every topic records the order (customer, channel, earning base, tax
+//     display), so refunds and cancellations that arrive first can be
+//     priced and remembered, and marks loyalty coupons in discount_codes as
+//     redeemed (coupon_redeemed, once per coupon).
+//   - The earning topic (orders/paid, or orders/fulfilled per EarnOn)
+//     credits the order's points once (key ledger.KeyEarn), with the tier
+//     multiplier, and at once takes back the share of refunds that came
+//     first (ledger.KeyCatchUp). A guest order earns nothing and is counted.
+//   - orders/cancelled takes back what refunds left (ledger.KeyCancel).
+//
+// A delivery with no effect returns a job.Ignore error with the reason; the
+// processor records it and commits whatever was remembered.
+func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, topic string, o *shopify.Order, webhookRowID int64) error {
+	if o.Test {
+		return job.Ignore("test order: no loyalty effect")
+	}
+	orderGID, orderID := gidOf(o.AdminGraphQLAPIID, "Order", o.ID)
+	if orderGID == "" {
+		return job.Permanent(errors.New("loyalty: order payload has no id"))
+	}
+	settings, _, err := tx.ProgramSettings(ctx, shop.ID)
+	if err != nil {
+		return err
+	}
+	exp := currencyExponent(shop.Currency)
+	facts, err := orderFacts(o, orderGID, exp)
+	if err != nil {
+		return job.Permanent(fmt.Errorf("loyalty: order %s: %w", o.Name, err))
+	}
+	now := s.clock()
+	base := ledger.EarnBaseForOrder(facts, settings)
+	taxesIncluded := o.TaxesIncluded
+	seen := store.OrderSeen{
+		OrderGID: orderGID, ShopifyID: orderID, Name: o.Name, Currency: facts.Currency,
+		Channel: string(event.ChannelFromSourceName(o.SourceName)), TaxesIncluded: &taxesIncluded, BaseMinor: &base,
+	}
+	if o.Customer != nil {
+		if gid, cid := gidOf(o.Customer.AdminGraphQLAPIID, "Customer", o.Customer.ID); gid != "" {
+			rowID, err := tx.EnsureCustomer(ctx, shop.ID, store.CustomerIdentity{
+				ShopifyID: cid, GID: gid, Email: o.Customer.Email, Phone: o.Customer.Phone,
+				FirstName: o.Customer.FirstName, LastName: o.Customer.LastName, State: o.Customer.State,
+			})
+			if err != nil {
+				return err
+			}
+			seen.CustomerID, seen.ShopifyCustomerID = &rowID, &cid
+		}
+	}
+	ord, err := tx.UpsertLoyaltyOrder(ctx, shop.ID, seen, now)
+	if err != nil {
+		return err
+	}
+	actor, wh := webhookActor(ctx, webhookRowID)
+	u := s.newUnit(ctx, tx, shop, settings, now, actor, wh)
+	if ord.UnpricedRefunds > 0 {
+		if err := s.priceRemembered(u, ord); err != nil {
+			return err
+		}
+	}
+	if ord.CustomerID != nil {
+		if err := u.lock(*ord.CustomerID, *ord.ShopifyCustomerID, ledger.KeyEarn(orderGID, ledger.RuleOrder)); err != nil {
+			return err
+		}
+	}
+
+	ignored := ""
+	switch {
+	case topic == TopicOrdersCancelled:
+		ignored, err = s.cancelOrder(u, ord)
+	case topic == earnTopic(settings) && ord.CustomerID == nil:
+		ignored = "guest order without a customer: counted, earns no points"
+		if !ord.GuestCounted {
+			ord.GuestCounted = true
+			err = tx.CountGuestOrder(ctx, shop.ID)
+		}
+	case topic == earnTopic(settings):
+		ignored, err = s.earn(u, ord, exp)
+	default:
+		ignored = fmt.Sprintf("%s: order recorded; points are earned on %s", topic, earnTopic(settings))
+	}
+	if err != nil {
+		return err
+	}
+	redeemed, err := s.redeemCoupons(u, ord, facts.DiscountCodes)
+	if err != nil {
+		return err
+	}
+	if err := tx.SaveLoyaltyOrder(ctx, shop.ID, ord, now); err != nil {
+		return err
+	}
+	if u.acct != nil {
+		if err := u.flush(); err != nil {
+			return err
+		}
+	} else if err := u.writeEvents(); err != nil { // a guest order that used someone's coupon
+		return err
+	}
+	if ignored != "" && redeemed == 0 {
+		return job.Ignore(ignored)
+	}
+	return nil
+}
+
+// orderState is the ledger's view of a stored order.
+func orderState(o *store.LoyaltyOrder) ledger.OrderState {
+	return ledger.OrderState{Earned: o.Earned, Reversed: o.Reversed, BaseMinor: o.BaseMinor,
+		RefundedBaseMinor: o.RefundedBaseMinor, Cancelled: o.Cancelled}
+}
+
+func setOrderState(o *store.LoyaltyOrder, st ledger.OrderState) {
+	o.Earned, o.Reversed, o.BaseMinor, o.RefundedBaseMinor, o.Cancelled = st.Earned, st.Reversed, st.BaseMinor, st.RefundedBaseMinor, st.Cancelled
+}
+
+// earn credits an order's points once, then takes back at once the share
+// of refunds that arrived before it (the order earns nothing when it was
+// cancelled first). It returns a reason when there was nothing to do.
+func (s *Service) earn(u *unit, ord *store.LoyaltyOrder, exp int) (string, error) {
+	if ord.EarnedAt != nil {
+		return "order already earned its points", nil
+	}
+	state := orderState(ord)
+	key := ledger.KeyEarn(ord.OrderGID, ledger.RuleOrder)
+	points := ledger.PointsForOrder(ord.BaseMinor, u.settings, tier.Multiplier(u.settings.Tiers, u.acct.TierKey), exp)
+	credit, reverse, next := state.Earn(points, ord.BaseMinor)
+	// Net spend for tiers: the base less what refunds already returned; a
+	// cancelled order spent nothing.
+	var spent int64
+	if !state.Cancelled {
+		spent = next.BaseMinor - min(next.RefundedBaseMinor, next.BaseMinor)
+	}
+	ch := event.Channel(ord.Channel)
+	if credit > 0 {
+		available, expires := ledger.CreditTimes(ledger.KindEarn, u.now, u.settings, u.loc)
+		e := ledger.Entry{Kind: ledger.KindEarn, Points: credit, Reason: ledger.ReasonOrder, OrderID: ord.OrderGID,
+			BaseMinor: next.BaseMinor, IdempotencyKey: key, CreatedAt: u.now, ExpiresAt: expires, AvailableAt: available}
+		lot, inserted, err := u.credit(e, spent)
+		if err != nil {
+			return "", err
+		}
+		if !inserted {
+			return "order already earned its points", nil
+		}
+		err = u.add(key)(event.NewWalletPointsRewarded(u.common(key, ch), credit, event.ReasonOrder, ord.OrderGID, ord.Name, lot.ExpiresAt))
+		if err != nil {
+			return "", err
+		}
+	} else if err := u.track(spent, 0, key); err != nil {
+		return "", err
+	}
+	if reverse > 0 {
+		catchUp := ledger.KeyCatchUp(ord.OrderGID, ledger.RuleOrder)
+		e, err := u.reverse(ledger.Entry{Kind: ledger.KindReverse, Reason: ledger.ReasonRefund, OrderID: ord.OrderGID,
+			IdempotencyKey: catchUp, CreatedAt: u.now}, reverse, key)
+		if err != nil {
+			return "", err
+		}
+		if _, err := u.debit(e, 0); err != nil {
+			return "", err
+		}
+		refunds, err := u.tx.OrderRefunds(u.ctx, u.shop.ID, ord.ID)
+		if err != nil {
+			return "", err
+		}
+		refundID := ""
+		if len(refunds) > 0 {
+			refundID = refunds[len(refunds)-1].RefundGID
+		}
+		err = u.add(catchUp)(event.NewWalletPointsReversed(u.common(catchUp, ch), reverse, event.ReasonRefund, ord.OrderGID, ord.Name, refundID))
+		if err != nil {
+			return "", err
+		}
+	}
+	setOrderState(ord, next)
+	now := u.now
+	ord.EarnedAt = &now
+	return "", u.evaluateTier(false, key)
+}
+
+// cancelOrder takes back what the order earned and refunds left; before the
+// earn it only remembers the cancellation, so the earn credits nothing.
+func (s *Service) cancelOrder(u *unit, ord *store.LoyaltyOrder) (string, error) {
+	if ord.Cancelled {
+		return "order already cancelled", nil
+	}
+	state := orderState(ord)
+	reverse, next := state.Cancel()
+	setOrderState(ord, next)
+	now := u.now
+	ord.CancelledAt = &now
+	if u.acct == nil || ord.EarnedAt == nil {
+		return "", nil
+	}
+	key := ledger.KeyCancel(ord.OrderGID)
+	spent := -(state.BaseMinor - min(state.RefundedBaseMinor, state.BaseMinor))
+	if state.Earned > 0 {
+		e, err := u.reverse(ledger.Entry{Kind: ledger.KindReverse, Reason: ledger.ReasonCancel, OrderID: ord.OrderGID,
+			IdempotencyKey: key, CreatedAt: u.now}, reverse, ledger.KeyEarn(ord.OrderGID, ledger.RuleOrder))
+		if err != nil {
+			return "", err
+		}
+		if _, err := u.debit(e, spent); err != nil {
+			return "", err
+		}
+		if reverse > 0 {
+			err := u.add(key)(event.NewWalletPointsReversed(u.common(key, event.Channel(ord.Channel)), reverse, event.ReasonCancel, ord.OrderGID, ord.Name, ""))
+			if err != nil {
+				return "", err
+			}
+		}
+	} else if err := u.track(spent, 0, key); err != nil {
+		return "", err
+	}
+	return "", u.evaluateTier(true, key)
+}
+
+// Refund applies refunds/create inside tx (webhooks.Loyalty). A refund takes
+// back points once (its id is the key, ledger.KeyRefund), in proportion to
+// the refunded share of the order's earning base, computed on the
+// cumulative refunded base (ledger.OrderState), so any number of refunds in
+// any order never takes back more than earned. A refund of an order that has
+// not earned yet is remembered and taken into account by the earn.
+func (s *Service) Refund(ctx context.Context, tx *store.Store, shop *store.Shop, r *shopify.Refund, webhookRowID int64) error {
+	refundGID, _ := gidOf(r.AdminGraphQLAPIID, "Refund", r.ID)
+	if refundGID == "" || r.OrderID <= 0 {
+		return job.Permanent(errors.New("loyalty: refund payload has no id or order id"))
+	}
+	// The refund payload has no GraphQL id for its order: order_id is the
+	// only reference (exact in live payloads).
+	orderGID := shopify.GID("Order", r.OrderID)
+	settings, _, err := tx.ProgramSettings(ctx, shop.ID)
+	if err != nil {
+		return err
+	}
+	exp := currencyExponent(shop.Currency)
+	facts, err := refundFacts(r, exp)
+	if err != nil {
+		return job.Permanent(fmt.Errorf("loyalty: refund %s: %w", refundGID, err))
+	}
+	now := s.clock()
+	ord, err := tx.UpsertLoyaltyOrder(ctx, shop.ID, store.OrderSeen{OrderGID: orderGID, ShopifyID: r.OrderID}, now)
+	if err != nil {
+		return err
+	}
+	row := &store.OrderRefund{
+		OrderID: ord.ID, RefundGID: refundGID, LinesSubtotalMinor: facts.LinesSubtotalMinor, LinesTaxMinor: facts.LinesTaxMinor,
+		ShippingMinor: facts.ShippingMinor, ShippingTaxMinor: facts.ShippingTaxMinor, ExcludedMinor: facts.ExcludedMinor, CreatedAt: now,
+	}
+	inserted, err := tx.InsertOrderRefund(ctx, shop.ID, row)
+	if err != nil {
+		return err
+	}
+	if !inserted {
+		return job.Ignore("refund already applied")
+	}
+	if ord.TaxesIncluded == nil {
+		// The order was never seen: its tax display is unknown, so the
+		// refund is priced when the order arrives.
+		ord.UnpricedRefunds++
+		return tx.SaveLoyaltyOrder(ctx, shop.ID, ord, now)
+	}
+	facts.TaxesIncluded = *ord.TaxesIncluded
+	refundBase := ledger.EarnBaseForRefund(facts, settings)
+	actor, wh := webhookActor(ctx, webhookRowID)
+	u := s.newUnit(ctx, tx, shop, settings, now, actor, wh)
+	if err := s.applyRefund(u, ord, row, refundBase); err != nil {
+		return err
+	}
+	if err := tx.SaveLoyaltyOrder(ctx, shop.ID, ord, now); err != nil {
+		return err
+	}
+	if u.acct != nil {
+		return u.flush()
+	}
+	return nil
+}
+
+// applyRefund takes back a priced refund's share of the order's points.
+func (s *Service) applyRefund(u *unit, ord *store.LoyaltyOrder, row *store.OrderRefund, refundBase int64) error {
+	state := orderState(ord)
+	reverse, next := state.Refund(refundBase)
+	setOrderState(ord, next)
+	if err := u.tx.PriceOrderRefund(u.ctx, u.shop.ID, row.ID, refundBase, reverse); err != nil {
+		return err
+	}
+	if ord.CustomerID == nil || ord.EarnedAt == nil {
+		return nil // remembered: the earn (if any) accounts for it
+	}
+	if u.acct == nil {
+		if err := u.lock(*ord.CustomerID, *ord.ShopifyCustomerID, ledger.KeyRefund(row.RefundGID)); err != nil {
+			return err
+		}
+	}
+	key := ledger.KeyRefund(row.RefundGID)
+	var spent int64
+	if !state.Cancelled {
+		spent = -(min(next.RefundedBaseMinor, next.BaseMinor) - min(state.RefundedBaseMinor, state.BaseMinor))
+	}
+	if state.Earned > 0 {
+		e, err := u.reverse(ledger.Entry{Kind: ledger.KindReverse, Reason: ledger.ReasonRefund, OrderID: ord.OrderGID,
+			RefundID: row.RefundGID, BaseMinor: refundBase, IdempotencyKey: key, CreatedAt: u.now}, reverse, ledger.KeyEarn(ord.OrderGID, ledger.RuleOrder))
+		if err != nil {
+			return err
+		}
+		if _, err := u.debit(e, spent); err != nil {
+			return err
+		}
+		if reverse > 0 {
+			err := u.add(key)(event.NewWalletPointsReversed(u.common(key, event.Channel(ord.Channel)), reverse, event.ReasonRefund, ord.OrderGID, ord.Name, row.RefundGID))
+			if err != nil {
+				return err
+			}
+		}
+	} else if err := u.track(spent, 0, key); err != nil {
+		return err
+	}
+	return u.evaluateTier(true, key)
+}
+
+// priceRemembered prices refunds stored before the order was known, now
+// that its tax display is (the order has not earned yet, so they only add
+// to the refunded base).
+func (s *Service) priceRemembered(u *unit, ord *store.LoyaltyOrder) error {
+	refunds, err := u.tx.OrderRefunds(u.ctx, u.shop.ID, ord.ID)
+	if err != nil {
+		return err
+	}
+	taxes := ord.TaxesIncluded != nil && *ord.TaxesIncluded
+	for i := range refunds {
+		r := &refunds[i]
+		if r.BaseMinor != nil {
+			continue
+		}
+		base := ledger.EarnBaseForRefund(ledger.RefundFacts{
+			RefundID: r.RefundGID, OrderID: ord.OrderGID, LinesSubtotalMinor: r.LinesSubtotalMinor, LinesTaxMinor: r.LinesTaxMinor,
+			ShippingMinor: r.ShippingMinor, ShippingTaxMinor: r.ShippingTaxMinor, TaxesIncluded: taxes, ExcludedMinor: r.ExcludedMinor,
+		}, u.settings)
+		if err := s.applyRefund(u, ord, r, base); err != nil {
+			return err
+		}
+	}
+	ord.UnpricedRefunds = 0
+	return nil
+}
+
+// redeemCoupons marks the order's loyalty coupons used and writes
+// coupon_redeemed for each coupon's owner, once per coupon.
+func (s *Service) redeemCoupons(u *unit, ord *store.LoyaltyOrder, codes []string) (int, error) {
+	n := 0
+	for _, code := range codes {
+		if code == "" {
+			continue
+		}
+		c, ok, err := u.tx.RedeemCouponCode(u.ctx, u.shop.ID, code, ord.OrderGID, u.now)
+		if err != nil || !ok {
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		n++
+		acct := u.acct
+		if acct == nil || acct.CustomerID != c.CustomerID {
+			if acct, err = u.tx.LoyaltyAccount(u.ctx, u.shop.ID, c.CustomerID); err != nil {
+				return n, err
+			}
+		}
+		key := "coupon-redeemed:" + c.Code
+		ev, err := event.NewCouponRedeemed(commonFor(u.shop, acct, key, event.Channel(ord.Channel), u.now), c.Code, ord.OrderGID, ord.Name)
+		if err := u.addFor(acct, key, ev, err); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// orderFacts reads what earning needs from an order payload, in minor units
+// of the shop currency (shop money, never presentment money).
+func orderFacts(o *shopify.Order, orderGID string, exp int) (ledger.OrderFacts, error) {
+	f := ledger.OrderFacts{OrderID: orderGID, Name: o.Name, Currency: o.Currency, SourceName: o.SourceName, TaxesIncluded: o.TaxesIncluded}
+	if o.Customer != nil {
+		f.CustomerID, _ = gidOf(o.Customer.AdminGraphQLAPIID, "Customer", o.Customer.ID)
+	}
+	var err error
+	if f.SubtotalAfterDiscountsMinor, err = money(o.SubtotalPriceSet, o.SubtotalPrice, exp); err != nil {
+		return f, err
+	}
+	// Total tax includes the tax on shipping: the payload types carry no
+	// per-line tax lines to split it (see the package notes).
+	if f.TaxMinor, err = money(o.TotalTaxSet, o.TotalTax, exp); err != nil {
+		return f, err
+	}
+	if len(o.ShippingLines) > 0 {
+		for _, l := range o.ShippingLines {
+			if l.IsRemoved {
+				continue
+			}
+			v, err := money(l.DiscountedPriceSet, l.DiscountedPrice, exp)
+			if err != nil {
+				return f, err
+			}
+			f.ShippingMinor += v
+		}
+	} else if f.ShippingMinor, err = money(o.TotalShippingPriceSet, "", exp); err != nil {
+		return f, err
+	}
+	for _, li := range o.LineItems {
+		if !li.GiftCard {
+			continue
+		}
+		// Gift cards never earn: points on the card and again on what it
+		// buys would pay twice.
+		price, err := money(li.PriceSet, li.Price, exp)
+		if err != nil {
+			return f, err
+		}
+		line := price * int64(li.Quantity)
+		for _, a := range li.DiscountAllocations {
+			d, err := money(a.AmountSet, a.Amount, exp)
+			if err != nil {
+				return f, err
+			}
+			line -= d
+		}
+		f.ExcludedMinor += max(line, 0)
+	}
+	for _, dc := range o.DiscountCodes {
+		f.DiscountCodes = append(f.DiscountCodes, dc.Code)
+	}
+	return f, nil
+}
+
+// refundFacts reads what a reversal needs from a refund payload: refunded
+// lines after their discount allocations, their tax, refunded shipping.
+func refundFacts(r *shopify.Refund, exp int) (ledger.RefundFacts, error) {
+	f := ledger.RefundFacts{}
+	for _, li := range r.RefundLineItems {
+		sub, err := money(li.SubtotalSet, li.Subtotal, exp)
+		if err != nil {
+			return f, err
+		}
+		tax, err := money(li.TotalTaxSet, li.TotalTax, exp)
+		if err != nil {
+			return f, err
+		}
+		f.LinesSubtotalMinor += sub
+		f.LinesTaxMinor += tax
+		if li.LineItem.GiftCard {
+			f.ExcludedMinor += sub
+		}
+	}
+	if len(r.RefundShippingLines) > 0 {
+		for _, l := range r.RefundShippingLines {
+			v, err := money(l.SubtotalAmountSet, "", exp)
+			if err != nil {
+				return f, err
+			}
+			f.ShippingMinor += v
+		}
+	} else {
+		// Older payloads refund shipping as an order adjustment, with a
+		// negative amount.
+		for _, a := range r.OrderAdjustments {
+			if a.Kind != "shipping_refund" {
+				continue
+			}
+			v, err := money(a.AmountSet, a.Amount, exp)
+			if err != nil {
+				return f, err
+			}
+			t, err := money(a.TaxAmountSet, a.TaxAmount, exp)
+			if err != nil {
+				return f, err
+			}
+			f.ShippingMinor += abs(v)
+			f.ShippingTaxMinor += abs(t)
+		}
+	}
+	return f, nil
+}
+
+// money returns an amount in minor units, preferring the shop-money side of
+// its *_set twin.
+func money(set shopify.MoneySet, plain shopify.Money, exp int) (int64, error) {
+	m := set.ShopMoney.Amount
+	if m == "" {
+		m = plain
+	}
+	return m.MinorUnits(exp)
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

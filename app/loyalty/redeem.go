@@ -1,0 +1,262 @@
+package loyalty
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/event"
+	"github.com/perkbridge/perkbridge/app/job"
+	"github.com/perkbridge/perkbridge/app/ledger"
+	"github.com/perkbridge/perkbridge/app/program"
+	"github.com/perkbridge/perkbridge/app/shopify"
+	"github.com/perkbridge/perkbridge/app/store"
+)
+
+// Redeem turns a customer's points into the reward rewardID: one
+// transaction spends the reward's price from spendable lots,
+// soonest-expiring first (ledger.Consume), appends the redeem entry, stores
+// the coupon as pending with a fresh unique code and writes coupon_created
+// and wallet_points_redeemed. The Shopify discount code is created after
+// commit by a job (see CreateCoupon). Every call buys a new coupon; use
+// RedeemWithKey to make a retried request buy one.
+func (s *Service) Redeem(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64, rewardID string) (*store.Coupon, error) {
+	return s.RedeemWithKey(ctx, shopID, shopifyCustomerID, rewardID, uuid.NewString())
+}
+
+// RedeemWithKey is Redeem keyed by the client's request id
+// (ledger.KeyRedeem): a repeated request returns the coupon the first one
+// bought and spends nothing more.
+func (s *Service) RedeemWithKey(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64, rewardID, requestID string) (*store.Coupon, error) {
+	if requestID == "" {
+		return nil, app.FieldError("request_id", "A request id is required.")
+	}
+	key := ledger.KeyRedeem(requestID)
+	var coupon *store.Coupon
+	created := false
+	err := s.st.Tx(ctx, func(tx *store.Store) error {
+		shop, c, settings, err := s.customerContext(ctx, tx, shopID, shopifyCustomerID)
+		if err != nil {
+			return err
+		}
+		reward, ok := settings.Reward(rewardID)
+		if !ok {
+			return app.FieldError("reward_id", "Unknown reward %q.", rewardID)
+		}
+		u := s.newUnit(ctx, tx, shop, settings, s.clock(), string(app.ActorFrom(ctx)), nil)
+		if err := u.lock(c.ID, c.ShopifyID, key); err != nil {
+			return err
+		}
+		// Under the account lock, so two clicks with one request id serialize
+		// and the second finds the first's coupon.
+		existing, err := tx.CouponByLedgerKey(ctx, shopID, key)
+		if err == nil {
+			coupon = existing
+			return nil
+		}
+		if app.ErrorCode(err) != app.ENOTFOUND {
+			return err
+		}
+		lots, err := u.openLots()
+		if err != nil {
+			return err
+		}
+		allocs, err := ledger.Consume(lots, reward.PointsCost, u.now)
+		if err != nil {
+			return err
+		}
+		coupon = &store.Coupon{
+			CustomerID: c.ID, ShopifyCustomerID: c.ShopifyID, RewardID: reward.ID, RewardName: reward.Name,
+			DiscountType: string(reward.DiscountType), DiscountValue: reward.Value.String(), MinSubtotalMinor: reward.MinSubtotalMinor,
+			PointsSpent: reward.PointsCost, LedgerKey: key, CreatedAt: u.now,
+		}
+		if reward.ExpiresAfterDays > 0 {
+			t := u.now.In(u.loc).AddDate(0, 0, reward.ExpiresAfterDays).UTC()
+			coupon.ExpiresAt = &t
+		}
+		if err := insertWithFreshCode(ctx, tx, shopID, coupon); err != nil {
+			return err
+		}
+		e := ledger.Entry{Kind: ledger.KindRedeem, Points: -reward.PointsCost, Reason: ledger.ReasonReward,
+			IdempotencyKey: key, Allocations: allocs, CreatedAt: u.now}
+		inserted, err := u.debit(e, 0)
+		if err != nil {
+			return err
+		}
+		if !inserted {
+			return app.Errorf(app.ECONFLICT, "This redemption was already made.")
+		}
+		now := u.now
+		u.acct.LastRedeemedAt = &now
+		c1 := u.common(key, "")
+		if err := u.add(key)(event.NewCouponCreated(c1, coupon.Code, coupon.DiscountType, reward.Value, reward.PointsCost, coupon.ExpiresAt)); err != nil {
+			return err
+		}
+		if err := u.add(key)(event.NewWalletPointsRedeemed(c1, reward.PointsCost, reward.ID, coupon.Code)); err != nil {
+			return err
+		}
+		created = true
+		return u.flush()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.kickCoupon(ctx, shopID, coupon.ID)
+	}
+	return coupon, nil
+}
+
+// couponAlphabet has no look-alike characters (0/O, 1/I/L).
+const couponAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+// newCouponCode returns "PB-XXXX-XXXX": 40 random bits, plenty against
+// collisions within one shop and too many to guess.
+func newCouponCode() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	out := []byte("PB-XXXX-XXXX")
+	j := 0
+	for i := range out {
+		if out[i] == 'X' {
+			out[i] = couponAlphabet[int(b[j])%len(couponAlphabet)]
+			j++
+		}
+	}
+	return string(out)
+}
+
+func insertWithFreshCode(ctx context.Context, tx *store.Store, shopID app.ShopID, c *store.Coupon) error {
+	for range 5 {
+		c.Code = newCouponCode()
+		ok, err := tx.InsertCoupon(ctx, shopID, c)
+		if err != nil || ok {
+			return err
+		}
+	}
+	return app.Errorf(app.ECONFLICT, "Could not pick a free coupon code; try again.")
+}
+
+// kickCoupon enqueues the coupon's creation in Shopify after the
+// redemption committed. A failed kick is only logged: the coupon sweep
+// finds every coupon left pending.
+func (s *Service) kickCoupon(ctx context.Context, shopID app.ShopID, couponID int64) {
+	if s.jobs == nil {
+		return
+	}
+	if _, err := s.jobs.Insert(context.WithoutCancel(ctx), job.CreateCoupon{ShopID: int64(shopID), CouponID: couponID}, nil); err != nil {
+		s.log.WarnContext(ctx, "coupon kick failed; the sweep will retry", "shop", shopID, "coupon", couponID, "err", err)
+	}
+}
+
+// CreateCoupon creates a pending coupon's discount code in Shopify (one
+// use, for its customer only, ending when the coupon expires) and marks it
+// active. It runs in a job, outside any database transaction. Shopify's
+// refusal (a user error) is final: the coupon is marked failed and its
+// points are given back. Other errors are returned for a retry; when final
+// is set (the last attempt) they fail the coupon the same way. A code that
+// Shopify reports as taken was created by an earlier attempt whose answer
+// was lost, so it counts as created.
+func (s *Service) CreateCoupon(ctx context.Context, shopID app.ShopID, couponID int64, final bool) error {
+	c, err := s.st.Coupon(ctx, shopID, couponID)
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		return nil // the customer or the shop was deleted meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	if c.Status != store.CouponPending {
+		return nil
+	}
+	shop, err := s.st.Shop(ctx, shopID)
+	if err != nil {
+		return err
+	}
+	if shop.State != store.ShopActive {
+		return s.failCoupon(ctx, shop, c, "the shop uninstalled the app")
+	}
+	if s.clients == nil {
+		return errors.New("loyalty: no Shopify client to create coupons with")
+	}
+	in := shopify.DiscountCodeInput{
+		Title:       fmt.Sprintf("%s (loyalty reward)", c.RewardName),
+		Code:        c.Code,
+		CustomerGID: shopify.GID("Customer", c.ShopifyCustomerID),
+		StartsAt:    c.CreatedAt,
+	}
+	if c.ExpiresAt != nil {
+		in.EndsAt = *c.ExpiresAt
+	}
+	value, err := decimal.NewFromString(c.DiscountValue)
+	if err != nil {
+		return s.failCoupon(ctx, shop, c, "invalid discount value "+c.DiscountValue)
+	}
+	if program.DiscountType(c.DiscountType) == program.DiscountPercentage {
+		in.Percentage = value.Shift(-2).InexactFloat64()
+	} else {
+		in.Amount = value.String()
+	}
+	if c.MinSubtotalMinor > 0 {
+		exp := currencyExponent(shop.Currency)
+		in.MinimumSubtotal = decimal.New(c.MinSubtotalMinor, int32(-exp)).StringFixed(int32(exp))
+	}
+	node, err := s.clients.Client(shop).CreateDiscountCode(ctx, in)
+	var me *shopify.MutationError
+	switch {
+	case err == nil:
+		_, err = s.st.ActivateCoupon(ctx, shopID, c.ID, node.ID, s.clock())
+		return err
+	case errors.As(err, &me) && me.HasCode("TAKEN"):
+		_, err = s.st.ActivateCoupon(ctx, shopID, c.ID, "", s.clock())
+		return err
+	case app.ErrorCode(err) == app.EINVALID:
+		return s.failCoupon(ctx, shop, c, err.Error())
+	case final:
+		return s.failCoupon(ctx, shop, c, err.Error())
+	}
+	if rerr := s.st.RecordCouponAttempt(context.WithoutCancel(ctx), shopID, c.ID, err.Error(), s.clock()); rerr != nil {
+		s.log.ErrorContext(ctx, "recording coupon attempt", "coupon", c.ID, "err", rerr)
+	}
+	return fmt.Errorf("loyalty: create coupon %d in Shopify: %w", c.ID, err)
+}
+
+// failCoupon marks a pending coupon failed and gives its points back with
+// an adjust credit keyed "coupon-failed:coupon/<id>", in one transaction.
+// The catalog has no event for this credit, so none is written.
+func (s *Service) failCoupon(ctx context.Context, shop *store.Shop, c *store.Coupon, reason string) error {
+	return s.st.Tx(ctx, func(tx *store.Store) error {
+		settings, _, err := tx.ProgramSettings(ctx, shop.ID)
+		if err != nil {
+			return err
+		}
+		u := s.newUnit(ctx, tx, shop, settings, s.clock(), "system", nil)
+		if err := u.lock(c.CustomerID, c.ShopifyCustomerID, "coupon-failed"); err != nil {
+			return err
+		}
+		failed, err := tx.FailCoupon(ctx, shop.ID, c.ID, reason, u.now)
+		if err != nil || !failed {
+			return err
+		}
+		_, expires := ledger.CreditTimes(ledger.KindAdjust, u.now, settings, u.loc)
+		e := ledger.Entry{Kind: ledger.KindAdjust, Points: c.PointsSpent, Reason: "coupon " + c.Code + " could not be created",
+			IdempotencyKey: "coupon-failed:coupon/" + strconv.FormatInt(c.ID, 10), CreatedAt: u.now, ExpiresAt: expires}
+		if _, _, err := u.credit(e, 0); err != nil {
+			return err
+		}
+		s.log.WarnContext(ctx, "coupon failed; points given back", "shop", shop.Domain, "coupon", c.ID, "reason", reason)
+		return u.flush()
+	})
+}
+
+// StaleCoupons lists coupons still pending after age, for the sweep that
+// re-kicks their creation.
+func (s *Service) StaleCoupons(ctx context.Context, age time.Duration) ([]store.PendingCoupon, error) {
+	return s.st.StalePendingCoupons(ctx, s.clock().Add(-age), 1000)
+}

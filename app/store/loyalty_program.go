@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"gorm.io/gorm"
+
+	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/program"
+)
+
+// ProgramSettings returns the shop's loyalty program, or program.Defaults()
+// when the merchant never saved one. found reports whether a row exists.
+func (s *Store) ProgramSettings(ctx context.Context, shopID app.ShopID) (settings program.Settings, found bool, err error) {
+	var rows []struct{ Settings []byte }
+	if err := s.db.WithContext(ctx).Raw("SELECT settings FROM programs WHERE shop_id = ?", shopID).Scan(&rows).Error; err != nil {
+		return program.Settings{}, false, fmt.Errorf("store: program: %w", formatError(err))
+	}
+	if len(rows) == 0 {
+		return program.Defaults(), false, nil
+	}
+	if err := json.Unmarshal(rows[0].Settings, &settings); err != nil {
+		return program.Settings{}, true, fmt.Errorf("store: program: decode settings: %w", err)
+	}
+	return settings, true, nil
+}
+
+// SaveProgramSettings stores the shop's program, replacing the previous
+// one. The caller validates it first.
+func (s *Store) SaveProgramSettings(ctx context.Context, shopID app.ShopID, settings program.Settings) error {
+	b, err := json.Marshal(settings)
+	if err != nil {
+		return fmt.Errorf("store: save program: %w", err)
+	}
+	err = s.db.WithContext(ctx).Exec(`INSERT INTO programs (shop_id, settings) VALUES (?, ?)
+ON CONFLICT (shop_id) DO UPDATE SET settings = EXCLUDED.settings, updated_at = now()`, shopID, string(b)).Error
+	if err != nil {
+		return fmt.Errorf("store: save program: %w", formatError(err))
+	}
+	return nil
+}
+
+// CountGuestOrder adds one to the shop's count of orders that earned nothing
+// because they had no customer.
+func (s *Store) CountGuestOrder(ctx context.Context, shopID app.ShopID) error {
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO loyalty_shop_stats (shop_id, guest_orders) VALUES (?, 1)
+ON CONFLICT (shop_id) DO UPDATE SET guest_orders = loyalty_shop_stats.guest_orders + 1, updated_at = now()`, shopID).Error
+	if err != nil {
+		return fmt.Errorf("store: count guest order: %w", formatError(err))
+	}
+	return nil
+}
+
+// GuestOrders returns the shop's count of guest orders.
+func (s *Store) GuestOrders(ctx context.Context, shopID app.ShopID) (int64, error) {
+	var n []int64
+	if err := s.db.WithContext(ctx).Raw("SELECT guest_orders FROM loyalty_shop_stats WHERE shop_id = ?", shopID).Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("store: guest orders: %w", formatError(err))
+	}
+	if len(n) == 0 {
+		return 0, nil
+	}
+	return n[0], nil
+}
+
+// ActiveShopIDs lists the installed shops, for periodic jobs that fan out
+// one job per shop. It acts for the system, not for a shop.
+func (s *Store) ActiveShopIDs(ctx context.Context) ([]app.ShopID, error) {
+	var ids []app.ShopID
+	if err := s.db.WithContext(ctx).Model(&Shop{}).Where("state = ?", ShopActive).Order("id").Pluck("id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("store: active shops: %w", formatError(err))
+	}
+	return ids, nil
+}
+
+// WebhookTopic returns the topic of one of the shop's inbox rows.
+func (s *Store) WebhookTopic(ctx context.Context, shopID app.ShopID, id int64) (string, error) {
+	var topics []string
+	if err := s.db.WithContext(ctx).Model(&Webhook{}).Where("shop_id = ? AND id = ?", shopID, id).Pluck("topic", &topics).Error; err != nil {
+		return "", fmt.Errorf("store: webhook topic: %w", formatError(err))
+	}
+	if len(topics) == 0 {
+		return "", app.Wrap(app.ENOTFOUND, gorm.ErrRecordNotFound, "Not found.")
+	}
+	return topics[0], nil
+}

@@ -1,0 +1,164 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/job"
+	"github.com/perkbridge/perkbridge/app/loyalty"
+	"github.com/perkbridge/perkbridge/app/store"
+)
+
+// Loyalty schedule.
+//
+// Periodic loyalty work fans out: an hourly LoyaltyTick (on the leader
+// only, as River runs periodic jobs) inserts one LoyaltyMaintenance job per
+// active shop, unique per shop while live, and that job runs the shop's
+// expiry, reminders, birthdays, nudges and tier review at the time it runs,
+// in the shop's time zone. Hourly, because shops' days start at every hour
+// of UTC: a birthday or reminder is due within the hour its day starts
+// there. Each use case is idempotent on its natural keys and handles each
+// customer in a short transaction of its own, so a retried, duplicated or
+// overlapping run changes nothing twice. The first tick comes one interval
+// after start (no run on start: a restart loop must not hammer every shop).
+const (
+	LoyaltyTickInterval = time.Hour
+	// CouponSweepInterval and CouponSweepAge: how often coupons still
+	// pending after CouponSweepAge (a kick lost after commit) are re-kicked.
+	CouponSweepInterval = time.Minute
+	CouponSweepAge      = time.Minute
+)
+
+// addLoyaltyWorkers registers the loyalty workers and returns their
+// periodic jobs.
+func addLoyaltyWorkers(workers *river.Workers, deps Deps) []*river.PeriodicJob {
+	river.AddWorker(workers, &LoyaltyTickWorker{st: deps.Store})
+	river.AddWorker(workers, &LoyaltyMaintenanceWorker{svc: deps.Loyalty, log: deps.Logger})
+	river.AddWorker(workers, &CreateCouponWorker{svc: deps.Loyalty})
+	river.AddWorker(workers, &SweepCouponsWorker{svc: deps.Loyalty, log: deps.Logger})
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(LoyaltyTickInterval), func() (river.JobArgs, *river.InsertOpts) {
+			return job.LoyaltyTick{}, nil
+		}, &river.PeriodicJobOpts{ID: "loyalty_tick"}),
+		river.NewPeriodicJob(river.PeriodicInterval(CouponSweepInterval), func() (river.JobArgs, *river.InsertOpts) {
+			return job.SweepCoupons{}, nil
+		}, &river.PeriodicJobOpts{RunOnStart: true, ID: "sweep_coupons"}),
+	}
+}
+
+// LoyaltyTickWorker fans out one LoyaltyMaintenance job per active shop.
+type LoyaltyTickWorker struct {
+	river.WorkerDefaults[job.LoyaltyTick]
+	st *store.Store
+}
+
+// Work implements river.Worker.
+func (w *LoyaltyTickWorker) Work(ctx context.Context, j *river.Job[job.LoyaltyTick]) error {
+	ids, err := w.st.ActiveShopIDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return err
+	}
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{Args: job.LoyaltyMaintenance{ShopID: int64(id)}}
+	}
+	if _, err := client.InsertMany(ctx, params); err != nil {
+		return fmt.Errorf("worker: loyalty fan-out: %w", err)
+	}
+	return nil
+}
+
+// LoyaltyMaintenanceWorker runs one shop's periodic loyalty work now.
+type LoyaltyMaintenanceWorker struct {
+	river.WorkerDefaults[job.LoyaltyMaintenance]
+	svc *loyalty.Service
+	log *slog.Logger
+}
+
+// Work implements river.Worker.
+func (w *LoyaltyMaintenanceWorker) Work(ctx context.Context, j *river.Job[job.LoyaltyMaintenance]) error {
+	r, err := w.svc.RunMaintenance(ctx, app.ShopID(j.Args.ShopID), time.Now())
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		return nil // the shop was deleted meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	if r != (loyalty.MaintenanceReport{}) {
+		w.log.InfoContext(ctx, "loyalty maintenance", "shop", j.Args.ShopID, "expired", r.Expired, "reminded", r.Reminded,
+			"birthdays", r.Birthdays, "nudged", r.Nudged, "tier_changes", r.TierChange)
+	}
+	return nil
+}
+
+// CreateCouponWorker creates a redeemed coupon's discount code in Shopify.
+type CreateCouponWorker struct {
+	river.WorkerDefaults[job.CreateCoupon]
+	svc *loyalty.Service
+}
+
+// NextRetry implements river.Worker: a bounded backoff.
+func (w *CreateCouponWorker) NextRetry(j *river.Job[job.CreateCoupon]) time.Time {
+	return time.Now().Add(job.Backoff(j.Attempt))
+}
+
+// Work implements river.Worker. The last attempt fails the coupon and
+// gives its points back instead of leaving it pending.
+func (w *CreateCouponWorker) Work(ctx context.Context, j *river.Job[job.CreateCoupon]) error {
+	return w.svc.CreateCoupon(ctx, app.ShopID(j.Args.ShopID), j.Args.CouponID, j.Attempt >= j.MaxAttempts)
+}
+
+// SweepCouponsWorker re-kicks coupons still pending after CouponSweepAge.
+type SweepCouponsWorker struct {
+	river.WorkerDefaults[job.SweepCoupons]
+	svc *loyalty.Service
+	log *slog.Logger
+}
+
+// Work implements river.Worker.
+func (w *SweepCouponsWorker) Work(ctx context.Context, j *river.Job[job.SweepCoupons]) error {
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return err
+	}
+	n, err := KickStaleCoupons(ctx, client, w.svc, CouponSweepAge)
+	if n > 0 {
+		w.log.InfoContext(ctx, "re-kicked pending coupons", "count", n)
+	}
+	return err
+}
+
+// KickStaleCoupons enqueues creation of every coupon pending for longer
+// than age (unique while a job for the coupon is live) and returns how many
+// jobs it added.
+func KickStaleCoupons(ctx context.Context, rc *river.Client[pgx.Tx], svc *loyalty.Service, age time.Duration) (int, error) {
+	stale, err := svc.StaleCoupons(ctx, age)
+	if err != nil || len(stale) == 0 {
+		return 0, err
+	}
+	params := make([]river.InsertManyParams, len(stale))
+	for i, c := range stale {
+		params[i] = river.InsertManyParams{Args: job.CreateCoupon{ShopID: int64(c.ShopID), CouponID: c.ID}}
+	}
+	res, err := rc.InsertMany(ctx, params)
+	if err != nil {
+		return 0, fmt.Errorf("worker: coupon sweep kick: %w", err)
+	}
+	kicked := 0
+	for _, r := range res {
+		if !r.UniqueSkippedAsDuplicate {
+			kicked++
+		}
+	}
+	return kicked, nil
+}
