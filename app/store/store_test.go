@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -224,5 +225,29 @@ func TestFormatError_Unavailable(t *testing.T) {
 	_, err := store.Open(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", 1, nil)
 	if err == nil || !store.IsUnavailable(errors.Unwrap(err)) {
 		t.Fatalf("refused connection not classified unavailable: %v", err)
+	}
+}
+
+func TestStore_ShopCountsScoped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := pgtest.Tx(t)
+	a := mustShop(t, st, "count-a.myshopify.com")
+	b := mustShop(t, st, "count-b.myshopify.com")
+	for i := range 3 {
+		if _, _, err := st.UpsertCustomer(ctx, a.ID, store.CustomerIdentity{ShopifyID: int64(i + 1), GID: fmt.Sprint("gid://shopify/Customer/", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Gorm().Exec(`INSERT INTO webhooks (shop_id, shop_domain, webhook_id, topic, body, status) VALUES (?, ?, 'c1', 'orders/paid', '\x'::bytea, 'failed')`, a.ID, a.Domain).Error; err != nil {
+		t.Fatal(err)
+	}
+	n, wh, err := st.ShopCounts(ctx, a.ID)
+	if err != nil || n != 3 || wh["failed"] != 1 {
+		t.Fatalf("shop A: %d customers, %v, %v", n, wh, err)
+	}
+	n, wh, err = st.ShopCounts(ctx, b.ID)
+	if err != nil || n != 0 || len(wh) != 0 {
+		t.Fatalf("shop B sees shop A's rows: %d %v %v", n, wh, err)
 	}
 }

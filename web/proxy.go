@@ -1,0 +1,57 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/shopify"
+	"github.com/perkbridge/perkbridge/app/store"
+)
+
+type proxyKey struct{}
+
+// verifyProxy admits app-proxy requests (reference shopify.md §6): the
+// query must carry Shopify's signature with a fresh timestamp, and the shop
+// must have the app installed. The shop goes into the context like a
+// session's; logged_in_customer_id is trusted only because the signature
+// covered it.
+func (s *server) verifyProxy(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		pr, err := s.shopify.VerifyProxy(c.QueryParams())
+		if err != nil {
+			if app.ErrorCode(err) != app.EUNAUTHORIZED {
+				err = app.Wrap(app.EUNAUTHORIZED, err, "Invalid request signature.")
+			}
+			return err
+		}
+		ctx := c.Request().Context()
+		sh, err := s.st.ShopByDomain(ctx, pr.Shop)
+		if err != nil {
+			return err
+		}
+		if sh.State != store.ShopActive {
+			return app.Errorf(app.ENOTFOUND, "The app is not installed on this shop.")
+		}
+		ctx = app.WithShop(ctx, app.Shop{ID: sh.ID, Domain: sh.Domain})
+		ctx = context.WithValue(ctx, proxyKey{}, pr)
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// handleProxyPing is GET /proxy/ping: who is asking, for checking the
+// proxy set-up from the storefront.
+func (s *server) handleProxyPing(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	pr, _ := c.Request().Context().Value(proxyKey{}).(shopify.ProxyRequest)
+	return c.JSON(http.StatusOK, map[string]string{
+		"shop":                  shop.Domain,
+		"logged_in_customer_id": pr.LoggedInCustomerID,
+	})
+}
