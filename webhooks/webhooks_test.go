@@ -184,9 +184,9 @@ func TestIntake(t *testing.T) {
 		if n := b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'w-valid' AND status = 'pending' AND shop_id IS NOT NULL"); n != 1 {
 			t.Fatalf("%d rows", n)
 		}
-		if n := b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook' AND (args->>'webhook_id')::bigint = (SELECT id FROM webhooks WHERE webhook_id = 'w-valid')"); n != 1 {
-			t.Fatalf("%d jobs for the row", n)
-		}
+		b.waitFor(t, "the row's job", func() bool {
+			return b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook' AND (args->>'webhook_id')::bigint = (SELECT id FROM webhooks WHERE webhook_id = 'w-valid')") == 1
+		})
 		var headers string
 		b.db.Pool.QueryRow(context.Background(), "SELECT headers::text FROM webhooks WHERE webhook_id = 'w-valid'").Scan(&headers)
 		if !strings.Contains(headers, "x-shopify-event-id") || strings.Contains(strings.ToLower(headers), "hmac") {
@@ -342,8 +342,46 @@ func TestIntake_ConcurrentDuplicates(t *testing.T) {
 	if n := b.count(t, "SELECT count(*) FROM webhooks"); n != 1 {
 		t.Fatalf("%d rows", n)
 	}
+	b.waitFor(t, "one job", func() bool {
+		return b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'") == 1
+	})
+	time.Sleep(100 * time.Millisecond) // a late second kick would show now
 	if n := b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'"); n != 1 {
 		t.Fatalf("%d jobs", n)
+	}
+}
+
+// TestLostKickRecoveredBySweep: a row committed whose job was never
+// enqueued (the process died between commit and kick) is processed by the
+// periodic sweep, exactly once.
+func TestLostKickRecoveredBySweep(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	sh := b.installShop(t, "orphan.myshopify.com")
+	if err := b.st.Gorm().Exec(`INSERT INTO webhooks (shop_id, shop_domain, webhook_id, topic, body, status, received_at)
+VALUES (?, ?, 'orphan', 'customers/create', ?, 'pending', now() - interval '1 minute')`, sh.ID, sh.Domain, customerBody(77, "o@example.com", "2026-01-01T00:00:00Z")).Error; err != nil {
+		t.Fatal(err)
+	}
+	p := webhooks.NewProcessor(webhooks.NoLoyalty{}, b.log)
+	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: "sweeper", SweepInterval: 200 * time.Millisecond, SweepAge: 30 * time.Second},
+		worker.Deps{Store: b.st, Dispatch: p.Dispatch, Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rc.Stop(context.Background()) })
+	b.waitFor(t, "the sweep to process the orphan", func() bool {
+		return b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'orphan' AND status = 'processed'") == 1
+	})
+	if _, err := b.st.CustomerByShopifyID(context.Background(), sh.ID, 77); err != nil {
+		t.Fatal(err)
+	}
+	// Later sweeps find nothing pending and add no jobs.
+	time.Sleep(500 * time.Millisecond)
+	if n := b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'"); n != 1 {
+		t.Fatalf("%d jobs for one orphan", n)
 	}
 }
 

@@ -1,10 +1,15 @@
 // Package inbox makes webhook deliveries durable before Shopify gets its
-// 200. Handlers hand deliveries to a Writer; a few committer goroutines take
-// whatever is waiting (up to MaxBatch) and write it in ONE transaction: the
-// inbox rows, deduplicated on (shop domain, webhook id), and a River job per
-// new pending row, inserted with COPY in the same transaction, so a job
-// exists exactly when its row does. Under load many webhooks share a commit
-// (group commit), which is how intake beats one fsync per webhook.
+// 200. Handlers hand deliveries to a Writer; committer goroutines take
+// whatever is waiting (up to MaxBatch) and write it with ONE statement and
+// one commit: the inbox rows, deduplicated on (shop domain, webhook id).
+// Under load many webhooks share a commit (group commit), which is how
+// intake beats one fsync per webhook.
+//
+// The rows are the truth. After the commit, and after the requests have
+// their answer, a kicker enqueues one River job per new pending row (unique
+// while live); a kick lost to a crash is re-issued by the periodic sweep of
+// pending rows (worker.SweepWebhooksWorker). Keeping River's insert out of
+// the intake transaction takes several round trips off every acknowledgement.
 package inbox
 
 import (
@@ -66,6 +71,7 @@ type Writer struct {
 	river   *river.Client[pgx.Tx]
 	opts    Options
 	reqs    chan *request
+	kicks   chan int64
 	metrics writerMetrics
 }
 
@@ -77,8 +83,9 @@ type request struct {
 }
 
 type writerMetrics struct {
-	batch  prometheus.Histogram
-	commit prometheus.Histogram
+	batch      prometheus.Histogram
+	commit     prometheus.Histogram
+	kickErrors prometheus.Counter
 }
 
 // NewWriter returns a Writer. rc may be an insert-only River client.
@@ -94,7 +101,8 @@ func NewWriter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], opts Options) *Writ
 	}
 	return &Writer{
 		pool: pool, river: rc, opts: opts,
-		reqs: make(chan *request, opts.Queue),
+		reqs:  make(chan *request, opts.Queue),
+		kicks: make(chan int64, opts.Queue),
 		metrics: writerMetrics{
 			batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name: "perkbridge_inbox_batch_size", Help: "Webhooks stored per intake transaction.",
@@ -104,13 +112,16 @@ func NewWriter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], opts Options) *Writ
 				Name: "perkbridge_inbox_commit_seconds", Help: "Duration of one intake transaction.",
 				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 			}),
+			kickErrors: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "perkbridge_inbox_kick_errors_total", Help: "Job kicks that failed after commit (the sweep recovers them).",
+			}),
 		},
 	}
 }
 
 // Collectors returns the Writer's metrics for registration.
 func (w *Writer) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{w.metrics.batch, w.metrics.commit}
+	return []prometheus.Collector{w.metrics.batch, w.metrics.commit, w.metrics.kickErrors}
 }
 
 // Run commits deliveries until ctx is done; what is already queued is
@@ -123,8 +134,42 @@ func (w *Writer) Run(ctx context.Context) {
 			done <- struct{}{}
 		}()
 	}
+	kicked := make(chan struct{})
+	go func() { w.kickLoop(); close(kicked) }()
 	for range w.opts.Committers {
 		<-done
+	}
+	close(w.kicks) // every committer has stopped: no more kicks
+	<-kicked
+}
+
+// kickLoop enqueues processing jobs for committed rows, many per insert.
+func (w *Writer) kickLoop() {
+	ids := make([]int64, 0, 1000)
+	for id := range w.kicks {
+		ids = append(ids[:0], id)
+	more:
+		for len(ids) < cap(ids) {
+			select {
+			case id, ok := <-w.kicks:
+				if !ok {
+					break more
+				}
+				ids = append(ids, id)
+			default:
+				break more
+			}
+		}
+		params := make([]river.InsertManyParams, len(ids))
+		for i, id := range ids {
+			params[i] = river.InsertManyParams{Args: job.ProcessWebhook{WebhookID: id}, InsertOpts: job.KickOpts()}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := w.river.InsertMany(ctx, params); err != nil {
+			// Not fatal: the rows are committed and the sweep will kick them.
+			w.metrics.kickErrors.Inc()
+		}
+		cancel()
 	}
 }
 
@@ -237,6 +282,19 @@ func (w *Writer) commit(batch []*request) {
 		}
 		close(r.done)
 	}
+	if err != nil {
+		return
+	}
+	for _, r := range batch {
+		if r.res.Status == StatusPending && r.res.ID > 0 {
+			select {
+			case w.kicks <- r.res.ID:
+			default:
+				// The kick queue is full: the sweep picks the row up.
+				w.metrics.kickErrors.Inc()
+			}
+		}
+	}
 }
 
 func (w *Writer) store(ctx context.Context, batch []*request) error {
@@ -254,18 +312,13 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 		h, _ := json.Marshal(d.Headers)
 		headers[i] = string(h)
 	}
-	tx, err := w.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("inbox: begin: %w", err)
-	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-	rows, err := tx.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics)
+	// One statement, one implicit transaction, one commit for the batch.
+	rows, err := w.pool.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics)
 	if err != nil {
 		return fmt.Errorf("inbox: insert: %w", err)
 	}
 	type key struct{ domain, id string }
 	inserted := map[key]Result{}
-	var jobs []river.InsertManyParams
 	for rows.Next() {
 		var res Result
 		var k key
@@ -274,21 +327,10 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 			return fmt.Errorf("inbox: scan: %w", err)
 		}
 		inserted[k] = res
-		if res.Status == StatusPending {
-			jobs = append(jobs, river.InsertManyParams{Args: job.ProcessWebhook{WebhookID: res.ID}})
-		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("inbox: insert: %w", err)
-	}
-	if len(jobs) > 0 {
-		if _, err := w.river.InsertManyFastTx(ctx, tx, jobs); err != nil {
-			return fmt.Errorf("inbox: insert jobs: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("inbox: commit: %w", err)
 	}
 	// Map results back. A key inserted once answers its first request; any
 	// other request with the same key (now, or stored earlier) is a duplicate.
