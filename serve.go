@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/perkbridge/perkbridge/app/config"
+	"github.com/perkbridge/perkbridge/app/forward"
 	"github.com/perkbridge/perkbridge/app/inbox"
 	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/pglocal"
@@ -141,7 +142,10 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	loyal := loyalty.New(st, tn, inserter, log)
+	// Event forwarding: deliveries are routed in the same transaction that
+	// writes the loyalty events (the events hook), and sent by the Runner.
+	fwd := forward.New(st, v, tn, log, forward.Options{KlaviyoOrigin: cfg.KlaviyoOrigin, CleverTapOrigin: cfg.CleverTapRegionOrigin})
+	loyal := loyalty.New(st, tn, inserter, log, loyalty.WithEventsHook(forward.RouteHook))
 	processor := webhooks.NewProcessor(loyal, log)
 	work := m == modeWorker || (m != modeWorker && cfg.Workers)
 	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work}, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal})
@@ -158,10 +162,24 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		go metrics.Observe(runCtx, rc, log)
 		log.Info("workers started")
 	}
+	runnerDone := make(chan struct{})
+	if work {
+		runner := forward.NewRunner(db, fwd, forward.RunnerOptions{})
+		go func() {
+			defer close(runnerDone)
+			if err := runner.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("delivery runner stopped", "err", err)
+			}
+		}()
+	} else {
+		close(runnerDone)
+	}
 	stopWorkers := func() {
 		if !work {
 			return
 		}
+		cancelRun() // the delivery runner finishes its in-flight batches
+		<-runnerDone
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := rc.Stop(sctx); err != nil {
@@ -186,6 +204,8 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		Logger: log, Config: cfg, DB: db, Store: st, Shopify: sh, Tenant: tn, Vault: v, Metrics: reg,
 		WebhookHandler: intake.Serve,
 		Reprocess:      func(ctx context.Context, id int64) error { return worker.Kick(ctx, rc, id) },
+		Loyalty:        loyal,
+		Forward:        fwd,
 	})
 	if err != nil {
 		return err

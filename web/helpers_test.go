@@ -23,6 +23,8 @@ import (
 
 	"github.com/perkbridge/perkbridge/app/config"
 	"github.com/perkbridge/perkbridge/app/fake"
+	"github.com/perkbridge/perkbridge/app/forward"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/pgtest"
 	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
@@ -83,9 +85,12 @@ type testBundle struct {
 	fake   *fake.Shopify
 	app    *shopify.App
 	tenant *tenant.Service
-	clock  *testClock
-	logs   *syncBuffer
-	reg    *prometheus.Registry
+	// loyalty and forward are the real services over the test database.
+	loyalty *loyalty.Service
+	forward *forward.Service
+	clock   *testClock
+	logs    *syncBuffer
+	reg     *prometheus.Registry
 
 	mu          sync.Mutex
 	reprocessed []int64
@@ -142,6 +147,8 @@ func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
 		Now:         b.clock.Now,
 	}
 	b.tenant = tenant.New(b.st, b.app, v, logger)
+	b.loyalty = loyalty.New(b.st, b.tenant, nil, logger)
+	b.forward = forward.New(b.st, v, b.tenant, logger, forward.Options{KlaviyoOrigin: cfg.KlaviyoOrigin, CleverTapOrigin: cfg.CleverTapRegionOrigin})
 	b.reg = prometheus.NewRegistry()
 	b.deps = web.Deps{
 		Logger:  logger,
@@ -169,6 +176,8 @@ func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
 			b.reprocessed = append(b.reprocessed, id)
 			return nil
 		},
+		Loyalty: b.loyalty,
+		Forward: b.forward,
 	}
 	b.e, err = web.NewServer(b.deps)
 	if err != nil {

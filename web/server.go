@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perkbridge/perkbridge/app/config"
+	"github.com/perkbridge/perkbridge/app/forward"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/app/tenant"
@@ -56,6 +58,10 @@ type Deps struct {
 	// called after the delivery is durably back in pending, so a failed
 	// kick is recovered by the periodic sweep of stale pending deliveries.
 	Reprocess func(ctx context.Context, webhookID int64) error
+	// Loyalty runs the program: settings, customers, adjustments, rewards.
+	Loyalty *loyalty.Service
+	// Forward manages integrations, event definitions, deliveries and stats.
+	Forward *forward.Service
 }
 
 func (d Deps) validate() error {
@@ -74,6 +80,8 @@ func (d Deps) validate() error {
 	check(d.Metrics != nil, "Metrics")
 	check(d.WebhookHandler != nil, "WebhookHandler")
 	check(d.Reprocess != nil, "Reprocess")
+	check(d.Loyalty != nil, "Loyalty")
+	check(d.Forward != nil, "Forward")
 	if len(missing) > 0 {
 		return fmt.Errorf("web: missing dependencies: %s", strings.Join(missing, ", "))
 	}

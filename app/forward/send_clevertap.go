@@ -1,0 +1,298 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/perkbridge/perkbridge/app/clevertap"
+	"github.com/perkbridge/perkbridge/app/identity"
+	"github.com/perkbridge/perkbridge/app/store"
+)
+
+// leaseKey names a CleverTap account's concurrency slots. CleverTap counts
+// in-flight uploads per account, whichever shop sends.
+func leaseKey(in *store.DueIntegration) string {
+	return "clevertap:" + in.Region + ":" + in.AccountID
+}
+
+func cleverTapStatus(err error) int {
+	var ae *clevertap.APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+func cleverTapPauseReason(err error) string {
+	var ae *clevertap.APIError
+	errors.As(err, &ae)
+	return fmt.Sprintf("CleverTap rejected the Account ID, passcode or region (%d %s). Sending is paused and events are kept; "+
+		"save the integration with working credentials to send them.", ae.Status, orString(ae.Message, "Invalid Credentials"))
+}
+
+// uploadExcerpt summarizes an upload answer for the deliveries' response
+// excerpt (the client keeps the parsed answer, not the body).
+func uploadExcerpt(res *clevertap.UploadResult) string {
+	return fmt.Sprintf(`{"status":%q,"processed":%d,"unprocessed":%d}`, res.Status, res.Processed, len(res.Unprocessed))
+}
+
+// withLease runs fn holding one of the account's in-flight slots, shared
+// by every process. It reports false when every slot is taken.
+func (r *Runner) withLease(ctx context.Context, in *store.DueIntegration, fn func()) (bool, error) {
+	// The slot outlives the longest request made under it.
+	ttl := r.svc.opts.HTTPTimeout + 30*time.Second
+	l, ok, err := r.st.AcquireLease(ctx, leaseKey(in), r.opts.CleverTapInFlight, r.holder(), ttl)
+	if err != nil || !ok {
+		return false, err
+	}
+	defer func() {
+		if err := r.st.ReleaseLease(context.WithoutCancel(ctx), l); err != nil {
+			r.log.Warn("releasing CleverTap slot (it expires by itself)", "err", err)
+		}
+	}()
+	fn()
+	return true, nil
+}
+
+// leaseBusy is how long a task waits when every slot of the account is
+// taken: about one fast upload.
+const leaseBusy = 20 * time.Millisecond
+
+// cleverTapEvents uploads one batch (up to 1000 records) of an
+// integration's due events, holding an account slot.
+//
+// CleverTap has no idempotency key, so a batch it accepted is never sent
+// again: its records are marked sent (or late, when older than LateAfter)
+// or failed with their code. Only records refused with 555 are retried. A
+// batch whose answer was lost (a timeout, a 504, a runner that died
+// mid-send and whose lease expired) may have been ingested: it is retried
+// once with possibly_duplicated recorded, and failed if the retry is lost
+// too.
+func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) taskResult {
+	client, prop, ok := r.prepare(ctx, in)
+	if !ok {
+		return taskResult{notBefore: time.Now().Add(time.Second)}
+	}
+	var res taskResult
+	held, err := r.withLease(ctx, in, func() {
+		ds, err := r.st.ClaimDeliveries(ctx, in.ID, r.opts.CleverTapBatch, r.opts.Lease)
+		if err != nil {
+			r.log.Warn("claiming deliveries", "integration", in.ID, "err", err)
+			res.notBefore = time.Now().Add(time.Second)
+			return
+		}
+		if len(ds) == 0 {
+			return
+		}
+		res.worked = true
+		outs := make([]store.DeliveryOutcome, len(ds))
+		records, idx, dup := r.prepareCleverTap(ctx, in, prop, ds, outs)
+		if len(records) > 0 {
+			up, err := client.clevertap.Upload(ctx, records)
+			if v := r.cleverTapOutcomes(ds, idx, dup, up, err, outs, leaseKey(in)); v.pause != "" {
+				r.pause(ctx, in, v.pause)
+			}
+		}
+		r.record(ctx, outs)
+	})
+	switch {
+	case err != nil:
+		r.log.Warn("taking a CleverTap slot", "integration", in.ID, "err", err)
+		return taskResult{notBefore: time.Now().Add(time.Second)}
+	case !held:
+		return taskResult{notBefore: time.Now().Add(leaseBusy)}
+	}
+	return res
+}
+
+// prepareCleverTap resolves identities and builds the records of a batch,
+// returning the records, the batch index of each, and which are possible
+// duplicates (their previous holder may have sent them).
+func (r *Runner) prepareCleverTap(ctx context.Context, in *store.DueIntegration, prop identity.Property, ds []store.ClaimedDelivery, outs []store.DeliveryOutcome) ([]clevertap.Record, []int, []bool) {
+	infos := r.customers(ctx, in, prop, refsOf(ds))
+	records := make([]clevertap.Record, 0, len(ds))
+	idx := make([]int, 0, len(ds))
+	dup := make([]bool, len(ds))
+	for i := range ds {
+		d := &ds[i]
+		if d.PrevLease != nil {
+			// The previous holder's lease ran out without an outcome: it may
+			// have uploaded the record. One resend is allowed.
+			if d.PossiblyDuplicated {
+				outs[i] = failedOutcome(d, 0, "The outcome of two uploads of this event is unknown (no answer, or the sender stopped); "+
+					"it may already be in CleverTap, so it is not sent again. Retry it by hand if it is missing.", "")
+				outs[i].PossiblyDuplicated = true
+				continue
+			}
+			dup[i] = true
+		}
+		info := infos[d.CustomerID]
+		if o, done := r.unresolved(d, info); done {
+			outs[i] = o
+			continue
+		}
+		v, ok, reason := identity.CleverTap(prop, info.cust)
+		if !ok {
+			outs[i] = skippedOutcome(d, reason)
+			continue
+		}
+		props, err := eventProperties(d, in.ShopDomain)
+		if err != nil {
+			outs[i] = failedOutcome(d, 0, "The stored event is malformed: "+err.Error(), "")
+			continue
+		}
+		records = append(records, cleverTapRecord(d, v, props))
+		idx = append(idx, i)
+	}
+	return records, idx, dup
+}
+
+// cleverTapOutcomes classifies an upload's answer for every record.
+func (r *Runner) cleverTapOutcomes(ds []store.ClaimedDelivery, idx []int, dup []bool, up *clevertap.UploadResult, err error, outs []store.DeliveryOutcome, key string) verdict {
+	now := time.Now()
+	if err == nil {
+		r.unthrottled(key)
+		excerpt := uploadExcerpt(up)
+		refused := make(map[int]clevertap.Unprocessed, len(up.Unprocessed))
+		unknown := 0
+		for _, u := range up.Unprocessed {
+			if u.Index >= 0 && u.Index < len(idx) {
+				refused[u.Index] = u
+			} else {
+				unknown++
+			}
+		}
+		if unknown > 0 {
+			r.log.Warn("CleverTap refused records it did not identify; they are counted as sent", "records", unknown)
+		}
+		for j, i := range idx {
+			d := &ds[i]
+			u, bad := refused[j]
+			switch {
+			case bad && u.Retryable:
+				outs[i] = r.retryOutcome(d, u.Code, "CleverTap could not process the record: "+u.Error, excerpt)
+				outs[i].PossiblyDuplicated = dup[i]
+			case bad:
+				outs[i] = failedOutcome(d, u.Code, "CleverTap refused the record: "+u.Error, excerpt)
+				outs[i].PossiblyDuplicated = dup[i]
+			default:
+				status := store.DeliverySent
+				if now.Sub(d.OccurredAt) > r.opts.LateAfter {
+					// Sent, but too old to trigger live campaigns.
+					status = store.DeliveryLate
+				}
+				outs[i] = sentOutcome(d, status, http.StatusOK, excerpt, dup[i])
+			}
+		}
+		return verdict{}
+	}
+	var ae *clevertap.APIError
+	excerpt := ""
+	if errors.As(err, &ae) {
+		excerpt = ae.Body
+	}
+	code := cleverTapStatus(err)
+	var v verdict
+	for _, i := range idx {
+		d := &ds[i]
+		switch {
+		case clevertap.IsAuthFailure(err):
+			v.pause = cleverTapPauseReason(err)
+			outs[i] = waitOutcome(d, now, code, v.pause, excerpt)
+		case clevertap.PossiblyDelivered(err):
+			msg := "No answer from CleverTap (" + summarize(err) + "); the upload may have been ingested."
+			if d.PossiblyDuplicated || dup[i] {
+				outs[i] = failedOutcome(d, code, msg+" It was already retried once, so it is not sent again; retry it by hand if it is missing.", excerpt)
+			} else {
+				outs[i] = r.retryOutcome(d, code, msg+" Retrying once.", excerpt)
+			}
+			outs[i].PossiblyDuplicated = true
+		case code == http.StatusTooManyRequests:
+			// Too many uploads in flight for the account (another client of
+			// it, or slots set too high): wait, without spending an attempt.
+			wait := r.throttleWait(key, 0)
+			outs[i] = waitOutcome(d, now.Add(wait), code, "CleverTap refused the upload: too many concurrent requests (429).", excerpt)
+		case clevertap.IsRetryable(err):
+			outs[i] = r.retryOutcome(d, code, "CleverTap upload failed: "+summarize(err), excerpt)
+			outs[i].PossiblyDuplicated = dup[i]
+		case errors.Is(err, context.Canceled):
+			outs[i] = releaseOutcome(d, now)
+		default:
+			outs[i] = failedOutcome(d, code, "CleverTap refused the upload: "+summarize(err), excerpt)
+			outs[i].PossiblyDuplicated = dup[i]
+		}
+	}
+	return v
+}
+
+// cleverTapProfiles pushes changed loyalty profiles as "profile" records,
+// up to 1000 per upload, holding an account slot.
+func (r *Runner) cleverTapProfiles(ctx context.Context, in *store.DueIntegration) taskResult {
+	client, prop, ok := r.prepare(ctx, in)
+	if !ok {
+		return taskResult{notBefore: time.Now().Add(time.Second)}
+	}
+	var res taskResult
+	held, err := r.withLease(ctx, in, func() {
+		ps, err := r.st.ClaimProfileSyncs(ctx, in.ID, r.opts.CleverTapBatch, r.opts.Lease, r.opts.ExpiringWithin)
+		if err != nil {
+			r.log.Warn("claiming profile syncs", "integration", in.ID, "err", err)
+			res.notBefore = time.Now().Add(time.Second)
+			return
+		}
+		if len(ps) == 0 {
+			return
+		}
+		res.worked = true
+		outs, send := r.prepareProfiles(ctx, in, prop, ps, KindCleverTap)
+		if len(send) > 0 {
+			ts := time.Now().Unix()
+			records := make([]clevertap.Record, len(send))
+			for j, it := range send {
+				records[j] = clevertap.Record{Type: clevertap.TypeProfile, Identity: it.identity, TS: ts, ProfileData: clevertap.Flatten(it.propsFlat)}
+			}
+			up, err := client.clevertap.Upload(ctx, records)
+			key := leaseKey(in)
+			for j, it := range send {
+				p := &ps[it.i]
+				switch {
+				case err == nil:
+					o := store.ProfileOutcome{IntegrationID: p.IntegrationID, CustomerID: p.CustomerID, Version: p.Version, Done: true, Hash: it.hash, StatusCode: http.StatusOK}
+					for _, u := range up.Unprocessed {
+						if u.Index == j && u.Retryable {
+							o = r.profileRetry(p, u.Code, "CleverTap could not process the profile: "+u.Error)
+						} else if u.Index == j {
+							o.Hash, o.StatusCode, o.Error = p.SyncedHash, u.Code, "CleverTap refused the profile: "+u.Error
+						}
+					}
+					outs[it.i] = o
+				case clevertap.IsAuthFailure(err):
+					reason := cleverTapPauseReason(err)
+					outs[it.i] = profileWait(p, time.Now(), cleverTapStatus(err), reason)
+					r.pause(ctx, in, reason)
+				case cleverTapStatus(err) == http.StatusTooManyRequests:
+					outs[it.i] = profileWait(p, time.Now().Add(r.throttleWait(key, 0)), http.StatusTooManyRequests, "CleverTap: too many concurrent requests (429).")
+				case clevertap.IsRetryable(err):
+					// A profile update repeated is harmless: it sets the
+					// same values again.
+					outs[it.i] = r.profileRetry(p, cleverTapStatus(err), "CleverTap profile upload failed: "+summarize(err))
+				default:
+					outs[it.i] = store.ProfileOutcome{IntegrationID: p.IntegrationID, CustomerID: p.CustomerID, Version: p.Version,
+						Done: true, Hash: p.SyncedHash, StatusCode: cleverTapStatus(err), Error: "CleverTap refused the profiles: " + summarize(err)}
+				}
+			}
+		}
+		r.recordProfiles(ctx, outs)
+	})
+	switch {
+	case err != nil:
+		r.log.Warn("taking a CleverTap slot", "integration", in.ID, "err", err)
+		return taskResult{notBefore: time.Now().Add(time.Second)}
+	case !held:
+		return taskResult{notBefore: time.Now().Add(leaseBusy)}
+	}
+	return res
+}

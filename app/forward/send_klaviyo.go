@@ -1,0 +1,500 @@
+package forward
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/identity"
+	"github.com/perkbridge/perkbridge/app/klaviyo"
+	"github.com/perkbridge/perkbridge/app/store"
+)
+
+// rateKey names one of a Klaviyo account's rate limits ("events", "bulk",
+// "profiles"). Klaviyo counts per account, so two shops on one account
+// share it.
+func rateKey(in *store.DueIntegration, op string) string {
+	acct := in.AccountID
+	if acct == "" {
+		acct = "integration-" + strconv.FormatInt(in.ID, 10)
+	}
+	return "klaviyo:" + acct + ":" + op
+}
+
+// windows are a Klaviyo rate's fixed windows: burst per second, steady
+// per minute.
+func windows(r klaviyo.Rate) []store.RateWindow {
+	return []store.RateWindow{{Per: time.Second, Limit: r.Burst}, {Per: time.Minute, Limit: r.Steady}}
+}
+
+// verdict is what a sink answer means beyond its own delivery.
+type verdict struct {
+	pause    string        // the integration must be paused with this reason
+	throttle time.Duration // the key is throttled for this long
+}
+
+// throttleWait is how long to wait after a 429 that named no wait: an
+// exponential backoff over the key's consecutive 429s (sinks.md §3.5).
+func (r *Runner) throttleWait(key string, named time.Duration) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.throttles == nil {
+		r.throttles = map[string]int{}
+	}
+	r.throttles[key]++
+	if named > 0 {
+		return named
+	}
+	return min(r.opts.Backoff(r.throttles[key]), time.Minute)
+}
+
+func (r *Runner) unthrottled(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.throttles, key)
+}
+
+// klaviyoPauseReason is what the merchant sees on a paused Klaviyo
+// integration.
+func klaviyoPauseReason(ae *klaviyo.APIError) string {
+	if ae.MissingScope() {
+		return fmt.Sprintf("Klaviyo refused the key: it lacks a scope (403 %s: %s). Sending is paused and events are kept; "+
+			"save the integration with a key that has events:write and profiles:write to send them.", ae.Code, ae.Detail)
+	}
+	return fmt.Sprintf("Klaviyo rejected the private API key (%d %s). Sending is paused and events are kept; "+
+		"save the integration with a valid key to send them.", ae.Status, orString(ae.Code, "not_authenticated"))
+}
+
+// klaviyoOutcome classifies the answer to one event (sinks.md §3.5).
+func (r *Runner) klaviyoOutcome(d *store.ClaimedDelivery, key string, err error) (store.DeliveryOutcome, verdict) {
+	if err == nil {
+		return sentOutcome(d, store.DeliverySent, http.StatusAccepted, "", false), verdict{}
+	}
+	now := time.Now()
+	var ae *klaviyo.APIError
+	var te *klaviyo.TransportError
+	switch {
+	case errors.As(err, &ae) && ae.AuthFailure():
+		reason := klaviyoPauseReason(ae)
+		return waitOutcome(d, now, ae.Status, reason, ae.Body), verdict{pause: reason}
+	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
+		wait := r.throttleWait(key, ae.RetryAfter)
+		return waitOutcome(d, now.Add(wait), ae.Status, fmt.Sprintf("Klaviyo throttled the request (429); waiting %s.", wait.Round(time.Millisecond)), ae.Body),
+			verdict{throttle: wait}
+	case errors.As(err, &ae) && ae.Retryable():
+		return r.retryOutcome(d, ae.Status, "Klaviyo answered "+ae.Error(), ae.Body), verdict{}
+	case errors.As(err, &ae):
+		return failedOutcome(d, ae.Status, "Klaviyo refused the event: "+ae.Error(), ae.Body), verdict{}
+	case errors.As(err, &te):
+		// Safe to resend: Klaviyo dedupes on unique_id.
+		return r.retryOutcome(d, 0, "No answer from Klaviyo ("+summarize(err)+").", ""), verdict{}
+	case errors.Is(err, context.Canceled):
+		return releaseOutcome(d, now), verdict{}
+	case app.ErrorCode(err) == app.EINVALID:
+		return failedOutcome(d, 0, "The event cannot be sent to Klaviyo: "+app.ErrorMessage(err), ""), verdict{}
+	}
+	return r.retryOutcome(d, 0, err.Error(), ""), verdict{}
+}
+
+// klItem is a delivery ready to send to Klaviyo.
+type klItem struct {
+	i  int // index into the claimed batch and its outcomes
+	ev klaviyo.Event
+}
+
+// klaviyoEvents sends one batch of an integration's due events: in one
+// bulk request when a backlog built up and the bulk budget allows,
+// otherwise as single events under the events budget.
+func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) taskResult {
+	client, prop, ok := r.prepare(ctx, in)
+	if !ok {
+		return taskResult{notBefore: time.Now().Add(time.Second)}
+	}
+	limit := r.opts.KlaviyoBatch
+	if !r.opts.DisableBulk {
+		limit = max(limit, r.opts.KlaviyoBulkSize)
+	}
+	ds, err := r.st.ClaimDeliveries(ctx, in.ID, limit, r.opts.Lease)
+	if err != nil {
+		r.log.Warn("claiming deliveries", "integration", in.ID, "err", err)
+		return taskResult{notBefore: time.Now().Add(time.Second)}
+	}
+	if len(ds) == 0 {
+		return taskResult{}
+	}
+	outs := make([]store.DeliveryOutcome, len(ds))
+	items := r.prepareKlaviyo(ctx, in, prop, ds, outs)
+	res := taskResult{worked: true}
+	if !r.opts.DisableBulk && len(items) > r.opts.KlaviyoBulkThreshold {
+		g, _, err := r.st.TakeRate(ctx, rateKey(in, "bulk"), 1, windows(r.opts.BulkRate), r.opts.RateGuard)
+		if err == nil && g == 1 {
+			if v := r.sendBulk(ctx, in, client.klaviyo, ds, items, outs); v.pause != "" {
+				r.pause(ctx, in, v.pause)
+			}
+			r.record(ctx, outs)
+			return res
+		}
+	}
+	res.notBefore = r.sendSingles(ctx, in, client.klaviyo, ds, items, outs)
+	r.record(ctx, outs)
+	return res
+}
+
+// prepareKlaviyo resolves identities and builds the events of a batch.
+// Deliveries that cannot be sent get their outcome now: skipped (no value
+// for the common property, with the reason) or retried (Shopify lookup
+// failed for now).
+func (r *Runner) prepareKlaviyo(ctx context.Context, in *store.DueIntegration, prop identity.Property, ds []store.ClaimedDelivery, outs []store.DeliveryOutcome) []klItem {
+	infos := r.customers(ctx, in, prop, refsOf(ds))
+	items := make([]klItem, 0, len(ds))
+	for i := range ds {
+		d := &ds[i]
+		info := infos[d.CustomerID]
+		if o, done := r.unresolved(d, info); done {
+			outs[i] = o
+			continue
+		}
+		ids, ok, reason := identity.Klaviyo(prop, info.cust)
+		if !ok {
+			outs[i] = skippedOutcome(d, reason)
+			continue
+		}
+		props, err := eventProperties(d, in.ShopDomain)
+		if err != nil {
+			outs[i] = failedOutcome(d, 0, "The stored event is malformed: "+err.Error(), "")
+			continue
+		}
+		backfill := time.Since(d.OccurredAt) > r.opts.BackfillAfter
+		items = append(items, klItem{i: i, ev: klaviyoEvent(d, ids, props, backfill)})
+	}
+	return items
+}
+
+func refsOf(ds []store.ClaimedDelivery) []customerRef {
+	refs := make([]customerRef, len(ds))
+	for i, d := range ds {
+		refs[i] = customerRef{ID: d.CustomerID, ShopifyID: d.ShopifyCustomerID, GID: d.CustomerGID, Email: d.Email, Phone: d.Phone, Metafields: d.Metafields}
+	}
+	return refs
+}
+
+// unresolved returns the outcome of a delivery whose customer could not be
+// resolved: gone from Shopify (skipped) or not looked up for now (retry).
+func (r *Runner) unresolved(d *store.ClaimedDelivery, info customerInfo) (store.DeliveryOutcome, bool) {
+	switch {
+	case info.gone:
+		return skippedOutcome(d, "customer not found in Shopify"), true
+	case info.err != nil:
+		return r.retryOutcome(d, 0, "Could not look the customer up in Shopify: "+app.ErrorMessage(info.err), ""), true
+	}
+	return store.DeliveryOutcome{}, false
+}
+
+// sendSingles sends items one event per request, taking KlaviyoChunk
+// grants at a time from the account's events budget and sending each chunk
+// at once, so a grant reaches Klaviyo well within the rate guard. What is
+// not sent (budget spent, throttled, paused, the task's share used up) is
+// released. It returns when the task may run again if the budget ran out.
+func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *klaviyo.Client, ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) time.Time {
+	key := rateKey(in, "events")
+	release := func(rest []klItem, at time.Time) {
+		for _, it := range rest {
+			outs[it.i] = releaseOutcome(&ds[it.i], at)
+		}
+	}
+	sent := 0
+	for len(items) > 0 {
+		if sent >= r.opts.KlaviyoBatch || ctx.Err() != nil {
+			release(items, time.Now())
+			return time.Time{}
+		}
+		g, wait, err := r.st.TakeRate(ctx, key, min(len(items), r.opts.KlaviyoChunk), windows(r.opts.EventsRate), r.opts.RateGuard)
+		if err != nil {
+			r.log.Warn("taking Klaviyo rate", "integration", in.ID, "err", err)
+			at := time.Now().Add(time.Second)
+			release(items, at)
+			return at
+		}
+		if g == 0 {
+			at := time.Now().Add(wait)
+			release(items, at)
+			return at
+		}
+		chunk := items[:g]
+		items = items[g:]
+		sent += g
+		var wg sync.WaitGroup
+		verdicts := make([]verdict, len(chunk))
+		for j, it := range chunk {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := c.CreateEvent(ctx, it.ev)
+				outs[it.i], verdicts[j] = r.klaviyoOutcome(&ds[it.i], key, err)
+			}()
+		}
+		wg.Wait()
+		var v verdict
+		for _, x := range verdicts {
+			v.pause = orString(v.pause, x.pause)
+			v.throttle = max(v.throttle, x.throttle)
+		}
+		switch {
+		case v.pause != "":
+			r.pause(ctx, in, v.pause)
+			release(items, time.Now())
+			return time.Time{}
+		case v.throttle > 0:
+			// Every process waits it out: immediate retries always get 429.
+			if err := r.st.PauseRate(context.WithoutCancel(ctx), key, v.throttle); err != nil {
+				r.log.Warn("pausing Klaviyo rate", "err", err)
+			}
+			at := time.Now().Add(v.throttle)
+			release(items, at)
+			return at
+		}
+		r.unthrottled(key)
+	}
+	return time.Time{}
+}
+
+// sendBulk sends items in one bulk request (the caller took a bulk grant).
+// Klaviyo accepts or rejects a bulk request as a whole: a 400 naming items
+// fails those items and gives the others back to be sent again.
+func (r *Runner) sendBulk(ctx context.Context, in *store.DueIntegration, c *klaviyo.Client, ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) verdict {
+	key := rateKey(in, "bulk")
+	evs := make([]klaviyo.Event, len(items))
+	for j, it := range items {
+		evs[j] = it.ev
+	}
+	err := c.BulkCreateEvents(ctx, evs)
+	var be *klaviyo.BulkError
+	if errors.As(err, &be) {
+		now := time.Now()
+		for j, it := range items {
+			d := &ds[it.i]
+			if errs, bad := be.Items[j]; bad {
+				msg := "Klaviyo refused the event: " + errs[0].Detail
+				if errs[0].Pointer != "" {
+					msg += " (" + errs[0].Pointer + ")"
+				}
+				outs[it.i] = failedOutcome(d, be.Err.Status, msg, be.Err.Body)
+			} else {
+				outs[it.i] = releaseOutcome(d, now) // innocent: sent again
+			}
+		}
+		return verdict{}
+	}
+	var v verdict
+	for _, it := range items {
+		var x verdict
+		outs[it.i], x = r.klaviyoOutcome(&ds[it.i], key, err)
+		if outs[it.i].Status == store.DeliverySent {
+			outs[it.i].Error = ""
+		}
+		v.pause = orString(v.pause, x.pause)
+		v.throttle = max(v.throttle, x.throttle)
+	}
+	if v.throttle > 0 {
+		if err := r.st.PauseRate(context.WithoutCancel(ctx), key, v.throttle); err != nil {
+			r.log.Warn("pausing Klaviyo bulk rate", "err", err)
+		}
+	} else if err == nil {
+		r.unthrottled(key)
+	}
+	return v
+}
+
+// klaviyoProfiles pushes the loyalty profile properties of customers whose
+// state may have changed (ImportProfile), once per customer however many
+// events came meanwhile, and not at all when what would be sent equals what
+// was last sent.
+func (r *Runner) klaviyoProfiles(ctx context.Context, in *store.DueIntegration) taskResult {
+	client, prop, ok := r.prepare(ctx, in)
+	if !ok {
+		return taskResult{notBefore: time.Now().Add(time.Second)}
+	}
+	ps, err := r.st.ClaimProfileSyncs(ctx, in.ID, r.opts.ProfileBatch, r.opts.Lease, r.opts.ExpiringWithin)
+	if err != nil {
+		r.log.Warn("claiming profile syncs", "integration", in.ID, "err", err)
+		return taskResult{notBefore: time.Now().Add(time.Second)}
+	}
+	if len(ps) == 0 {
+		return taskResult{}
+	}
+	outs, send := r.prepareProfiles(ctx, in, prop, ps, KindKlaviyo)
+	res := taskResult{worked: true}
+	key := rateKey(in, "profiles")
+	g := 0
+	if len(send) > 0 {
+		var wait time.Duration
+		g, wait, err = r.st.TakeRate(ctx, key, len(send), windows(r.opts.ProfilesRate), r.opts.RateGuard)
+		if err != nil {
+			wait = time.Second
+		}
+		for _, it := range send[g:] {
+			outs[it.i] = profileWait(&ps[it.i], time.Now().Add(wait), 0, outs[it.i].Error)
+		}
+		if g < len(send) {
+			res.notBefore = time.Now().Add(wait)
+		}
+	}
+	var wg sync.WaitGroup
+	verdicts := make([]verdict, g)
+	for j, it := range send[:g] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &ps[it.i]
+			err := client.klaviyo.ImportProfile(ctx, it.klaviyo)
+			var ae *klaviyo.APIError
+			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+				// The email and the phone belong to two Klaviyo profiles:
+				// update the one the common property names.
+				err = client.klaviyo.ImportProfile(ctx, primaryOnly(prop, it.klaviyo))
+			}
+			outs[it.i], verdicts[j] = r.profileOutcome(p, key, it.hash, err)
+		}()
+	}
+	wg.Wait()
+	for _, v := range verdicts {
+		if v.pause != "" {
+			r.pause(ctx, in, v.pause)
+			break
+		}
+	}
+	r.recordProfiles(ctx, outs)
+	return res
+}
+
+// primaryOnly keeps only the identifier the common property maps to.
+func primaryOnly(prop identity.Property, p klaviyo.Profile) klaviyo.Profile {
+	switch prop.Kind {
+	case identity.Email:
+		p.PhoneNumber, p.ExternalID = "", ""
+	case identity.Phone:
+		p.Email, p.ExternalID = "", ""
+	default:
+		p.Email, p.PhoneNumber = "", ""
+	}
+	return p
+}
+
+// profileItem is a profile ready to send.
+type profileItem struct {
+	i         int
+	hash      string
+	klaviyo   klaviyo.Profile
+	identity  string         // CleverTap
+	propsFlat map[string]any // CleverTap
+}
+
+// prepareProfiles resolves identities and decides, per claimed sync,
+// whether there is anything to send.
+func (r *Runner) prepareProfiles(ctx context.Context, in *store.DueIntegration, prop identity.Property, ps []store.ClaimedProfile, kind string) ([]store.ProfileOutcome, []profileItem) {
+	refs := make([]customerRef, len(ps))
+	for i, p := range ps {
+		refs[i] = customerRef{ID: p.CustomerID, ShopifyID: p.ShopifyCustomerID, GID: p.CustomerGID, Email: p.Email, Phone: p.Phone, Metafields: p.Metafields}
+	}
+	infos := r.customers(ctx, in, prop, refs)
+	outs := make([]store.ProfileOutcome, len(ps))
+	var send []profileItem
+	for i := range ps {
+		p := &ps[i]
+		info := infos[p.CustomerID]
+		done := func(hash, reason string) store.ProfileOutcome {
+			return store.ProfileOutcome{IntegrationID: p.IntegrationID, CustomerID: p.CustomerID, Version: p.Version, Done: true, Hash: hash, Error: reason}
+		}
+		if info.gone {
+			outs[i] = done(p.SyncedHash, "customer not found in Shopify")
+			continue
+		}
+		if info.err != nil {
+			outs[i] = r.profileRetry(p, 0, "Could not look the customer up in Shopify: "+app.ErrorMessage(info.err))
+			continue
+		}
+		props := profileProperties(p, kind)
+		it := profileItem{i: i}
+		var idDoc any
+		if kind == KindKlaviyo {
+			ids, ok, reason := identity.Klaviyo(prop, info.cust)
+			if !ok {
+				outs[i] = done(p.SyncedHash, "profile not synced: "+reason)
+				continue
+			}
+			it.klaviyo = klaviyo.Profile{Email: ids.Email, PhoneNumber: ids.PhoneNumber, ExternalID: ids.ExternalID, Properties: props}
+			idDoc = ids
+		} else {
+			v, ok, reason := identity.CleverTap(prop, info.cust)
+			if !ok {
+				outs[i] = done(p.SyncedHash, "profile not synced: "+reason)
+				continue
+			}
+			it.identity, it.propsFlat, idDoc = v, props, v
+		}
+		b, _ := json.Marshal([]any{idDoc, props})
+		sum := sha256.Sum256(b)
+		it.hash = hex.EncodeToString(sum[:16])
+		if it.hash == p.SyncedHash {
+			outs[i] = done(it.hash, "")
+			continue
+		}
+		send = append(send, it)
+	}
+	return outs, send
+}
+
+// profileOutcome classifies the answer to one profile push.
+func (r *Runner) profileOutcome(p *store.ClaimedProfile, key, hash string, err error) (store.ProfileOutcome, verdict) {
+	base := store.ProfileOutcome{IntegrationID: p.IntegrationID, CustomerID: p.CustomerID, Version: p.Version}
+	if err == nil {
+		base.Done, base.Hash, base.StatusCode = true, hash, http.StatusOK
+		return base, verdict{}
+	}
+	var ae *klaviyo.APIError
+	switch {
+	case errors.As(err, &ae) && ae.AuthFailure():
+		reason := klaviyoPauseReason(ae)
+		return profileWait(p, time.Now(), ae.Status, reason), verdict{pause: reason}
+	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
+		wait := r.throttleWait(key, ae.RetryAfter)
+		_ = r.st.PauseRate(context.Background(), key, wait)
+		return profileWait(p, time.Now().Add(wait), ae.Status, "Klaviyo throttled the profile update (429)."), verdict{throttle: wait}
+	case errors.As(err, &ae) && ae.Permanent():
+		base.Done, base.Hash, base.StatusCode = true, p.SyncedHash, ae.Status
+		base.Error = "Klaviyo refused the profile update: " + ae.Error()
+		return base, verdict{}
+	case app.ErrorCode(err) == app.EINVALID:
+		base.Done, base.Hash, base.Error = true, p.SyncedHash, "The profile cannot be sent: "+app.ErrorMessage(err)
+		return base, verdict{}
+	}
+	return r.profileRetry(p, errorCode(err), "Profile update failed: "+summarize(err)), verdict{}
+}
+
+// profileRetry schedules another push after the backoff, or gives up on
+// this version once the retry budget is spent (the next change tries
+// again).
+func (r *Runner) profileRetry(p *store.ClaimedProfile, code int, msg string) store.ProfileOutcome {
+	o := store.ProfileOutcome{IntegrationID: p.IntegrationID, CustomerID: p.CustomerID, Version: p.Version, StatusCode: code, Error: msg}
+	if p.Attempts >= r.opts.MaxAttempts {
+		o.Done, o.Hash = true, p.SyncedHash
+		o.Error = fmt.Sprintf("%s (gave up after %d attempts)", msg, p.Attempts)
+		return o
+	}
+	o.NextAttemptAt = time.Now().Add(r.opts.Backoff(p.Attempts))
+	return o
+}
+
+// profileWait keeps a sync due at next without spending an attempt.
+func profileWait(p *store.ClaimedProfile, next time.Time, code int, msg string) store.ProfileOutcome {
+	return store.ProfileOutcome{IntegrationID: p.IntegrationID, CustomerID: p.CustomerID, Version: p.Version,
+		Uncount: true, NextAttemptAt: next, StatusCode: code, Error: msg}
+}
