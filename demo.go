@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/perkbridge/perkbridge/app/config"
 	"github.com/perkbridge/perkbridge/app/fake"
-	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/app/tenant"
 	"github.com/perkbridge/perkbridge/webhooks"
 )
@@ -90,7 +90,7 @@ func startDemoSinks(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 // Seed installs the demo shop through the real token-exchange path and
 // delivers a few signed webhooks through the real intake. Webhook ids are
 // fixed, so seeding again on the next start is deduplicated.
-func (d *demoEnv) Seed(ctx context.Context, cfg config.Config, st *store.Store, tn *tenant.Service, appURL string, log *slog.Logger) error {
+func (d *demoEnv) Seed(ctx context.Context, tn *tenant.Service, appURL string, out io.Writer, log *slog.Logger) error {
 	if _, err := tn.InstallFromIDToken(ctx, demoShop, d.shopify.MintIDToken(demoShop, 1, time.Minute)); err != nil {
 		return fmt.Errorf("demo: install %s: %w", demoShop, err)
 	}
@@ -109,7 +109,7 @@ func (d *demoEnv) Seed(ctx context.Context, cfg config.Config, st *store.Store, 
 		return err
 	}
 	log.Info("demo shop seeded", "shop", demoShop, "customers", len(demoCustomers))
-	fmt.Printf("  Sandbox credentials: Klaviyo private key %s; CleverTap account %s, passcode %s, region %s\n",
+	fmt.Fprintf(out, "  Sandbox credentials: Klaviyo private key %s; CleverTap account %s, passcode %s, region %s\n",
 		demoKlaviyoKey, demoCleverTapAccount, demoCleverTapCode, demoCleverTapRegion)
 	return nil
 }

@@ -221,7 +221,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	go func() { serveErr <- srv.Serve(ln) }()
 	if demo != nil {
 		// The seed goes through the real intake, so the server must be up.
-		if err := demo.Seed(ctx, cfg, st, tn, url, log); err != nil {
+		if err := demo.Seed(ctx, tn, url, stdout, log); err != nil {
 			_ = srv.Close()
 			return err
 		}

@@ -44,9 +44,11 @@ func requireNonces(t *testing.T, d *goquery.Document) {
 
 func shell(demo bool) templates.Shell {
 	nav := templates.AppNav()
+	for i := range nav {
+		nav[i].Href = "/app/" + strings.TrimPrefix(strings.SplitN(nav[i].Route, ".", 3)[1], "home")
+	}
 	nav[0].Href, nav[0].Active = "/app", true
-	nav[1].Href = "/app/webhooks"
-	return templates.Shell{Title: "Home", APIKey: "key-1", ShopDomain: "shop-a.myshopify.com", CSSURL: "/static/app.css?v=1", Nav: nav, Demo: demo}
+	return templates.Shell{Title: "Home", APIKey: "key-1", ShopDomain: "shop-a.myshopify.com", CSSURL: "/static/app.css?v=1", JSURL: "/static/app.js?v=1", Nav: nav, Demo: demo}
 }
 
 func TestLayout_Embedded(t *testing.T) {
@@ -64,14 +66,19 @@ func TestLayout_Embedded(t *testing.T) {
 	}
 	requireNonces(t, d)
 	links := d.Find(`ui-nav-menu a`)
-	if links.Length() != 2 {
+	if links.Length() != len(templates.AppNav()) {
 		t.Fatalf("nav links = %d", links.Length())
 	}
 	if rel, _ := links.Eq(0).Attr("rel"); rel != "home" {
 		t.Errorf("home link rel = %q", rel)
 	}
-	if href, _ := links.Eq(1).Attr("href"); href != "/app/webhooks" || links.Eq(1).Text() != "Webhooks" {
-		t.Errorf("webhooks link = %q %q", href, links.Eq(1).Text())
+	var labels []string
+	links.Each(func(_ int, s *goquery.Selection) { labels = append(labels, s.Text()) })
+	if got := strings.Join(labels, ","); got != "Home,Integrations,Events,Statistics,Delivery log,Program,Customers,Webhooks" {
+		t.Errorf("nav = %s", got)
+	}
+	if href, _ := links.Eq(7).Attr("href"); href != "/app/webhooks" {
+		t.Errorf("webhooks link = %q", href)
 	}
 	if d.Find(`[data-testid="app-nav"]`).Length() != 0 {
 		t.Error("embedded page draws its own nav")
@@ -79,17 +86,20 @@ func TestLayout_Embedded(t *testing.T) {
 	if href, _ := d.Find(`link[rel="stylesheet"]`).Attr("href"); href != "/static/app.css?v=1" {
 		t.Errorf("stylesheet = %q", href)
 	}
-	if d.Find(`[data-testid="form-script"]`).Length() != 1 {
-		t.Error("no form script")
+	if src, _ := d.Find(`head script[data-testid="app-script"]`).Attr("src"); src != "/static/app.js?v=1" {
+		t.Errorf("app script = %q", src)
 	}
 }
 
 func TestLayout_Demo(t *testing.T) {
 	t.Parallel()
 	d := render(t, templates.HomePage(templates.HomeView{Shell: shell(true), ShopDomain: "shop-a.myshopify.com"}))
-	if n := d.Find(`script[src]`).Length(); n != 0 {
-		t.Errorf("demo page loads %d external scripts", n)
-	}
+	// Offline: no CDN script, only the app's own.
+	d.Find(`script[src]`).Each(func(_ int, s *goquery.Selection) {
+		if src, _ := s.Attr("src"); !strings.HasPrefix(src, "/static/") {
+			t.Errorf("demo page loads %s", src)
+		}
+	})
 	if d.Find("ui-nav-menu").Length() != 0 {
 		t.Error("demo page uses ui-nav-menu")
 	}
@@ -100,14 +110,15 @@ func TestLayout_Demo(t *testing.T) {
 	if d.Find(`[data-testid="nav-shop"]`).Text() != "shop-a.myshopify.com" {
 		t.Error("nav does not name the shop")
 	}
-	requireNonces(t, d) // the inline form script still needs the nonce
+	requireNonces(t, d) // the app's own script still needs the nonce
 }
 
 func TestHomePage(t *testing.T) {
 	t.Parallel()
 	installed := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
 	v := templates.HomeView{
-		Shell: shell(false), ShopName: "Ada's Teas", ShopDomain: "shop-a.myshopify.com", InstalledAt: installed, Customers: 1234,
+		Shell: shell(false), ShopName: "Ada's Teas", ShopDomain: "shop-a.myshopify.com", InstalledAt: installed,
+		Program: templates.ProgramTotals{Members: 1234, Issued: 5000, Redeemed: 1500, Expired: 250, Reversed: 100, Outstanding: 3150},
 		Webhooks: []templates.StatusCount{
 			{Status: "pending", Count: 0, URL: "/app/webhooks?status=pending"},
 			{Status: "failed", Count: 7, URL: "/app/webhooks?status=failed"},
@@ -118,10 +129,14 @@ func TestHomePage(t *testing.T) {
 	for sel, want := range map[string]string{
 		`[data-testid="shop-name"]`:                                  "Ada's Teas",
 		`[data-testid="shop-domain"]`:                                "shop-a.myshopify.com",
-		`[data-testid="customer-count"]`:                             "1234",
+		`[data-testid="member-count"]`:                               "1,234",
+		`[data-testid="points-issued"]`:                              "5,000",
+		`[data-testid="points-redeemed"]`:                            "1,500",
+		`[data-testid="points-expired"]`:                             "250",
+		`[data-testid="points-outstanding"]`:                         "3,150",
 		`[data-testid="installed-at"]`:                               "4 Mar 2026, 05:06 UTC",
 		`[data-testid="webhook-count-failed"] [data-testid="count"]`: "7",
-		`[data-testid="webhook-count-failed"] .badge-critical`:       "failed",
+		`[data-testid="webhook-count-failed"] .badge-critical`:       "Failed",
 	} {
 		if got := strings.TrimSpace(d.Find(sel).Text()); got != want {
 			t.Errorf("%s = %q, want %q", sel, got, want)

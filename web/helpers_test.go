@@ -100,6 +100,7 @@ type testBundle struct {
 
 type setupOpts struct {
 	demo bool
+	env  map[string]string // extra config environment (api_helpers_test.go)
 }
 
 func withDemo(o *setupOpts) { o.demo = true }
@@ -123,6 +124,9 @@ func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
 		"APP_URL":             testAppURL,
 		"ENCRYPTION_KEY":      base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
 		"SHOPIFY_SHOP_ORIGIN": fakeSrv.URL + "/{shop}",
+	}
+	for k, v := range o.env {
+		env[k] = v
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] }, o.demo)
 	if err != nil {

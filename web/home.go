@@ -1,12 +1,18 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/forward"
+	"github.com/perkbridge/perkbridge/app/ledger"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/templates"
 )
@@ -14,8 +20,11 @@ import (
 // webhookStatuses are the inbox statuses in the order pages show them.
 var webhookStatuses = []string{store.WebhookPending, store.WebhookProcessed, store.WebhookFailed, store.WebhookIgnored}
 
-// handleHome shows the shop, since when it has the app, and counts of its
-// customers and webhook deliveries.
+// homeDays is how many days the home page's chart covers.
+const homeDays = 7
+
+// handleHome shows what needs attention, the program at a glance and the
+// events sent to each integration in the last seven days.
 func (s *server) handleHome(c echo.Context) error {
 	shop, err := shopFrom(c)
 	if err != nil {
@@ -30,14 +39,31 @@ func (s *server) handleHome(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	totals, err := s.programTotals(ctx, shop.ID)
+	if err != nil {
+		return err
+	}
+	totals.Members = customers
+	totals.CustomersURL = s.pageURL(c, routeAppCustomers, nil)
+	integrations, err := s.forward.List(ctx, shop.ID)
+	if err != nil {
+		return err
+	}
+	// Whole local days, today's included, up to its end: see
+	// parseStatsPeriod.
+	loc := sh.Location()
+	today := localMidnight(s.now(), loc)
+	from, to := today.AddDate(0, 0, -(homeDays-1)), today.AddDate(0, 0, 1)
+
 	webhooksURL := s.e.Reverse(routeAppWebhooks)
 	v := templates.HomeView{
-		Shell:       s.shell(c, "Home", routeAppHome),
+		Shell:       s.pageShell(c, "Home", routeAppHome),
 		ShopName:    sh.Name,
 		ShopDomain:  sh.Domain,
-		InstalledAt: sh.InstalledAt,
-		Customers:   customers,
+		InstalledAt: sh.InstalledAt.In(sh.Location()),
 		WebhooksURL: s.appLink(c, webhooksURL, nil),
+		Program:     totals,
+		StatsURL:    s.pageURL(c, routeAppStats, url.Values{"range": {"7d"}}),
 	}
 	for _, st := range webhookStatuses {
 		v.Webhooks = append(v.Webhooks, templates.StatusCount{
@@ -46,7 +72,155 @@ func (s *server) handleHome(c echo.Context) error {
 			URL:    s.appLink(c, webhooksURL, url.Values{"status": {st}}),
 		})
 	}
+
+	// One series per integration: sent, late included (late ones reached
+	// the sink too, only after CleverTap's live-campaign window).
+	var connected, definitions int
+	var failed int64
+	perKind := map[string]forward.Stats{}
+	for _, in := range integrations {
+		if in.Status == store.IntegrationNotConnected {
+			if in.StatusReason != "" {
+				v.Attention = append(v.Attention, templates.AttentionItem{
+					Tone: "critical", Title: kindLabel(in.Kind) + " could not be initialized",
+					Text: in.StatusReason, URL: s.pageURL(c, routeAppIntegrations, nil) + "#" + in.Kind, LinkLabel: "Fix the " + kindLabel(in.Kind) + " set-up",
+				})
+			}
+			continue
+		}
+		connected++
+		switch in.Status {
+		case store.IntegrationPaused:
+			v.Attention = append(v.Attention, templates.AttentionItem{
+				Tone: "critical", Title: kindLabel(in.Kind) + " is paused: events are kept and wait",
+				Text: in.StatusReason, URL: s.pageURL(c, routeAppIntegrations, nil) + "#" + in.Kind, LinkLabel: "Fix the " + kindLabel(in.Kind) + " set-up",
+			})
+		case store.IntegrationInitializing:
+			v.Attention = append(v.Attention, templates.AttentionItem{
+				Tone: "attention", Title: kindLabel(in.Kind) + " is being initialized",
+				Text: "The credentials are being checked.", URL: s.pageURL(c, routeAppIntegrations, nil) + "#" + in.Kind, LinkLabel: "See the integration",
+			})
+		}
+		defs, err := s.forward.ListDefinitions(ctx, shop.ID, in.Kind)
+		if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
+			return err
+		}
+		definitions += len(defs)
+		st, err := s.forward.Stats(ctx, shop.ID, forward.StatsFilter{Integration: in.Kind, From: from, To: to, Bucket: "day", Location: loc})
+		if err != nil {
+			return err
+		}
+		perKind[in.Kind] = st
+		failed += st.Totals.Failed
+	}
+	v.Sent, v.SentTotal = homeChart(perKind, from, to, loc)
+	if failed > 0 {
+		v.Attention = append(v.Attention, templates.AttentionItem{
+			Tone: "attention", Title: strconv.FormatInt(failed, 10) + " deliveries failed in the last 7 days",
+			Text: "The integration refused them or could not be reached, even after retries. The log shows its answer for each.",
+			URL:  s.pageURL(c, routeAppDeliveries, url.Values{"status": {store.DeliveryFailed}}), LinkLabel: "Open the delivery log",
+		})
+	}
+	if n := byStatus[store.WebhookFailed]; n > 0 {
+		v.Attention = append(v.Attention, templates.AttentionItem{
+			Tone: "attention", Title: strconv.FormatInt(n, 10) + " webhooks from Shopify could not be processed",
+			Text: "Their loyalty effects (points, events) are missing until they are reprocessed.",
+			URL:  s.appLink(c, webhooksURL, url.Values{"status": {store.WebhookFailed}}), LinkLabel: "See the failed webhooks",
+		})
+	}
+	_, saved, err := s.st.ProgramSettings(ctx, shop.ID)
+	if err != nil {
+		return err
+	}
+	steps := []templates.SetupStep{
+		{Title: "Connect CleverTap or Klaviyo", Text: "Enter the credentials and initialize.", Done: connected > 0, URL: s.pageURL(c, routeAppIntegrations, nil)},
+		{Title: "Choose the events to send", Text: "For example wallet_points_rewarded, to thank customers for the points they earn.", Done: definitions > 0, URL: s.pageURL(c, routeAppEvents, nil)},
+		{Title: "Review your program", Text: "Points per order, rewards, tiers and expiry.", Done: saved, URL: s.pageURL(c, routeAppProgram, nil)},
+	}
+	for _, st := range steps {
+		if !st.Done {
+			v.Steps = steps
+			break
+		}
+	}
 	return render(c, http.StatusOK, templates.HomePage(v))
+}
+
+// homeChart draws the events sent (and late) per day and integration.
+func homeChart(perKind map[string]forward.Stats, from, to time.Time, loc *time.Location) (templates.Chart, int64) {
+	c := templates.Chart{ID: "sent-chart", Title: "Events sent per day", BucketHeader: "Day"}
+	var total int64
+	var kinds []string
+	for _, k := range forward.Kinds() {
+		if _, ok := perKind[k]; ok {
+			kinds = append(kinds, k)
+			c.Series = append(c.Series, templates.ChartSeries{Key: k, Label: kindLabel(k)})
+		}
+	}
+	for day := from; day.Before(to); day = day.AddDate(0, 0, 1) {
+		b := templates.ChartBucket{Label: day.In(loc).Format("Mon 2"), Full: day.In(loc).Format("Monday 2 January 2006")}
+		for _, k := range kinds {
+			var n int64
+			for _, bk := range perKind[k].Buckets {
+				if bk.Start.Equal(day) {
+					n = bk.Sent + bk.Late
+				}
+			}
+			b.Values = append(b.Values, n)
+			total += n
+		}
+		c.Buckets = append(c.Buckets, b)
+	}
+	if len(kinds) == 0 {
+		c.Summary = "No integration is connected yet, so nothing was sent."
+	} else {
+		c.Summary = strconv.FormatInt(total, 10) + " events sent in the last 7 days."
+		for j, k := range kinds {
+			var n int64
+			for _, b := range c.Buckets {
+				n += b.Values[j]
+			}
+			c.Summary += " " + kindLabel(k) + ": " + strconv.FormatInt(n, 10) + "."
+		}
+	}
+	return c, total
+}
+
+// programTotals sums the shop's ledger by kind.
+//
+// It reads every ledger entry of the shop through store.ShopLedger, which
+// is linear in the ledger's size: fine for small shops and the demo, too
+// slow for a large one. It should become one aggregate query in the store
+// (store.ProgramTotals, see the hand-off note); app/store is not this
+// change's to edit.
+func (s *server) programTotals(ctx context.Context, shopID app.ShopID) (templates.ProgramTotals, error) {
+	var t templates.ProgramTotals
+	entries, err := s.st.ShopLedger(ctx, shopID)
+	if err != nil {
+		return t, err
+	}
+	for _, e := range entries {
+		t.Outstanding += e.Points
+		switch ledger.Kind(e.Kind) {
+		case ledger.KindRedeem:
+			t.Redeemed -= e.Points
+		case ledger.KindExpire:
+			t.Expired -= e.Points
+		case ledger.KindReverse:
+			t.Reversed -= e.Points
+		case ledger.KindAdjust:
+			// A merge moves points between two customers: neither issued
+			// nor spent.
+			if e.Points > 0 && e.Reason != loyalty.ReasonMerge {
+				t.Issued += e.Points
+			}
+		default:
+			if e.Points > 0 {
+				t.Issued += e.Points
+			}
+		}
+	}
+	return t, nil
 }
 
 // shell returns the frame of an admin page.
@@ -66,6 +240,7 @@ func (s *server) shell(c echo.Context, title, active string) templates.Shell {
 		APIKey:     s.cfg.ShopifyAPIKey,
 		ShopDomain: shop.Domain,
 		CSSURL:     s.cssURL,
+		JSURL:      "/static/app.js?v=" + s.assetVersion,
 		Nav:        nav,
 		Demo:       s.cfg.Demo,
 	}

@@ -42,7 +42,7 @@ func TestPages_Home(t *testing.T) {
 	d := doc(t, rec)
 	checks := map[string]string{
 		`[data-testid="shop-name"]`:                                     "Ada's Teas",
-		`[data-testid="customer-count"]`:                                "3",
+		`[data-testid="member-count"]`:                                  "3",
 		`[data-testid="webhook-count-failed"] [data-testid="count"]`:    "2",
 		`[data-testid="webhook-count-processed"] [data-testid="count"]`: "1",
 		`[data-testid="webhook-count-pending"] [data-testid="count"]`:   "0",
@@ -67,7 +67,7 @@ func TestPages_Home(t *testing.T) {
 		h, _ := s.Attr("href")
 		navs = append(navs, h)
 	})
-	if strings.Join(navs, " ") != "/app /app/webhooks" {
+	if strings.Join(navs, " ") != "/app /app/integrations /app/events /app/stats /app/deliveries /app/program /app/customers /app/webhooks" {
 		t.Errorf("nav = %v", navs)
 	}
 }
@@ -92,7 +92,7 @@ func TestPages_Webhooks(t *testing.T) {
 	if got := failedRow.Find(`[data-testid="webhook-last-error"]`).Text(); got != "unexpected end of JSON input" {
 		t.Errorf("last error = %q", got)
 	}
-	if got := failedRow.Find(`[data-testid="status-badge"]`).Text(); got != "failed" {
+	if got := failedRow.Find(`[data-testid="status-badge"]`).Text(); got != "Failed" {
 		t.Errorf("badge = %q", got)
 	}
 	action, _ := failedRow.Find(`form[data-testid="reprocess-form"]`).Attr("action")

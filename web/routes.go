@@ -67,13 +67,46 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.GET("", s.handleHome).Name = routeAppHome
 	pages.GET("/webhooks", s.handleWebhooksPage).Name = routeAppWebhooks
 	pages.POST("/webhooks/:id/reprocess", s.handleWebhookReprocessPage).Name = routeAppWebhookReprocess
+	pages.GET("/integrations", s.handleIntegrationsPage).Name = routeAppIntegrations
+	pages.POST("/integrations/:kind", s.handleIntegrationConnectPage).Name = routeAppIntegrationConnect
+	pages.POST("/integrations/:kind/disconnect", s.handleIntegrationDisconnectPage).Name = routeAppIntegrationDisconnect
+	pages.GET("/events", s.handleEventsPage).Name = routeAppEvents
+	pages.POST("/events", s.handleEventCreatePage).Name = routeAppEventCreate
+	pages.GET("/events/preview", s.handleEventPreviewPage).Name = routeAppEventPreview
+	pages.POST("/events/:kind/:id/toggle", s.handleEventTogglePage).Name = routeAppEventToggle
+	pages.POST("/events/:kind/:id/delete", s.handleEventDeletePage).Name = routeAppEventDelete
+	pages.GET("/stats", s.handleStatsPage).Name = routeAppStats
+	pages.GET("/deliveries", s.handleDeliveriesPage).Name = routeAppDeliveries
+	pages.POST("/deliveries/retry", s.handleDeliveriesRetryAllPage).Name = routeAppDeliveriesRetryAll
+	pages.POST("/deliveries/:id/retry", s.handleDeliveryRetryPage).Name = routeAppDeliveryRetry
+	pages.GET("/program", s.handleProgramPage).Name = routeAppProgram
+	pages.POST("/program", s.handleProgramSavePage).Name = routeAppProgramSave
+	pages.GET("/customers", s.handleCustomersPage).Name = routeAppCustomers
+	pages.GET("/customers/:id", s.handleCustomerPage).Name = routeAppCustomer
+	pages.POST("/customers/:id/points", s.handleCustomerAdjustPage).Name = routeAppCustomerAdjust
 
 	// JSON admin API. Preflights are answered before authentication, as
 	// they never carry the Authorization header.
 	e.OPTIONS("/api/v1/*", s.handlePreflight).Name = routeAPIPreflight
-	api := e.Group("/api/v1", middleware.BodyLimit(apiBodyLimit), s.requireSession(apiSession))
+	// apiErrors, innermost, adds every field problem to the API's 422s.
+	api := e.Group("/api/v1", middleware.BodyLimit(apiBodyLimit), s.requireSession(apiSession), s.apiErrors)
 	api.GET("/integrations", s.handleIntegrationsList).Name = routeAPIIntegrations
+	api.GET("/integrations/:kind", s.handleIntegrationShow).Name = routeAPIIntegrationShow
+	api.PUT("/integrations/:kind", s.handleIntegrationConnect).Name = routeAPIIntegrationConnect
+	api.DELETE("/integrations/:kind", s.handleIntegrationDisconnect).Name = routeAPIIntegrationDisconnect
+	api.GET("/integrations/:kind/events", s.handleEventsList).Name = routeAPIEvents
+	api.POST("/integrations/:kind/events", s.handleEventCreate).Name = routeAPIEventCreate
+	api.PATCH("/integrations/:kind/events/:id", s.handleEventUpdate).Name = routeAPIEventUpdate
+	api.DELETE("/integrations/:kind/events/:id", s.handleEventDelete).Name = routeAPIEventDelete
+	api.GET("/stats", s.handleStatsShow).Name = routeAPIStats
+	api.GET("/deliveries", s.handleDeliveriesList).Name = routeAPIDeliveries
+	api.POST("/deliveries/retry", s.handleDeliveriesRetryAll).Name = routeAPIDeliveriesRetryAll
+	api.POST("/deliveries/:id/retry", s.handleDeliveryRetry).Name = routeAPIDeliveryRetry
+	api.GET("/program", s.handleProgramShow).Name = routeAPIProgram
+	api.PUT("/program", s.handleProgramSave).Name = routeAPIProgramSave
 	api.GET("/customers/:shopify_customer_id", s.handleCustomerShow).Name = routeAPICustomer
+	api.POST("/customers/:shopify_customer_id/points", s.handleCustomerPoints).Name = routeAPICustomerPoints
+	api.POST("/customers/:shopify_customer_id/redeem", s.handleCustomerRedeem).Name = routeAPICustomerRedeem
 	api.GET("/webhooks", s.handleWebhooksList).Name = routeAPIWebhooks
 	api.POST("/webhooks/:id/reprocess", s.handleWebhookReprocess).Name = routeAPIWebhookReprocess
 	api.GET("/data_requests", s.handleDataRequestsList).Name = routeAPIDataRequests

@@ -121,6 +121,8 @@ type server struct {
 	metrics   *httpMetrics
 	webhook   echo.HandlerFunc
 	reprocess func(ctx context.Context, webhookID int64) error
+	loyalty   *loyalty.Service
+	forward   *forward.Service
 
 	secure       bool   // APP_URL is https: cookies are Secure and HSTS is sent
 	static       fs.FS  // web/static
@@ -162,6 +164,8 @@ func NewServer(deps Deps) (*echo.Echo, error) {
 		metrics:      metrics,
 		webhook:      deps.WebhookHandler,
 		reprocess:    deps.Reprocess,
+		loyalty:      deps.Loyalty,
+		forward:      deps.Forward,
 		secure:       strings.HasPrefix(deps.Config.AppURL, "https://"),
 		static:       static,
 		assetVersion: version,

@@ -26,7 +26,7 @@ func TestSession_API(t *testing.T) {
 		rec := b.api(http.MethodGet, "/api/v1/customers/1001", b.token(sh.Domain))
 		requireStatus(t, rec, http.StatusOK)
 		got := decodeJSON[map[string]any](t, rec)
-		if got["email"] != "ada@example.com" || got["first_name"] != "Ada" || got["shopify_customer_id"] != float64(1001) {
+		if got["email"] != "ada@example.com" || got["first_name"] != "Ada" || got["shopify_customer_id"] != "1001" {
 			t.Errorf("customer = %v", got)
 		}
 		for _, k := range []string{"shopify_customer_id", "email", "phone", "first_name", "last_name", "points_balance", "tier", "ledger"} {
