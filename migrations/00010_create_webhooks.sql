@@ -1,6 +1,7 @@
 -- The webhook inbox. A row is committed before Shopify gets its 200, and it
--- is the truth: the River job that processes it is inserted in the same
--- transaction. Rows are unique on (shop_domain, webhook_id) because
+-- is the truth: the River job that processes it is kicked right after the
+-- commit, and a periodic sweep re-kicks any pending row whose kick was lost
+-- (see app/inbox). Rows are unique on (shop_domain, webhook_id) because
 -- X-Shopify-Webhook-Id is the same on every retry of one delivery; the
 -- domain stands in for shop_id so that deliveries for unknown shops (which
 -- have no shop row) are recorded and deduplicated too.

@@ -60,9 +60,12 @@ type Result struct {
 
 // Options tune a Writer.
 type Options struct {
-	Committers int // concurrent committing transactions (default 4)
+	Committers int // concurrent committing transactions (default 2)
 	MaxBatch   int // deliveries per transaction at most (default 64)
 	Queue      int // deliveries waiting for a committer at most (default 4096)
+	// KickInterval is the least time between two job-kick inserts
+	// (default 50ms; negative: no wait).
+	KickInterval time.Duration
 }
 
 // Writer groups deliveries into transactions.
@@ -91,13 +94,16 @@ type writerMetrics struct {
 // NewWriter returns a Writer. rc may be an insert-only River client.
 func NewWriter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], opts Options) *Writer {
 	if opts.Committers <= 0 {
-		opts.Committers = 4
+		opts.Committers = 2
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 64
 	}
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
+	}
+	if opts.KickInterval == 0 {
+		opts.KickInterval = 50 * time.Millisecond
 	}
 	return &Writer{
 		pool: pool, river: rc, opts: opts,
@@ -146,8 +152,15 @@ func (w *Writer) Run(ctx context.Context) {
 // kickLoop enqueues processing jobs for committed rows, many per insert.
 func (w *Writer) kickLoop() {
 	ids := make([]int64, 0, 1000)
+	var last time.Time
 	for id := range w.kicks {
 		ids = append(ids[:0], id)
+		// At most one kick transaction per KickInterval: under load the
+		// kicks of many commits share one insert and one fsync instead of
+		// competing with intake for the disk; an idle system kicks at once.
+		if wait := w.opts.KickInterval - time.Since(last); wait > 0 {
+			time.Sleep(wait)
+		}
 	more:
 		for len(ids) < cap(ids) {
 			select {
@@ -159,6 +172,10 @@ func (w *Writer) kickLoop() {
 			default:
 				break more
 			}
+		}
+		last = time.Now()
+		if w.river == nil {
+			continue
 		}
 		params := make([]river.InsertManyParams, len(ids))
 		for i, id := range ids {
