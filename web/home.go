@@ -186,37 +186,31 @@ func homeChart(perKind map[string]forward.Stats, from, to time.Time, loc *time.L
 	return c, total
 }
 
-// programTotals sums the shop's ledger by kind.
-//
-// It reads every ledger entry of the shop through store.ShopLedger, which
-// is linear in the ledger's size: fine for small shops and the demo, too
-// slow for a large one. It should become one aggregate query in the store
-// (store.ProgramTotals, see the hand-off note); app/store is not this
-// change's to edit.
+// programTotals sums the shop's ledger by kind in one aggregate query.
 func (s *server) programTotals(ctx context.Context, shopID app.ShopID) (templates.ProgramTotals, error) {
 	var t templates.ProgramTotals
-	entries, err := s.st.ShopLedger(ctx, shopID)
+	sums, err := s.st.LedgerTotals(ctx, shopID, loyalty.ReasonMerge)
 	if err != nil {
 		return t, err
 	}
-	for _, e := range entries {
-		t.Outstanding += e.Points
-		switch ledger.Kind(e.Kind) {
+	for _, g := range sums {
+		t.Outstanding += g.Points
+		switch ledger.Kind(g.Kind) {
 		case ledger.KindRedeem:
-			t.Redeemed -= e.Points
+			t.Redeemed -= g.Points
 		case ledger.KindExpire:
-			t.Expired -= e.Points
+			t.Expired -= g.Points
 		case ledger.KindReverse:
-			t.Reversed -= e.Points
+			t.Reversed -= g.Points
 		case ledger.KindAdjust:
 			// A merge moves points between two customers: neither issued
 			// nor spent.
-			if e.Points > 0 && e.Reason != loyalty.ReasonMerge {
-				t.Issued += e.Points
+			if g.Positive && !g.WithReason {
+				t.Issued += g.Points
 			}
 		default:
-			if e.Points > 0 {
-				t.Issued += e.Points
+			if g.Positive {
+				t.Issued += g.Points
 			}
 		}
 	}

@@ -535,3 +535,27 @@ func (s *Store) LockOrdersOf(ctx context.Context, shopID app.ShopID, customerID 
 	}
 	return nil
 }
+
+// LedgerSum is one group of LedgerTotals: the points of the shop's entries
+// of one kind, one sign, and with or without the given reason.
+type LedgerSum struct {
+	Kind       string
+	WithReason bool // the entries' reason is the one LedgerTotals was asked about
+	Positive   bool
+	Points     int64
+}
+
+// LedgerTotals sums the shop's ledger by kind, sign and whether the
+// entry's reason is reason, in one aggregate query: the program's figures
+// without reading the ledger.
+func (s *Store) LedgerTotals(ctx context.Context, shopID app.ShopID, reason string) ([]LedgerSum, error) {
+	var out []LedgerSum
+	err := s.db.WithContext(ctx).Raw(`
+SELECT kind, reason = ? AS with_reason, points > 0 AS positive, sum(points) AS points
+FROM ledger_entries WHERE shop_id = ?
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, reason, shopID).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: ledger totals: %w", formatError(err))
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -98,6 +99,31 @@ func TestStore_LoyaltyLedger(t *testing.T) {
 		st.LockLoyaltyAccount(ctx, other.ID, ocid, 42, now)
 		if _, inserted, err := st.AppendCredit(ctx, other.ID, store.EntryMeta{CustomerID: ocid, ShopifyCustomerID: 42, Actor: "system"}, credit, lot); err != nil || !inserted {
 			t.Fatalf("same key in another shop: %v %v", inserted, err)
+		}
+	})
+	t.Run("LedgerTotalsPerShop", func(t *testing.T) {
+		// A merge-reason transfer in: positive, flagged with the reason.
+		in := ledger.Entry{Kind: ledger.KindAdjust, Points: 25, Reason: "merge", IdempotencyKey: "merge:test:in", CreatedAt: now}
+		in, inLot, _ := ledger.Open(in, 0)
+		if _, _, err := st.AppendCredit(ctx, sh.ID, meta, in, inLot); err != nil {
+			t.Fatal(err)
+		}
+		sums, err := st.LedgerTotals(ctx, sh.ID, "merge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.LedgerSum{
+			{Kind: string(ledger.KindAdjust), WithReason: true, Positive: true, Points: 25},
+			{Kind: string(ledger.KindRedeem), WithReason: false, Positive: false, Points: -60},
+			{Kind: string(ledger.KindSignup), WithReason: false, Positive: true, Points: 100},
+		}
+		if fmt.Sprint(sums) != fmt.Sprint(want) {
+			t.Fatalf("totals %+v, want %+v", sums, want)
+		}
+		// The other shop sees only its own signup.
+		other, _ := st.LedgerTotals(ctx, other.ID, "merge")
+		if len(other) != 1 || other[0].Points != 100 {
+			t.Fatalf("other shop totals %+v", other)
 		}
 	})
 }
