@@ -109,7 +109,8 @@ func (s *server) handleDeliveriesRetryAll(c echo.Context) error {
 
 // handleStatsShow is GET /api/v1/stats?integration=&event=&from=&to=&bucket=:
 // delivery counts by status, in total and per hour or day (default) in the
-// shop's time zone. to defaults to now and from to 7 days before to.
+// shop's time zone, and per integration and event (by_event). to defaults
+// to now and from to 7 days before to.
 func (s *server) handleStatsShow(c echo.Context) error {
 	shop, err := shopFrom(c)
 	if err != nil {
@@ -136,5 +137,19 @@ func (s *server) handleStatsShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	byEvent, err := s.forward.StatsByEvent(c.Request().Context(), shop.ID, f)
+	if err != nil {
+		return err
+	}
+	if byEvent == nil {
+		byEvent = []forward.EventStats{}
+	}
+	return c.JSON(http.StatusOK, statsJSON{Stats: st, ByEvent: byEvent})
+}
+
+// statsJSON is the stats answer: DESIGN.md §6's totals and buckets, plus
+// the same period's counts per integration and event.
+type statsJSON struct {
+	forward.Stats
+	ByEvent []forward.EventStats `json:"by_event"`
 }

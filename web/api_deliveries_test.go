@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -309,6 +310,24 @@ func TestAPI_Stats(t *testing.T) {
 			if totals[st] != fromList[st] || sums[st] != fromList[st] {
 				t.Errorf("%s: totals %v, buckets %v, deliveries %v", st, totals[st], sums[st], fromList[st])
 			}
+		}
+		// by_event: per integration and event, from the same list.
+		pairs := map[string]float64{}
+		for _, d := range f.list(t, listQuery+"&limit=500") {
+			pairs[d["integration"].(string)+"/"+d["event"].(string)+"/"+d["status"].(string)]++
+		}
+		seen := map[string]float64{}
+		for _, pe := range s["by_event"].([]any) {
+			m := pe.(map[string]any)
+			requireKeys(t, "by_event", m, "integration", "event", "totals")
+			for st, n := range m["totals"].(map[string]any) {
+				if n.(float64) > 0 {
+					seen[m["integration"].(string)+"/"+m["event"].(string)+"/"+st] = n.(float64)
+				}
+			}
+		}
+		if fmt.Sprint(seen) != fmt.Sprint(pairs) {
+			t.Errorf("by_event %v, deliveries %v", seen, pairs)
 		}
 	}
 

@@ -146,29 +146,34 @@ func (s *server) handleStatsPage(c echo.Context) error {
 	}
 	v.Chart = statsChart(total, period, loc, f)
 
-	// Per event and integration: every catalog event of every connected
-	// integration the filter keeps, listing those with deliveries.
+	// Per event and integration, the pairs with deliveries in the period, in
+	// the catalog's order within each connected integration.
 	integrations, err := s.forward.List(ctx, shop.ID)
 	if err != nil {
 		return err
+	}
+	byEvent, err := s.forward.StatsByEvent(ctx, shop.ID, forward.StatsFilter{
+		Integration: f.Integration, Event: f.Event, From: period.from, To: period.to,
+	})
+	if err != nil {
+		return err
+	}
+	counts := map[[2]string]forward.StatusCounts{}
+	for _, es := range byEvent {
+		counts[[2]string{es.Integration, es.Event}] = es.Totals
 	}
 	for _, in := range integrations {
 		if in.Status == store.IntegrationNotConnected || (f.Integration != "" && f.Integration != in.Kind) {
 			continue
 		}
 		for _, d := range event.Catalog() {
-			if f.Event != "" && f.Event != string(d.Key) {
+			st, ok := counts[[2]string{in.Kind, string(d.Key)}]
+			if !ok {
 				continue
-			}
-			st, err := s.forward.Stats(ctx, shop.ID, forward.StatsFilter{
-				Integration: in.Kind, Event: string(d.Key), From: period.from, To: period.to, Bucket: "day", Location: loc,
-			})
-			if err != nil {
-				return err
 			}
 			row := templates.StatsRow{Integration: in.Kind, IntegrationLabel: kindLabel(in.Kind), Event: string(d.Key)}
 			for _, status := range templates.DeliveryStatuses() {
-				n := statusCount(st.Totals, status)
+				n := statusCount(st, status)
 				row.Total += n
 				row.Cells = append(row.Cells, templates.StatCell{Status: status, Count: n, URL: logLink(in.Kind, string(d.Key), status)})
 			}

@@ -141,6 +141,48 @@ JOIN integrations i ON i.id = d.integration_id WHERE d.shop_id = ?`, b.shop.ID).
 		t.Fatalf("explicit location: %+v %v", st.Buckets, err)
 	}
 
+	// StatsByEvent: per integration and event, equal to the rows and to
+	// Stats narrowed to that pair.
+	checkByEvent := func(name string, f forward.StatsFilter) {
+		t.Helper()
+		got, err := b.svc.StatsByEvent(ctx, b.shop.ID, f)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := map[[2]string]*forward.StatusCounts{}
+		for _, r := range rows {
+			if r.CreatedAt.Before(f.From) || !r.CreatedAt.Before(f.To) ||
+				(f.Event != "" && r.Event != f.Event) || (f.Integration != "" && r.Integration != f.Integration) {
+				continue
+			}
+			k := [2]string{r.Integration, r.Event}
+			if want[k] == nil {
+				want[k] = &forward.StatusCounts{}
+			}
+			add(want[k], r.Status)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d pairs %+v, want %d", name, len(got), got, len(want))
+		}
+		for _, es := range got {
+			w := want[[2]string{es.Integration, es.Event}]
+			if w == nil || es.Totals != *w {
+				t.Fatalf("%s: %s/%s = %+v, want %+v", name, es.Integration, es.Event, es.Totals, w)
+			}
+			one, err := b.svc.Stats(ctx, b.shop.ID, forward.StatsFilter{Integration: es.Integration, Event: es.Event, From: f.From, To: f.To, Bucket: "day"})
+			if err != nil || one.Totals != es.Totals {
+				t.Fatalf("%s: Stats for %s/%s = %+v, StatsByEvent %+v (%v)", name, es.Integration, es.Event, one.Totals, es.Totals, err)
+			}
+		}
+	}
+	checkByEvent("ByEventAll", forward.StatsFilter{From: day(0), To: day(5)})
+	checkByEvent("ByEventMidDay", forward.StatsFilter{From: day(1).Add(5 * time.Hour), To: day(3).Add(30 * time.Minute)})
+	checkByEvent("ByEventCleverTap", forward.StatsFilter{From: day(0), To: day(5), Integration: "clevertap"})
+	checkByEvent("ByEventCoupon", forward.StatsFilter{From: day(0), To: day(5), Event: "coupon_created"})
+	if pairs, _ := b.svc.StatsByEvent(ctx, b.shop.ID, forward.StatsFilter{From: day(0), To: day(5)}); len(pairs) != 3 {
+		t.Fatalf("want 3 integration/event pairs, got %+v", pairs)
+	}
+
 	for _, tc := range []struct {
 		f     forward.StatsFilter
 		field string
@@ -163,6 +205,9 @@ JOIN integrations i ON i.id = d.integration_id WHERE d.shop_id = ?`, b.shop.ID).
 	}
 	if st, _ := b.svc.Stats(ctx, other.ID, forward.StatsFilter{From: day(0), To: day(5)}); st.Totals != (forward.StatusCounts{}) {
 		t.Fatalf("other shop's stats %+v", st.Totals)
+	}
+	if pairs, err := b.svc.StatsByEvent(ctx, other.ID, forward.StatsFilter{From: day(0), To: day(5)}); err != nil || len(pairs) != 0 {
+		t.Fatalf("other shop's stats by event %+v %v", pairs, err)
 	}
 }
 

@@ -303,6 +303,31 @@ FROM deliveries d WHERE `+where+` GROUP BY 1, 2 ORDER BY 1, 2`, append([]any{q.B
 	return out, nil
 }
 
+// EventDeliveryCount is the number of deliveries of one event to one
+// integration (by kind) in one status.
+type EventDeliveryCount struct {
+	Kind   string
+	Event  string
+	Status string
+	N      int64
+}
+
+// DeliveryCountsByEvent counts the shop's deliveries created in [From, To)
+// per integration, event and status, in one query (the statistics table).
+// q.Bucket and q.TimeZone are not used.
+func (s *Store) DeliveryCountsByEvent(ctx context.Context, shopID app.ShopID, q DeliveryCountsQuery) ([]EventDeliveryCount, error) {
+	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
+	where, args := dq.where(shopID)
+	var out []EventDeliveryCount
+	err := s.db.WithContext(ctx).Raw(`SELECT i.kind, d.event, d.status, count(*) AS n
+FROM deliveries d JOIN integrations i ON i.id = d.integration_id AND i.shop_id = d.shop_id
+WHERE `+where+` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, args...).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: delivery counts by event: %w", formatError(err))
+	}
+	return out, nil
+}
+
 // The runner's side. These methods work across shops: a runner serves
 // every shop, and each row it touches carries its shop id.
 
