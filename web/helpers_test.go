@@ -302,8 +302,8 @@ func requireInvalidSession(t *testing.T, rec *httptest.ResponseRecorder) {
 	if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "*" {
 		t.Errorf("Access-Control-Allow-Origin = %q, want *", got)
 	}
-	if got := rec.Header().Get("Access-Control-Allow-Headers"); !strings.Contains(got, "Authorization") {
-		t.Errorf("Access-Control-Allow-Headers = %q, want Authorization in it", got)
+	if got := rec.Header().Get("Access-Control-Allow-Headers"); !strings.Contains(got, "Authorization") || !strings.Contains(got, "Idempotency-Key") {
+		t.Errorf("Access-Control-Allow-Headers = %q, want Authorization and Idempotency-Key in it", got)
 	}
 	if got := rec.Header().Get("Access-Control-Expose-Headers"); !strings.Contains(got, "X-Shopify-API-Request-Failure-Reauthorize-Url") {
 		t.Errorf("Access-Control-Expose-Headers = %q", got)

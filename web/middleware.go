@@ -280,7 +280,7 @@ func invalidSession(c echo.Context, err error) error {
 // cookie is SameSite=Lax and is not sent cross-site).
 func setCORS(h http.Header) {
 	h.Set(echo.HeaderAccessControlAllowOrigin, "*")
-	h.Set(echo.HeaderAccessControlAllowHeaders, "Authorization, Content-Type")
+	h.Set(echo.HeaderAccessControlAllowHeaders, "Authorization, Content-Type, "+headerIdempotencyKey)
 	h.Set(echo.HeaderAccessControlExposeHeaders, headerReauthorizeURL+", "+headerRetryInvalidSession)
 }
 
