@@ -40,7 +40,7 @@ type bundle struct {
 // setup runs the intake (handler + group-commit writer with an insert-only
 // River client) against a fresh database. Workers are started separately,
 // so tests can decide when processing happens.
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -63,7 +63,7 @@ func setup(t *testing.T) *bundle {
 
 // startWorker runs a working River client until the returned stop is
 // called (or the test ends).
-func (b *bundle) startWorker(t *testing.T, l webhooks.Loyalty, id string) (stop func(cancelRunning bool)) {
+func (b *bundle) startWorker(t testing.TB, l webhooks.Loyalty, id string) (stop func(cancelRunning bool)) {
 	t.Helper()
 	p := webhooks.NewProcessor(l, b.log)
 	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: id, SweepInterval: time.Hour}, worker.Deps{Store: b.st, Dispatch: p.Dispatch, Logger: b.log})
@@ -127,7 +127,7 @@ func (b *bundle) send(t *testing.T, d delivery) *http.Response {
 	return resp
 }
 
-func (b *bundle) installShop(t *testing.T, domain string) *store.Shop {
+func (b *bundle) installShop(t testing.TB, domain string) *store.Shop {
 	t.Helper()
 	sh, err := b.st.SaveInstall(context.Background(), domain, store.Tokens{AccessToken: "sealed"})
 	if err != nil {
@@ -156,7 +156,7 @@ func (b *bundle) waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func sample(t *testing.T, topic string) []byte {
+func sample(t testing.TB, topic string) []byte {
 	t.Helper()
 	b, err := webhooks.Sample(topic)
 	if err != nil {
