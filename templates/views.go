@@ -509,6 +509,8 @@ type CustomerDetailView struct {
 	Events           []CustomerEvent
 	DeliveriesURL    string
 	Adjust           AdjustForm
+	// ReferralURL is the member's refer-a-friend link.
+	ReferralURL string
 }
 
 // LotRow is one credited lot of points.

@@ -113,6 +113,7 @@ func (s *server) renderCustomer(c echo.Context, status int, adjust templates.Adj
 		Lifetime: cv.LifetimePoints, Tier: cv.TierName, TierSince: in(cv.TierSince), TierExpiresAt: in(cv.TierExpiresAt),
 		NextExpiryAt: in(cv.NextExpiryAt), NextExpiryPoints: cv.NextExpiryPoints,
 		DeliveriesURL: s.pageURL(c, routeAppDeliveries, url.Values{"customer_id": {sid}}),
+		ReferralURL:   cv.ReferralURL,
 	}
 	if v.Tier == "" {
 		v.Tier = cv.Tier

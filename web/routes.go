@@ -30,6 +30,8 @@ const (
 	routeAPIWebhookReprocess = "api.webhooks.reprocess"
 	routeAPIDataRequests     = "api.data_requests.list"
 	routeProxyPing           = "proxy.ping"
+	routeProxyReferral       = "proxy.referral.show"
+	routeProxyReferralSubmit = "proxy.referral.submit"
 )
 
 // apiBodyLimit caps request bodies of the admin pages and the JSON API.
@@ -114,4 +116,6 @@ func addRoutes(e *echo.Echo, s *server) {
 	// App proxy (storefront).
 	proxy := e.Group("/proxy", s.verifyProxy)
 	proxy.GET("/ping", s.handleProxyPing).Name = routeProxyPing
+	proxy.GET("/r/:code", s.handleReferralShow).Name = routeProxyReferral
+	proxy.POST("/r/:code", s.handleReferralSubmit, middleware.BodyLimit(referralBodyLimit)).Name = routeProxyReferralSubmit
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/perkbridge/perkbridge/app/event"
 	"github.com/perkbridge/perkbridge/app/identity"
 	"github.com/perkbridge/perkbridge/app/klaviyo"
+	"github.com/perkbridge/perkbridge/app/referral"
 	"github.com/perkbridge/perkbridge/app/store"
 )
 
@@ -133,13 +134,16 @@ const (
 // profileProperties returns a customer's loyalty profile properties.
 // Klaviyo gets ISO times and a null next expiry when none is left (null
 // clears the property); CleverTap gets $D_ dates and no key instead.
-// loyalty_referral_url is not sent yet: no referral code is stored
-// anywhere to build it from.
+// loyalty_referral_url is the member's refer-a-friend link (prepareProfiles
+// gives members without a code one first).
 func profileProperties(p *store.ClaimedProfile, kind string) map[string]any {
 	m := map[string]any{
 		ProfilePointsBalance:  p.PointsBalance,
 		ProfileTier:           p.Tier,
 		ProfilePointsExpiring: p.PointsExpiring,
+	}
+	if u := referral.URL(p.ShopDomain, p.ReferralCode); u != "" {
+		m[ProfileReferralURL] = u
 	}
 	switch {
 	case p.NextExpiryAt != nil && kind == KindKlaviyo:

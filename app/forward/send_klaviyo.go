@@ -405,6 +405,7 @@ func (r *Runner) prepareProfiles(ctx context.Context, in *store.DueIntegration, 
 		refs[i] = customerRef{ID: p.CustomerID, ShopifyID: p.ShopifyCustomerID, GID: p.CustomerGID, Email: p.Email, Phone: p.Phone, Metafields: p.Metafields}
 	}
 	infos := r.customers(ctx, in, prop, refs)
+	r.ensureReferralCodes(ctx, in.ShopID, ps)
 	outs := make([]store.ProfileOutcome, len(ps))
 	var send []profileItem
 	for i := range ps {
@@ -497,4 +498,30 @@ func (r *Runner) profileRetry(p *store.ClaimedProfile, code int, msg string) sto
 func profileWait(p *store.ClaimedProfile, next time.Time, code int, msg string) store.ProfileOutcome {
 	return store.ProfileOutcome{IntegrationID: p.IntegrationID, CustomerID: p.CustomerID, Version: p.Version,
 		Uncount: true, NextAttemptAt: next, StatusCode: code, Error: msg}
+}
+
+// ensureReferralCodes gives the claimed members without a referral code
+// one, so that loyalty_referral_url is pushed with the rest. A failure is
+// logged and the profiles go without the URL this time; they go again with
+// the next change.
+func (r *Runner) ensureReferralCodes(ctx context.Context, shopID app.ShopID, ps []store.ClaimedProfile) {
+	var missing []int64
+	for _, p := range ps {
+		if p.ReferralCode == "" {
+			missing = append(missing, p.CustomerID)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	codes, err := r.st.EnsureReferralCodes(ctx, shopID, missing)
+	if err != nil {
+		r.log.WarnContext(ctx, "profile sync: referral codes", "shop", shopID, "err", err)
+		return
+	}
+	for i := range ps {
+		if ps[i].ReferralCode == "" {
+			ps[i].ReferralCode = codes[ps[i].CustomerID]
+		}
+	}
 }

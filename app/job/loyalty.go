@@ -75,3 +75,20 @@ func (SweepCoupons) Kind() string { return "sweep_coupons" }
 func (SweepCoupons) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
 }
+
+// CreateReferralCoupon creates a referred friend's discount code in Shopify,
+// outside the transaction that stored the referral. Like CreateCoupon it is
+// kicked after commit and re-kicked by SweepCoupons if the kick was lost.
+type CreateReferralCoupon struct {
+	ShopID     int64 `json:"shop_id" river:"unique"`
+	ReferralID int64 `json:"referral_id" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (CreateReferralCoupon) Kind() string { return "create_referral_coupon" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: unique while live.
+func (CreateReferralCoupon) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: MaxCouponAttempts,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/perkbridge/perkbridge/app/job"
 	"github.com/perkbridge/perkbridge/app/ledger"
 	"github.com/perkbridge/perkbridge/app/program"
+	"github.com/perkbridge/perkbridge/app/referral"
 	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/app/tier"
@@ -278,6 +279,10 @@ type CustomerView struct {
 	NextExpiryPoints  int64      `json:"next_expiry_points,omitempty"`
 	LifetimePoints    int64      `json:"lifetime_points"`
 	AmountSpentMinor  int64      `json:"amount_spent_minor"`
+	// ReferralCode and ReferralURL are the member's refer-a-friend link
+	// (the code is created on first need).
+	ReferralCode string `json:"referral_code"`
+	ReferralURL  string `json:"referral_url"`
 	// Ledger holds the newest CustomerLedgerLimit entries, newest first.
 	Ledger []LedgerLine `json:"ledger"`
 }
@@ -315,6 +320,10 @@ func (s *Service) Customer(ctx context.Context, shopID app.ShopID, shopifyCustom
 	now := s.clock()
 	v := &CustomerView{ShopifyCustomerID: strconv.FormatInt(c.ShopifyID, 10), Email: c.Email, Phone: c.Phone,
 		FirstName: c.FirstName, LastName: c.LastName, Ledger: []LedgerLine{}}
+	if v.ReferralCode, err = s.st.EnsureReferralCode(ctx, shopID, c.ID); err != nil {
+		return nil, err
+	}
+	v.ReferralURL = referral.URL(shop.Domain, v.ReferralCode)
 	acct, err := s.st.LoyaltyAccount(ctx, shopID, c.ID)
 	if app.ErrorCode(err) == app.ENOTFOUND {
 		return v, nil

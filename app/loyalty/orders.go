@@ -111,6 +111,9 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 		}
 	case topic == earnTopic(settings):
 		ignored, err = s.earn(u, ord, exp)
+		if err == nil && ignored == "" {
+			err = s.completeReferral(u, ord, facts.DiscountCodes, orderEmail(o))
+		}
 	default:
 		ignored = fmt.Sprintf("%s: order recorded; points are earned on %s", topic, earnTopic(settings))
 	}

@@ -30,6 +30,10 @@ type ClaimedProfile struct {
 	// was given; NextExpiryAt is the soonest expiry of any open lot.
 	PointsExpiring int64
 	NextExpiryAt   *time.Time
+	// ShopDomain and ReferralCode make the member's referral URL; the code
+	// is "" until the member was given one (EnsureReferralCodes).
+	ShopDomain   string
+	ReferralCode string
 }
 
 // ClaimProfileSyncs leases up to limit dirty profile syncs of one
@@ -52,9 +56,12 @@ WITH c AS (
 )
 SELECT u.*, cu.shopify_id AS shopify_customer_id, cu.gid AS customer_gid, cu.email, cu.phone, cu.metafields,
     coalesce(a.points_balance, 0) AS points_balance, coalesce(a.tier_key, '') AS tier,
-    coalesce(l.expiring, 0) AS points_expiring, l.next_expiry AS next_expiry_at
+    coalesce(l.expiring, 0) AS points_expiring, l.next_expiry AS next_expiry_at,
+    sh.domain AS shop_domain, coalesce(rc.code, '') AS referral_code
 FROM u
 JOIN customers cu ON cu.id = u.customer_id
+JOIN shops sh ON sh.id = u.shop_id
+LEFT JOIN referral_codes rc ON rc.customer_id = u.customer_id
 LEFT JOIN loyalty_accounts a ON a.customer_id = u.customer_id
 LEFT JOIN LATERAL (
     SELECT sum(pl.remaining) FILTER (WHERE pl.expires_at <= now() + make_interval(secs => ?)) AS expiring,

@@ -41,6 +41,7 @@ func addLoyaltyWorkers(workers *river.Workers, deps Deps) []*river.PeriodicJob {
 	river.AddWorker(workers, &LoyaltyTickWorker{st: deps.Store})
 	river.AddWorker(workers, &LoyaltyMaintenanceWorker{svc: deps.Loyalty, log: deps.Logger})
 	river.AddWorker(workers, &CreateCouponWorker{svc: deps.Loyalty})
+	river.AddWorker(workers, &CreateReferralCouponWorker{svc: deps.Loyalty})
 	river.AddWorker(workers, &SweepCouponsWorker{svc: deps.Loyalty, log: deps.Logger})
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(LoyaltyTickInterval), func() (river.JobArgs, *river.InsertOpts) {
@@ -118,6 +119,23 @@ func (w *CreateCouponWorker) Work(ctx context.Context, j *river.Job[job.CreateCo
 	return w.svc.CreateCoupon(ctx, app.ShopID(j.Args.ShopID), j.Args.CouponID, j.Attempt >= j.MaxAttempts)
 }
 
+// CreateReferralCouponWorker creates a referred friend's discount code in
+// Shopify.
+type CreateReferralCouponWorker struct {
+	river.WorkerDefaults[job.CreateReferralCoupon]
+	svc *loyalty.Service
+}
+
+// NextRetry implements river.Worker: a bounded backoff.
+func (w *CreateReferralCouponWorker) NextRetry(j *river.Job[job.CreateReferralCoupon]) time.Time {
+	return time.Now().Add(job.Backoff(j.Attempt))
+}
+
+// Work implements river.Worker. The last attempt marks the coupon failed.
+func (w *CreateReferralCouponWorker) Work(ctx context.Context, j *river.Job[job.CreateReferralCoupon]) error {
+	return w.svc.CreateReferralCoupon(ctx, app.ShopID(j.Args.ShopID), j.Args.ReferralID, j.Attempt >= j.MaxAttempts)
+}
+
 // SweepCouponsWorker re-kicks coupons still pending after CouponSweepAge.
 type SweepCouponsWorker struct {
 	river.WorkerDefaults[job.SweepCoupons]
@@ -138,17 +156,24 @@ func (w *SweepCouponsWorker) Work(ctx context.Context, j *river.Job[job.SweepCou
 	return err
 }
 
-// KickStaleCoupons enqueues creation of every coupon pending for longer
-// than age (unique while a job for the coupon is live) and returns how many
+// KickStaleCoupons enqueues creation of every coupon (reward coupons and
+// referred friends' coupons) pending for longer than age (unique while a job for the coupon is live) and returns how many
 // jobs it added.
 func KickStaleCoupons(ctx context.Context, rc *river.Client[pgx.Tx], svc *loyalty.Service, age time.Duration) (int, error) {
 	stale, err := svc.StaleCoupons(ctx, age)
-	if err != nil || len(stale) == 0 {
+	if err != nil {
 		return 0, err
 	}
-	params := make([]river.InsertManyParams, len(stale))
-	for i, c := range stale {
-		params[i] = river.InsertManyParams{Args: job.CreateCoupon{ShopID: int64(c.ShopID), CouponID: c.ID}}
+	friends, err := svc.StaleReferralCoupons(ctx, age)
+	if err != nil || len(stale)+len(friends) == 0 {
+		return 0, err
+	}
+	params := make([]river.InsertManyParams, 0, len(stale)+len(friends))
+	for _, c := range stale {
+		params = append(params, river.InsertManyParams{Args: job.CreateCoupon{ShopID: int64(c.ShopID), CouponID: c.ID}})
+	}
+	for _, r := range friends {
+		params = append(params, river.InsertManyParams{Args: job.CreateReferralCoupon{ShopID: int64(r.ShopID), ReferralID: r.ReferralID}})
 	}
 	res, err := rc.InsertMany(ctx, params)
 	if err != nil {

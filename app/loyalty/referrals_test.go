@@ -1,0 +1,383 @@
+package loyalty_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/ledger"
+	"github.com/perkbridge/perkbridge/app/loyalty"
+	"github.com/perkbridge/perkbridge/app/program"
+	"github.com/perkbridge/perkbridge/app/store"
+	"github.com/perkbridge/perkbridge/app/worker"
+)
+
+const (
+	referrerID int64 = 7001
+	friendID   int64 = 7002
+)
+
+// referralSetup turns referrals on (500 points for the referrer, 10 % for
+// the friend), signs the referrer up and returns their referral code.
+func referralSetup(t *testing.T, b *bundle) string {
+	t.Helper()
+	b.program(t, b.shop, func(s *program.Settings) {
+		s.Referral.Enabled = true
+		s.Referral.ReferrerPoints = 500
+	})
+	b.deliver(t, b.shop, "customers/create", customerBody(referrerID, "ada@example.com"))
+	code, url, err := b.svc.ReferralLink(context.Background(), b.shop.ID, b.customerRow(t, b.shop, referrerID).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "https://" + b.shop.Domain + "/apps/loyalty/r/" + code; url != want || len(code) != 8 {
+		t.Fatalf("referral link %q %q, want %q", code, url, want)
+	}
+	return code
+}
+
+// friendOrder is an orders/paid body of the friend: email and first name
+// set, optionally using discount codes.
+func friendOrder(t *testing.T, id, customer int64, email string, codes ...string) []byte {
+	t.Helper()
+	body := order{ID: id, Customer: customer, Subtotal: "80.00", Codes: codes}.body(t)
+	body = set(t, body, "customer.email", email)
+	body = set(t, body, "customer.first_name", "Grace")
+	return set(t, body, "email", email)
+}
+
+func TestReferralLink_Stable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code := referralSetup(t, b)
+	again, _, err := b.svc.ReferralLink(context.Background(), b.shop.ID, b.customerRow(t, b.shop, referrerID).ID)
+	if err != nil || again != code {
+		t.Fatalf("second link %q (%v), first %q", again, err, code)
+	}
+	// Another shop's customer row id gets nothing from this shop.
+	other := b.newShop(t, "UTC")
+	if _, _, err := b.svc.ReferralLink(context.Background(), other.ID, b.customerRow(t, b.shop, referrerID).ID); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Fatalf("cross-shop link: %v", err)
+	}
+}
+
+func TestRefer(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code := referralSetup(t, b)
+	ctx := context.Background()
+
+	fc, err := b.svc.Refer(ctx, b.shop.ID, strings.ToLower(code), " Grace@Example.com ", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fc.Created || !strings.HasPrefix(fc.Code, "PBF-") || fc.DiscountType != program.DiscountPercentage || fc.DiscountValue.String() != "10" {
+		t.Fatalf("friend coupon %+v", fc)
+	}
+	again, err := b.svc.Refer(ctx, b.shop.ID, code, "grace@example.com", 0)
+	if err != nil || again.Created || again.Code != fc.Code {
+		t.Fatalf("second ask: %+v, %v", again, err)
+	}
+	if n := b.count(t, "SELECT count(*) FROM referrals WHERE shop_id = $1", b.shop.ID); n != 1 {
+		t.Fatalf("%d referrals, want 1 per friend email", n)
+	}
+	r, err := b.st.ReferralByFriendEmail(ctx, b.shop.ID, "grace@example.com")
+	if err != nil || r.CouponStatus != store.CouponPending || r.Status != store.ReferralOpen || r.ReferralCode != code {
+		t.Fatalf("referral row %+v, %v", r, err)
+	}
+
+	// A second member cannot take over the friend.
+	b.deliver(t, b.shop, "customers/create", customerBody(7003, "alan@example.com"))
+	code2, _, _ := b.svc.ReferralLink(ctx, b.shop.ID, b.customerRow(t, b.shop, 7003).ID)
+	if _, err := b.svc.Refer(ctx, b.shop.ID, code2, "grace@example.com", 0); err != loyalty.ErrAlreadyReferred {
+		t.Fatalf("second referrer: %v", err)
+	}
+
+	// A customer who has ordered is no new friend.
+	b.deliver(t, b.shop, "orders/paid", friendOrder(t, 9101, 7004, "old@example.com"))
+	// Rejections, each with its own error.
+	for _, tc := range []struct {
+		name     string
+		code     string
+		email    string
+		loggedIn int64
+		want     error
+		status   string
+	}{
+		{"UnknownCode", "ZZZZZZZZ", "new@example.com", 0, loyalty.ErrUnknownReferral, app.ENOTFOUND},
+		{"JunkCode", "../../x", "new@example.com", 0, loyalty.ErrUnknownReferral, app.ENOTFOUND},
+		{"SelfEmail", code, "ADA@example.com", 0, loyalty.ErrSelfReferral, app.EINVALID},
+		{"SelfSession", code, "ada.other@example.com", referrerID, loyalty.ErrSelfReferral, app.EINVALID},
+		{"MalformedEmail", code, "grace@", 0, loyalty.ErrInvalidEmail, app.EINVALID},
+		{"CustomerWithOrders", code, "Old@example.com", 0, loyalty.ErrAlreadyCustomer, app.ECONFLICT},
+	} {
+		_, err := b.svc.Refer(ctx, b.shop.ID, tc.code, tc.email, tc.loggedIn)
+		if err != tc.want || app.ErrorCode(err) != tc.status {
+			t.Errorf("%s: err = %v (%s), want %v", tc.name, err, app.ErrorCode(err), tc.want)
+		}
+	}
+	if n := b.count(t, "SELECT count(*) FROM referrals WHERE shop_id = $1", b.shop.ID); n != 1 {
+		t.Fatalf("%d referrals after refusals, want 1", n)
+	}
+}
+
+func TestRefer_Disabled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code := referralSetup(t, b)
+	b.program(t, b.shop, func(s *program.Settings) { s.Referral.Enabled = false })
+	if _, err := b.svc.Refer(context.Background(), b.shop.ID, code, "grace@example.com", 0); err != loyalty.ErrReferralsDisabled {
+		t.Fatalf("disabled program: %v", err)
+	}
+	if _, err := b.svc.Referrer(context.Background(), b.shop.ID, code); err != loyalty.ErrReferralsDisabled {
+		t.Fatalf("disabled program page: %v", err)
+	}
+	if n := b.count(t, "SELECT count(*) FROM referrals WHERE shop_id = $1", b.shop.ID); n != 0 {
+		t.Fatalf("%d referrals while disabled", n)
+	}
+}
+
+// TestReferral_CompletesOnce: the friend's first order completes the
+// referral once, whatever is delivered again, in whatever order.
+func TestReferral_CompletesOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code := referralSetup(t, b)
+	ctx := context.Background()
+	fc, err := b.svc.Refer(ctx, b.shop.ID, code, "grace@example.com", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := b.balance(t, b.shop, referrerID)
+
+	// The friend orders under another email, with the code: the code ties
+	// the order to the referral. orders/create first (no earn), then
+	// orders/paid three times, then a second order.
+	body := friendOrder(t, 9201, friendID, "grace.work@example.com", strings.ToLower(fc.Code))
+	if st, _ := b.deliver(t, b.shop, "orders/create", body); st != store.WebhookIgnored {
+		t.Fatalf("orders/create: %s", st)
+	}
+	if n := len(b.events(t, b.shop, "referral_completed")); n != 0 {
+		t.Fatalf("completed before the earning topic: %d events", n)
+	}
+	for range 3 {
+		b.deliver(t, b.shop, "orders/paid", body)
+	}
+	b.direct(t, b.shop, "orders/paid", body)
+	b.deliver(t, b.shop, "orders/paid", friendOrder(t, 9202, friendID, "grace.work@example.com", fc.Code))
+
+	if got := b.balance(t, b.shop, referrerID) - before; got != 500 {
+		t.Fatalf("referrer got %d points, want 500", got)
+	}
+	es := b.entries(t, b.shop, referrerID)
+	if countKind(es, ledger.KindReferral) != 1 {
+		t.Fatalf("referrer ledger %v", keys(es))
+	}
+	for _, e := range es {
+		if e.Kind == ledger.KindReferral && (e.Reason != ledger.ReasonReferral || e.IdempotencyKey != ledger.KeyReferral(fmt.Sprint(friendID))) {
+			t.Fatalf("referral entry %+v", e)
+		}
+	}
+	b.reconcile(t, b.shop, referrerID)
+	b.reconcile(t, b.shop, friendID)
+
+	done := b.events(t, b.shop, "referral_completed")
+	if len(done) != 1 || done[0].ShopifyCustomerID != referrerID {
+		t.Fatalf("referral_completed: %+v", done)
+	}
+	p := props(t, done[0])
+	if p["referral_code"] != code || p["friend_first_name"] != "Grace" || p["reward_points"] != 500.0 {
+		t.Fatalf("referral_completed properties %v", p)
+	}
+	if done[0].PointsBalance != b.balance(t, b.shop, referrerID) {
+		t.Fatalf("referral_completed balance %d", done[0].PointsBalance)
+	}
+	rewarded := b.events(t, b.shop, "referee_rewarded")
+	if len(rewarded) != 1 || rewarded[0].ShopifyCustomerID != friendID {
+		t.Fatalf("referee_rewarded: %+v", rewarded)
+	}
+	p = props(t, rewarded[0])
+	if p["coupon_code"] != fc.Code || p["discount_value"] != 10.0 || p["referrer_first_name"] != "Ada" {
+		t.Fatalf("referee_rewarded properties %v", p)
+	}
+	var referralCredits int
+	for _, e := range b.events(t, b.shop, "wallet_points_rewarded") {
+		if e.ShopifyCustomerID == referrerID && props(t, e)["reason"] == "referral" {
+			referralCredits++
+		}
+	}
+	if referralCredits != 1 {
+		t.Fatalf("%d wallet_points_rewarded for the referral", referralCredits)
+	}
+	r, _ := b.st.ReferralByFriendEmail(ctx, b.shop.ID, "grace@example.com")
+	if r.Status != store.ReferralCompleted || r.CompletedOrderGID != "gid://shopify/Order/9201" || r.ReferrerPoints != 500 || r.FriendCustomerID == nil {
+		t.Fatalf("referral row %+v", r)
+	}
+
+	// A refund of the friend's order does not take the referral points back.
+	b.deliver(t, b.shop, "refunds/create", refund{ID: 9301, Order: 9201, Lines: []string{"80.00"}}.body(t))
+	if got := b.balance(t, b.shop, referrerID) - before; got != 500 {
+		t.Fatalf("after the friend's refund the referrer has %d, want 500", got)
+	}
+}
+
+// TestReferral_EmailMatch: an order without the code completes the
+// referral of its customer's email.
+func TestReferral_EmailMatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code := referralSetup(t, b)
+	if _, err := b.svc.Refer(context.Background(), b.shop.ID, code, "grace@example.com", 0); err != nil {
+		t.Fatal(err)
+	}
+	b.deliver(t, b.shop, "orders/paid", friendOrder(t, 9401, friendID, "GRACE@example.com"))
+	if n := len(b.events(t, b.shop, "referral_completed")); n != 1 {
+		t.Fatalf("%d referral_completed", n)
+	}
+	if n := countKind(b.entries(t, b.shop, referrerID), ledger.KindReferral); n != 1 {
+		t.Fatalf("%d referral credits", n)
+	}
+}
+
+// TestReferral_NoCompletion: orders that must not complete a referral.
+func TestReferral_NoCompletion(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, b *bundle, coupon string)
+	}{
+		{"ReferrerUsesFriendCode", func(t *testing.T, b *bundle, coupon string) {
+			b.deliver(t, b.shop, "orders/paid", friendOrder(t, 9501, referrerID, "ada@example.com", coupon))
+		}},
+		{"ProgramDisabledSince", func(t *testing.T, b *bundle, coupon string) {
+			b.program(t, b.shop, func(s *program.Settings) { s.Referral.Enabled = false })
+			b.deliver(t, b.shop, "orders/paid", friendOrder(t, 9502, friendID, "grace@example.com", coupon))
+		}},
+		{"CancelledBeforePaid", func(t *testing.T, b *bundle, coupon string) {
+			body := friendOrder(t, 9503, friendID, "grace@example.com", coupon)
+			b.deliver(t, b.shop, "orders/cancelled", body)
+			b.deliver(t, b.shop, "orders/paid", body)
+		}},
+		{"RefundedBeforePaid", func(t *testing.T, b *bundle, coupon string) {
+			body := friendOrder(t, 9504, friendID, "grace@example.com", coupon)
+			b.deliver(t, b.shop, "orders/create", body)
+			b.deliver(t, b.shop, "refunds/create", refund{ID: 9505, Order: 9504, Lines: []string{"80.00"}}.body(t))
+			b.deliver(t, b.shop, "orders/paid", body)
+		}},
+		{"OtherCustomerOtherEmail", func(t *testing.T, b *bundle, coupon string) {
+			b.deliver(t, b.shop, "orders/paid", friendOrder(t, 9506, 7009, "someone@example.com"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			code := referralSetup(t, b)
+			fc, err := b.svc.Refer(context.Background(), b.shop.ID, code, "grace@example.com", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := b.balance(t, b.shop, referrerID)
+			tc.run(t, b, fc.Code)
+			if n := len(b.events(t, b.shop, "referral_completed")) + len(b.events(t, b.shop, "referee_rewarded")); n != 0 {
+				t.Fatalf("%d referral events", n)
+			}
+			if n := countKind(b.entries(t, b.shop, referrerID), ledger.KindReferral); n != 0 {
+				t.Fatalf("%d referral credits", n)
+			}
+			if tc.name != "ReferrerUsesFriendCode" {
+				if got := b.balance(t, b.shop, referrerID); got != before {
+					t.Fatalf("referrer balance %d, was %d", got, before)
+				}
+			}
+			r, _ := b.st.ReferralByFriendEmail(context.Background(), b.shop.ID, "grace@example.com")
+			if r.Status != store.ReferralOpen {
+				t.Fatalf("referral %s", r.Status)
+			}
+		})
+	}
+}
+
+// TestReferral_ConcurrentOrders: two first orders of the friend processed
+// at once complete the referral once.
+func TestReferral_ConcurrentOrders(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code := referralSetup(t, b)
+	fc, err := b.svc.Refer(context.Background(), b.shop.ID, code, "grace@example.com", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, _, err := b.tryDeliver(b.shop, "orders/paid", friendOrder(t, 9601+int64(i%2), friendID, "grace@example.com", fc.Code))
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countKind(b.entries(t, b.shop, referrerID), ledger.KindReferral); n != 1 {
+		t.Fatalf("%d referral credits", n)
+	}
+	if n := len(b.events(t, b.shop, "referral_completed")); n != 1 {
+		t.Fatalf("%d referral_completed", n)
+	}
+	b.balancesMatchLedger(t, b.shop)
+}
+
+// TestCreateReferralCoupon: the friend's code is created in (fake)
+// Shopify by the job, open to every buyer, once.
+func TestCreateReferralCoupon(t *testing.T) {
+	t.Parallel()
+	sb := setupShopify(t, false)
+	code := referralSetup(t, sb.bundle)
+	ctx := context.Background()
+	fc, err := sb.svc.Refer(ctx, sb.shop.ID, code, "grace@example.com", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := sb.st.ReferralByFriendEmail(ctx, sb.shop.ID, "grace@example.com")
+	jobs := func() int64 {
+		return sb.count(t, "SELECT count(*) FROM river_job WHERE kind = 'create_referral_coupon' AND args->>'referral_id' = $1", fmt.Sprint(r.ID))
+	}
+	if n := jobs(); n != 1 {
+		t.Fatalf("%d jobs kicked after the referral committed", n)
+	}
+	// The sweep sees the pending coupon but never doubles a live job.
+	sb.clock.Add(2 * worker.CouponSweepAge)
+	stale, err := sb.svc.StaleReferralCoupons(ctx, worker.CouponSweepAge)
+	if err != nil || len(stale) != 1 || stale[0].ReferralID != r.ID {
+		t.Fatalf("stale friend coupons %+v, %v", stale, err)
+	}
+	inserter, err := worker.NewClient(sb.db.Pool, worker.Config{}, worker.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := worker.KickStaleCoupons(ctx, inserter, sb.svc, worker.CouponSweepAge); err != nil || jobs() != 1 {
+		t.Fatalf("sweep: %v, %d jobs", err, jobs())
+	}
+	if err := sb.svc.CreateReferralCoupon(ctx, sb.shop.ID, r.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.svc.CreateReferralCoupon(ctx, sb.shop.ID, r.ID, false); err != nil { // a retried job
+		t.Fatal(err)
+	}
+	codes := sb.fake.DiscountCodes(sb.shop.Domain)
+	if len(codes) != 1 {
+		t.Fatalf("%d discount codes in Shopify", len(codes))
+	}
+	d := codes[0]
+	r, _ = sb.st.ReferralByFriendEmail(ctx, sb.shop.ID, "grace@example.com")
+	if d.Code != fc.Code || d.UsageLimit != 1 || len(d.CustomerIDs) != 0 || r.CouponStatus != store.CouponActive || r.ShopifyDiscountID != d.ID {
+		t.Fatalf("discount %+v, referral %+v", d, r)
+	}
+	pct := d.Input["customerGets"].(map[string]any)["value"].(map[string]any)["percentage"]
+	if pct != 0.1 {
+		t.Fatalf("percentage %v", pct)
+	}
+}

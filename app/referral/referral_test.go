@@ -1,0 +1,97 @@
+package referral_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/perkbridge/perkbridge/app/referral"
+)
+
+func TestNewCode(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for range 2000 {
+		c := referral.NewCode()
+		if n, ok := referral.NormalizeCode(c); !ok || n != c {
+			t.Fatalf("NewCode() = %q does not normalize to itself", c)
+		}
+		if seen[c] {
+			t.Fatalf("NewCode() repeated %q", c)
+		}
+		seen[c] = true
+	}
+}
+
+func TestNormalizeCode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"ABCD2345", "ABCD2345", true},
+		{" abcd2345 ", "ABCD2345", true},
+		{"ABCD234", "ABCD234", false},     // short
+		{"ABCD23456", "ABCD23456", false}, // long
+		{"ABCD0345", "ABCD0345", false},   // look-alike 0 is not in the alphabet
+		{"ABCD-345", "ABCD-345", false},
+		{"", "", false},
+	} {
+		got, ok := referral.NormalizeCode(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("NormalizeCode(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestURL(t *testing.T) {
+	t.Parallel()
+	if got := referral.URL("shop-a.myshopify.com", "ABCD2345"); got != "https://shop-a.myshopify.com/apps/loyalty/r/ABCD2345" {
+		t.Errorf("URL = %q", got)
+	}
+	if got := referral.URL("shop-a.myshopify.com", ""); got != "" {
+		t.Errorf("URL without code = %q", got)
+	}
+}
+
+func TestNewFriendCouponCode(t *testing.T) {
+	t.Parallel()
+	c := referral.NewFriendCouponCode()
+	if !strings.HasPrefix(c, referral.FriendCouponPrefix) || len(c) != len("PBF-XXXX-XXXX") || c[8] != '-' {
+		t.Errorf("NewFriendCouponCode() = %q", c)
+	}
+	if c == referral.NewFriendCouponCode() {
+		t.Error("two friend codes are equal")
+	}
+}
+
+func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"Jane@Example.com", "jane@example.com", true},
+		{"  jane.doe+shop@mail.example.co.uk ", "jane.doe+shop@mail.example.co.uk", true},
+		{"jane", "jane", false},
+		{"jane@", "jane@", false},
+		{"@example.com", "@example.com", false},
+		{"jane@localhost", "jane@localhost", false},
+		{"jane@example.", "jane@example.", false},
+		{"jane@.example.com", "jane@.example.com", false},
+		{"Jane <jane@example.com>", "jane <jane@example.com>", false},
+		{"a@b.c,d@e.f", "a@b.c,d@e.f", false},
+		{"", "", false},
+		{strings.Repeat("a", 250) + "@x.io", strings.Repeat("a", 250) + "@x.io", false},
+	} {
+		got, ok := referral.NormalizeEmail(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	if !referral.SameEmail("JANE@example.com ", "jane@EXAMPLE.com") {
+		t.Error("SameEmail: case and spaces should not matter")
+	}
+	if referral.SameEmail("", "") {
+		t.Error("SameEmail: empty addresses match")
+	}
+}

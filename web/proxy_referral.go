@@ -1,0 +1,106 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/perkbridge/perkbridge/app/program"
+	"github.com/perkbridge/perkbridge/app/referral"
+	"github.com/perkbridge/perkbridge/app/shopify"
+	"github.com/perkbridge/perkbridge/templates"
+)
+
+// referralBodyLimit caps the friend's form: one email address.
+const referralBodyLimit = "16K"
+
+// handleReferralShow is GET /proxy/r/{code}, the storefront page
+// https://{shop}/apps/loyalty/r/{code}: the friend's offer and an email
+// form. A disabled program or an unknown code answers 404 with the reason.
+func (s *server) handleReferralShow(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	ref, err := s.loyalty.Referrer(c.Request().Context(), shop.ID, c.Param("code"))
+	if err != nil {
+		return referralError(c, err, templates.ReferralView{})
+	}
+	return render(c, http.StatusOK, templates.ReferralPage(templates.ReferralView{
+		ReferrerName: ref.FirstName, Offer: offer(ref.FriendDiscountType, ref.FriendDiscountValue.String(), ref.Currency),
+		Action: referralAction(c, ref.Code),
+	}))
+}
+
+// handleReferralSubmit is POST /proxy/r/{code} with the form field email:
+// the friend gets a discount code (loyalty.Service.Refer; asking again
+// shows the same code). Refusals re-render the form with the reason: 422
+// for a malformed email or a self-referral, 409 for a customer who has
+// ordered or an email already referred, 404 for a disabled program or an
+// unknown code. The storefront session (logged_in_customer_id) is trusted
+// only because verifyProxy checked the signature over it.
+func (s *server) handleReferralSubmit(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	code := c.Param("code")
+	// The form body only: the query is Shopify's, and signed.
+	email := strings.TrimSpace(c.Request().PostFormValue("email"))
+	var loggedIn int64
+	if pr, ok := ctx.Value(proxyKey{}).(shopify.ProxyRequest); ok && pr.LoggedInCustomerID != "" {
+		loggedIn, _ = strconv.ParseInt(pr.LoggedInCustomerID, 10, 64)
+	}
+	fc, err := s.loyalty.Refer(ctx, shop.ID, code, email, loggedIn)
+	if err != nil {
+		v := templates.ReferralView{Email: email}
+		if ref, rerr := s.loyalty.Referrer(ctx, shop.ID, code); rerr == nil {
+			v.ReferrerName, v.Action = ref.FirstName, referralAction(c, ref.Code)
+			v.Offer = offer(ref.FriendDiscountType, ref.FriendDiscountValue.String(), ref.Currency)
+		}
+		return referralError(c, err, v)
+	}
+	status := http.StatusOK
+	if fc.Created {
+		status = http.StatusCreated
+	}
+	return render(c, status, templates.ReferralPage(templates.ReferralView{
+		Offer: offer(fc.DiscountType, fc.DiscountValue.String(), fc.Currency), CouponCode: fc.Code, Again: !fc.Created,
+	}))
+}
+
+// referralError renders the page with a user-safe refusal and its status;
+// internal errors go to the central handler.
+func referralError(c echo.Context, err error, v templates.ReferralView) error {
+	status, detail := classify(err)
+	if status >= 500 || status == http.StatusUnauthorized {
+		return err
+	}
+	if status == http.StatusNotFound {
+		v.Action = "" // nothing to ask for
+	}
+	v.Error = detail.Message
+	return render(c, status, templates.ReferralPage(v))
+}
+
+// referralAction is the storefront path the friend's form posts to: this
+// page's own, under the proxy's path prefix (signed by Shopify), so the
+// post comes back through the app proxy.
+func referralAction(c echo.Context, code string) string {
+	prefix := referral.ProxyPath
+	if pr, ok := c.Request().Context().Value(proxyKey{}).(shopify.ProxyRequest); ok && strings.HasPrefix(pr.PathPrefix, "/apps/") {
+		prefix = pr.PathPrefix
+	}
+	return prefix + "/r/" + code
+}
+
+// offer words a friend discount: "10% off" or "USD 5.00 off".
+func offer(t program.DiscountType, value, currency string) string {
+	if t == program.DiscountPercentage {
+		return value + "% off"
+	}
+	return strings.TrimSpace(currency+" "+value) + " off"
+}

@@ -1,0 +1,165 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perkbridge/perkbridge/app/program"
+	"github.com/perkbridge/perkbridge/app/store"
+)
+
+// referralShop installs shop-a with referrals on and a referrer, Ada
+// (ada@example.com, Shopify id 8001), and returns her referral code.
+func referralShop(t *testing.T, b *testBundle) (*store.Shop, string) {
+	t.Helper()
+	ctx := context.Background()
+	sh := b.install(t, "shop-a.myshopify.com")
+	s := program.Defaults()
+	s.Referral.Enabled = true
+	if err := b.loyalty.SaveProgram(ctx, sh.ID, s); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := b.st.UpsertCustomer(ctx, sh.ID, store.CustomerIdentity{ShopifyID: 8001, GID: "gid://shopify/Customer/8001",
+		Email: "ada@example.com", FirstName: "Ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, u, err := b.loyalty.ReferralLink(ctx, sh.ID, c.ID)
+	if err != nil || !referralURLRe.MatchString(u) {
+		t.Fatalf("referral link %q: %v", u, err)
+	}
+	return sh, code
+}
+
+// proxyPost posts the friend's form through the app proxy: Shopify's
+// signed query on the URL, the form in the body.
+func (b *testBundle) proxyPost(path string, q url.Values, email string) *httptest.ResponseRecorder {
+	return b.send(http.MethodPost, path+"?"+q.Encode(), strings.NewReader(url.Values{"email": {email}}.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded")
+}
+
+func TestProxyReferral(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	sh, code := referralShop(t, b)
+	path := "/proxy/r/" + code
+	signed := func(customer string) url.Values { return proxyQuery(sh.Domain, customer, b.clock.Now(), testAPISecret) }
+	referrals := func() int64 {
+		var n int64
+		if err := b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM referrals WHERE shop_id = $1", sh.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	rec := b.get(path + "?" + signed("").Encode())
+	requireStatus(t, rec, http.StatusOK)
+	d := doc(t, rec)
+	if got := pageText(d.Find(`[data-testid="referral-title"]`)); got != "Ada sent you 10% off your first order" {
+		t.Errorf("title = %q", got)
+	}
+	if action, _ := d.Find(`[data-testid="referral-form"]`).Attr("action"); action != "/apps/loyalty/r/"+code {
+		t.Errorf("form action = %q", action)
+	}
+	if d.Find(`script, link[rel="stylesheet"], img`).Length() != 0 {
+		t.Error("the storefront page loads external assets or scripts")
+	}
+
+	// The friend asks: 201 with the code; again: 200, the same code.
+	rec = b.proxyPost(path, signed(""), "Grace@Example.com")
+	requireStatus(t, rec, http.StatusCreated)
+	first := pageText(doc(t, rec).Find(`[data-testid="referral-coupon"]`))
+	if !strings.HasPrefix(first, "PBF-") {
+		t.Fatalf("coupon = %q", first)
+	}
+	rec = b.proxyPost(path, signed(""), "grace@example.com")
+	requireStatus(t, rec, http.StatusOK)
+	if again := pageText(doc(t, rec).Find(`[data-testid="referral-coupon"]`)); again != first {
+		t.Fatalf("second ask got %q, first %q", again, first)
+	}
+	if n := referrals(); n != 1 {
+		t.Fatalf("%d referrals", n)
+	}
+
+	// A customer who has ordered.
+	ctx := context.Background()
+	old, _, err := b.st.UpsertCustomer(ctx, sh.ID, store.CustomerIdentity{ShopifyID: 8002, GID: "gid://shopify/Customer/8002", Email: "old@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Pool.Exec(ctx, `INSERT INTO orders (shop_id, order_gid, shopify_id, customer_id, shopify_customer_id, created_at, updated_at)
+VALUES ($1, 'gid://shopify/Order/1', 1, $2, 8002, now(), now())`, sh.ID, old.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, path, customer, email string
+		status                      int
+		message                     string
+		form                        bool
+	}{
+		{"MalformedEmail", path, "", "grace@", http.StatusUnprocessableEntity, "Enter a valid email address", true},
+		{"SelfByEmail", path, "", "ADA@example.com", http.StatusUnprocessableEntity, "own referral link", true},
+		{"SelfBySession", path, "8001", "ada.alias@example.com", http.StatusUnprocessableEntity, "own referral link", true},
+		{"CustomerWithOrders", path, "", "old@example.com", http.StatusConflict, "already belongs to a customer", true},
+		{"UnknownCode", "/proxy/r/ZZZZZZZZ", "", "new@example.com", http.StatusNotFound, "referral link is not valid", false},
+	} {
+		rec := b.proxyPost(tc.path, signed(tc.customer), tc.email)
+		if rec.Code != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, rec.Code, tc.status)
+			continue
+		}
+		d := doc(t, rec)
+		if got := pageText(d.Find(`[data-testid="referral-error"]`)); !strings.Contains(got, tc.message) {
+			t.Errorf("%s: message %q, want %q", tc.name, got, tc.message)
+		}
+		if got := d.Find(`[data-testid="referral-form"]`).Length() == 1; got != tc.form {
+			t.Errorf("%s: form shown = %v", tc.name, got)
+		}
+		if d.Find(`[data-testid="referral-coupon"]`).Length() != 0 {
+			t.Errorf("%s: a coupon was shown", tc.name)
+		}
+	}
+	rec = b.get("/proxy/r/ZZZZZZZZ?" + signed("").Encode())
+	requireStatus(t, rec, http.StatusNotFound)
+
+	// Forged app-proxy queries are refused before anything is written.
+	tampered := signed("")
+	tampered.Set("logged_in_customer_id", "8002")
+	for name, q := range map[string]url.Values{
+		"Tampered":    tampered,
+		"WrongSecret": proxyQuery(sh.Domain, "", b.clock.Now(), "guess"),
+		"Stale":       proxyQuery(sh.Domain, "", b.clock.Now().Add(-10*time.Minute), testAPISecret),
+		"Unsigned":    {"shop": {sh.Domain}},
+	} {
+		if rec := b.proxyPost(path, q, "forged-"+strings.ToLower(name)+"@example.com"); rec.Code != http.StatusUnauthorized {
+			t.Errorf("POST %s: status %d", name, rec.Code)
+		}
+		if rec := b.get(path + "?" + q.Encode()); rec.Code != http.StatusUnauthorized {
+			t.Errorf("GET %s: status %d", name, rec.Code)
+		}
+	}
+	if n := referrals(); n != 1 {
+		t.Fatalf("%d referrals after refusals and forgeries, want 1", n)
+	}
+
+	// The program switched off: the link explains, nothing is given.
+	s := program.Defaults()
+	if err := b.loyalty.SaveProgram(ctx, sh.ID, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []*httptest.ResponseRecorder{b.get(path + "?" + signed("").Encode()), b.proxyPost(path, signed(""), "late@example.com")} {
+		requireStatus(t, rec, http.StatusNotFound)
+		if got := pageText(doc(t, rec).Find(`[data-testid="referral-error"]`)); !strings.Contains(got, "not running a referral program") {
+			t.Errorf("disabled: message %q", got)
+		}
+	}
+	if n := referrals(); n != 1 {
+		t.Fatalf("%d referrals while disabled", n)
+	}
+}
