@@ -30,6 +30,8 @@ const (
 	routeAPIWebhookReprocess = "api.webhooks.reprocess"
 	routeAPIDataRequests     = "api.data_requests.list"
 	routeProxyPing           = "proxy.ping"
+	routeProxyReviews        = "proxy.reviews"
+	routeProxyReviewSubmit   = "proxy.reviews.submit"
 )
 
 // apiBodyLimit caps request bodies of the admin pages and the JSON API.
@@ -114,4 +116,6 @@ func addRoutes(e *echo.Echo, s *server) {
 	// App proxy (storefront).
 	proxy := e.Group("/proxy", s.verifyProxy)
 	proxy.GET("/ping", s.handleProxyPing).Name = routeProxyPing
+	proxy.GET("/reviews", s.handleProxyReviews).Name = routeProxyReviews
+	proxy.POST("/reviews", s.handleProxyReviewSubmit, middleware.BodyLimit(reviewBodyLimit)).Name = routeProxyReviewSubmit
 }

@@ -168,6 +168,14 @@ func TestReviews_RequestAfterDays(t *testing.T) {
 		t.Fatalf("event customer %d channel %q", evs[0].ShopifyCustomerID, evs[0].Channel)
 	}
 
+	// The claim behind it is exclusive, and refuses orders that no longer
+	// stand.
+	for _, id := range []int64{kept, cancelled, refunded} {
+		if claimed, err := b.st.ClaimReviewRequest(ctx, b.shop.ID, b.orderRow(t, b.shop, id).ID, due); err != nil || claimed {
+			t.Fatalf("claim of order %d after the run: %v %v", id, claimed, err)
+		}
+	}
+
 	// Later runs, and runs racing each other, ask nobody again.
 	var wg sync.WaitGroup
 	counts := make([]int, 4)
