@@ -32,6 +32,8 @@ const (
 	routeProxyPing           = "proxy.ping"
 	routeProxyReferral       = "proxy.referral.show"
 	routeProxyReferralSubmit = "proxy.referral.submit"
+	routeProxyReviews        = "proxy.reviews"
+	routeProxyReviewSubmit   = "proxy.reviews.submit"
 )
 
 // apiBodyLimit caps request bodies of the admin pages and the JSON API.
@@ -118,4 +120,6 @@ func addRoutes(e *echo.Echo, s *server) {
 	proxy.GET("/ping", s.handleProxyPing).Name = routeProxyPing
 	proxy.GET("/r/:code", s.handleReferralShow).Name = routeProxyReferral
 	proxy.POST("/r/:code", s.handleReferralSubmit, middleware.BodyLimit(referralBodyLimit)).Name = routeProxyReferralSubmit
+	proxy.GET("/reviews", s.handleProxyReviews).Name = routeProxyReviews
+	proxy.POST("/reviews", s.handleProxyReviewSubmit, middleware.BodyLimit(reviewBodyLimit)).Name = routeProxyReviewSubmit
 }

@@ -72,9 +72,15 @@ func KeySignup(customerGID string) string {
 	return join("signup", gid("Customer", customerGID))
 }
 
-// KeyReview keys the points for one accepted review.
-func KeyReview(reviewID string) string {
-	return join("review", reviewID)
+// KeyReview keys the points for a customer's review of a product: a
+// customer is credited once per product, however often the form is sent.
+func KeyReview(customerGID, productGID string) string {
+	return join("review", gid("Customer", customerGID), gid("Product", productGID))
+}
+
+// KeyReviewRequest keys the review request of an order: one per order.
+func KeyReviewRequest(orderGID string) string {
+	return join("review-request", gid("Order", orderGID))
 }
 
 // KeyReferral keys the referrer's reward for one referred friend: a friend

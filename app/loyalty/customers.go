@@ -194,7 +194,7 @@ func (s *Service) CustomersMerged(ctx context.Context, tx *store.Store, shop *st
 
 // ExportCustomer returns the loyalty data held about a customer, for
 // customers/data_request (webhooks.Loyalty): balance, tier, lots, ledger
-// entries, coupons, orders and events.
+// entries, coupons, orders, events and reviews.
 func (s *Service) ExportCustomer(ctx context.Context, tx *store.Store, shop *store.Shop, shopifyCustomerID int64) (map[string]any, error) {
 	c, err := tx.CustomerByShopifyID(ctx, shop.ID, shopifyCustomerID)
 	if app.ErrorCode(err) == app.ENOTFOUND {
@@ -251,7 +251,17 @@ func (s *Service) ExportCustomer(ctx context.Context, tx *store.Store, shop *sto
 	if err != nil {
 		return nil, err
 	}
+	reviews, err := tx.ReviewsOf(ctx, shop.ID, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	reviewOut := make([]map[string]any, len(reviews))
+	for i, r := range reviews {
+		reviewOut[i] = map[string]any{"product_id": strconv.FormatInt(r.ProductID, 10), "product_title": r.ProductTitle,
+			"rating": r.Rating, "body": r.Body, "points": r.Points, "created_at": r.CreatedAt}
+	}
 	out["ledger"], out["lots"], out["coupons"], out["orders"], out["events"] = ledgerOut, lots, coupons, orderOut, events
+	out["reviews"] = reviewOut
 	return out, nil
 }
 

@@ -43,6 +43,9 @@ func earnTopic(s program.Settings) string {
 //     multiplier, and at once takes back the share of refunds that came
 //     first (ledger.KeyCatchUp). A guest order earns nothing and is counted.
 //   - orders/cancelled takes back what refunds left (ledger.KeyCancel).
+//   - A member's order that is fulfilled (orders/fulfilled, or any topic
+//     with fulfillment_status fulfilled) remembers when and its products,
+//     once, for review requests and reviews (see reviews.go).
 //
 // A delivery with no effect returns a job.Ignore error with the reason; the
 // processor records it and commits whatever was remembered.
@@ -84,6 +87,9 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 	}
 	ord, err := tx.UpsertLoyaltyOrder(ctx, shop.ID, seen, now)
 	if err != nil {
+		return err
+	}
+	if err := s.rememberFulfilment(ctx, tx, shop.ID, ord, topic, o, now); err != nil {
 		return err
 	}
 	actor, wh := webhookActor(ctx, webhookRowID)

@@ -36,12 +36,13 @@ type MaintenanceReport struct {
 	Birthdays  int `json:"birthdays"`   // birthday rewards credited
 	Nudged     int `json:"nudged"`      // unused-points nudges sent
 	TierChange int `json:"tier_change"` // tiers lowered or renewed at window end
+	Reviews    int `json:"reviews"`     // review requests sent (review_requested)
 }
 
 // RunMaintenance runs every periodic use case of one shop at now: expiry
 // first (so reminders never announce points that just expired), then
-// reminders, birthdays, nudges and the rolling tier review. It stops at the
-// first error; a rerun redoes only what is left.
+// reminders, birthdays, nudges, the rolling tier review and review
+// requests. It stops at the first error; a rerun redoes only what is left.
 func (s *Service) RunMaintenance(ctx context.Context, shopID app.ShopID, now time.Time) (MaintenanceReport, error) {
 	var r MaintenanceReport
 	var err error
@@ -58,6 +59,9 @@ func (s *Service) RunMaintenance(ctx context.Context, shopID app.ShopID, now tim
 		return r, err
 	}
 	if r.TierChange, err = s.ReevaluateTiers(ctx, shopID, now); err != nil {
+		return r, err
+	}
+	if r.Reviews, err = s.RequestReviews(ctx, shopID, now); err != nil {
 		return r, err
 	}
 	return r, nil

@@ -72,6 +72,7 @@ type Order struct {
 	Refunds                  []Refund              `json:"refunds"`
 	Customer                 *CustomerRef          `json:"customer"` // nil for guest and some draft orders
 	LineItems                []LineItem            `json:"line_items"`
+	Fulfillments             []Fulfillment         `json:"fulfillments"`
 	ShippingLines            []ShippingLine        `json:"shipping_lines"`
 	BillingAddress           *Address              `json:"billing_address"`
 	ShippingAddress          *Address              `json:"shipping_address"`
@@ -105,6 +106,14 @@ func (o *Order) Channel() string {
 		return ChannelDraftOrder
 	}
 	return ChannelOther
+}
+
+// Fulfillment is one shipment of an order, as order payloads embed it.
+type Fulfillment struct {
+	ID                int64     `json:"id"`
+	AdminGraphQLAPIID string    `json:"admin_graphql_api_id"`
+	Status            string    `json:"status"` // pending, open, success, cancelled, error, failure
+	CreatedAt         time.Time `json:"created_at"`
 }
 
 // LineItem is one line of an order.

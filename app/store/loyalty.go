@@ -509,7 +509,7 @@ func (s *Store) CustomerByID(ctx context.Context, shopID app.ShopID, id int64) (
 
 // MoveCustomerState re-parents the rows that follow a customer after a
 // merge (orders, so later refunds reach the kept customer; unredeemed
-// coupons; tier activities) from one customer to another. Ledger entries,
+// coupons; tier activities; reviews) from one customer to another. Ledger entries,
 // lots and events stay: the merge moves points with ledger transfers.
 func (s *Store) MoveCustomerState(ctx context.Context, shopID app.ShopID, fromID, toID, toShopifyID int64) error {
 	for _, q := range []string{
@@ -523,7 +523,7 @@ func (s *Store) MoveCustomerState(ctx context.Context, shopID app.ShopID, fromID
 	if err := s.db.WithContext(ctx).Exec("UPDATE tier_activities SET customer_id = ? WHERE shop_id = ? AND customer_id = ?", toID, shopID, fromID).Error; err != nil {
 		return fmt.Errorf("store: move tier activities: %w", formatError(err))
 	}
-	return nil
+	return s.moveReviews(ctx, shopID, fromID, toID, toShopifyID)
 }
 
 // LockOrdersOf locks the orders of a customer (before the accounts, the
