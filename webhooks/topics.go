@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/perkbridge/perkbridge/app"
@@ -190,7 +191,8 @@ func (p *Processor) customersMerge(ctx context.Context, tx *store.Store, shop *s
 }
 
 // customersRedact deletes the customer's personal data everywhere it is
-// kept: the customer row (and every table that cascades from it), stored
+// kept: the customer row (and every table that cascades from it), a
+// referral of them as a friend who never ordered (by email), stored
 // payloads about them (blanked, rows kept for deduplication), exports made
 // for earlier data requests, and this request's own payload.
 func (p *Processor) customersRedact(ctx context.Context, tx *store.Store, shop *store.Shop, wh *store.Webhook) (*int64, error) {
@@ -215,6 +217,11 @@ func (p *Processor) customersRedact(ctx context.Context, tx *store.Store, shop *
 		if err := tx.DeleteDataRequests(ctx, shop.ID, id); err != nil {
 			return nil, err
 		}
+	}
+	// An invited friend who never ordered is known only by the email the
+	// referral link collected.
+	if _, err := tx.DeleteReferralsOfFriend(ctx, shop.ID, r.Customer.Email); err != nil {
+		return nil, err
 	}
 	if err := tx.RedactWebhookBody(ctx, wh.ID); err != nil {
 		return nil, err
@@ -252,6 +259,18 @@ func (p *Processor) customersDataRequest(ctx context.Context, tx *store.Store, s
 		export["note"] = "No data is stored about this customer."
 	default:
 		return nil, err
+	}
+	if email := strings.ToLower(strings.TrimSpace(r.Customer.Email)); email != "" {
+		ref, err := tx.ReferralByFriendEmail(ctx, shop.ID, email)
+		switch {
+		case err == nil:
+			export["referred_as_friend"] = map[string]any{
+				"friend_email": ref.FriendEmail, "referral_code": ref.ReferralCode, "coupon_code": ref.CouponCode,
+				"status": ref.Status, "created_at": ref.CreatedAt, "completed_at": ref.CompletedAt,
+			}
+		case app.ErrorCode(err) != app.ENOTFOUND:
+			return nil, err
+		}
 	}
 	webhooks, err := tx.CustomerWebhookSummary(ctx, shop.ID, r.Customer.ID)
 	if err != nil {

@@ -548,6 +548,18 @@ func TestCompliance(t *testing.T) {
 	compliance := func(topic string, s *store.Shop) []byte {
 		return bytes.ReplaceAll(sample(t, topic), []byte("{shop}.myshopify.com"), []byte(s.Domain))
 	}
+	// In each shop a member invited john@example.com through a referral
+	// link: the referral row holds the email.
+	for _, s := range []*store.Shop{sh, other} {
+		referrer, err := b.st.EnsureCustomer(ctx, s.ID, store.CustomerIdentity{ShopifyID: 5550001, GID: "gid://shopify/Customer/5550001", Email: "ref@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.Gorm().Exec(`INSERT INTO referrals (shop_id, referrer_customer_id, referral_code, friend_email, coupon_code, discount_type, discount_value, created_at, updated_at)
+VALUES (?, ?, 'REFCODE1', 'john@example.com', 'PBF-TEST-0001', 'percentage', '10', now(), now())`, s.ID, referrer).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	t.Run("DataRequestExports", func(t *testing.T) {
 		b.send(t, delivery{topic: "customers/data_request", shop: sh.Domain, id: "dr", body: compliance("customers/data_request", sh)})
@@ -565,6 +577,9 @@ func TestCompliance(t *testing.T) {
 		if wh, _ := export["webhooks_received"].([]any); len(wh) == 0 {
 			t.Fatalf("export lists no stored webhooks: %s", reqs[0].Export)
 		}
+		if ref, _ := export["referred_as_friend"].(map[string]any); ref["coupon_code"] != "PBF-TEST-0001" || ref["friend_email"] != "john@example.com" {
+			t.Fatalf("export lacks the referral that holds the email: %s", reqs[0].Export)
+		}
 	})
 	t.Run("CustomerRedactDeletesEverywhere", func(t *testing.T) {
 		b.send(t, delivery{topic: "customers/redact", shop: sh.Domain, id: "redact", body: compliance("customers/redact", sh)})
@@ -577,6 +592,12 @@ func TestCompliance(t *testing.T) {
 		}
 		if reqs, _ := b.st.DataRequests(ctx, sh.ID); len(reqs) != 0 {
 			t.Fatal("data request export survived redaction")
+		}
+		if n := b.count(t, "SELECT count(*) FROM referrals WHERE shop_id = $1 AND friend_email = 'john@example.com'", sh.ID); n != 0 {
+			t.Fatal("the referral holding the friend's email survived redaction")
+		}
+		if n := b.count(t, "SELECT count(*) FROM referrals WHERE shop_id = $1", other.ID); n != 1 {
+			t.Fatal("redaction reached the other shop's referral")
 		}
 		// The rows stay for deduplication: a redelivery has no second effect.
 		if resp := b.send(t, delivery{topic: "customers/create", shop: sh.Domain, id: "create-" + sh.Domain, body: customerBody(191167, "john@example.com", "2026-01-01T00:00:00Z")}); resp.StatusCode != 200 {
@@ -595,7 +616,7 @@ func TestCompliance(t *testing.T) {
 		b.waitFor(t, "shop deleted", func() bool {
 			return b.count(t, "SELECT count(*) FROM shops WHERE id = $1", sh.ID) == 0
 		})
-		for _, table := range []string{"webhooks", "customers", "data_requests"} {
+		for _, table := range []string{"webhooks", "customers", "data_requests", "referrals"} {
 			if n := b.count(t, "SELECT count(*) FROM "+table+" WHERE shop_id = $1", sh.ID); n != 0 {
 				t.Errorf("%d %s rows remain", n, table)
 			}
@@ -603,8 +624,8 @@ func TestCompliance(t *testing.T) {
 		if n := b.count(t, "SELECT count(*) FROM webhooks WHERE shop_domain = $1", sh.Domain); n != 0 {
 			t.Errorf("%d inbox rows remain under the domain", n)
 		}
-		if n := b.count(t, "SELECT count(*) FROM customers WHERE shop_id = $1", other.ID); n != 1 {
-			t.Errorf("other shop lost its customer")
+		if n := b.count(t, "SELECT count(*) FROM customers WHERE shop_id = $1", other.ID); n != 2 { // john and the referrer
+			t.Errorf("other shop lost its customers")
 		}
 	})
 }

@@ -283,3 +283,19 @@ ORDER BY created_at LIMIT ?`, olderThan, limit).Scan(&out).Error
 	}
 	return out, nil
 }
+
+// DeleteReferralsOfFriend deletes the shop's referrals of a friend email
+// (any case): customers/redact of someone who was invited but never became
+// a customer, whose only trace is the email the referrer's link collected.
+// Referrals whose friend became a customer go with the customer row.
+func (s *Store) DeleteReferralsOfFriend(ctx context.Context, shopID app.ShopID, email string) (int64, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" {
+		return 0, nil
+	}
+	res := s.db.WithContext(ctx).Exec("DELETE FROM referrals WHERE shop_id = ? AND friend_email = ?", shopID, email)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: delete referrals of friend: %w", formatError(res.Error))
+	}
+	return res.RowsAffected, nil
+}
