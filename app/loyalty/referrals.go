@@ -27,7 +27,14 @@ var (
 	ErrInvalidEmail      = &app.Error{Code: app.EINVALID, Field: "email", Message: "Enter a valid email address, like name@example.com."}
 	ErrAlreadyCustomer   = &app.Error{Code: app.ECONFLICT, Field: "email", Message: "This email already belongs to a customer who has ordered here. Referral discounts are for new customers."}
 	ErrAlreadyReferred   = &app.Error{Code: app.ECONFLICT, Field: "email", Message: "This email was already referred by another customer."}
+	ErrTooManyReferrals  = app.Errorf(app.ERATELIMITED, "This referral link has invited many friends today. Please try again tomorrow.")
 )
+
+// MaxReferralsPerDay caps the new friends one referral link invites in 24
+// hours: each invitation creates a discount code in the shop, so a link
+// posted publicly, or a script, cannot flood the shop with codes. A friend
+// asking again for their code is not counted.
+const MaxReferralsPerDay = 25
 
 // Referrer is the member behind a referral code, as the storefront page
 // shows them.
@@ -154,6 +161,13 @@ func (s *Service) Refer(ctx context.Context, shopID app.ShopID, code, email stri
 		}
 		if found, err := existing(); found || err != nil {
 			return err
+		}
+		recent, err := tx.CountReferralsSince(ctx, shopID, owner.ID, s.clock().Add(-24*time.Hour))
+		if err != nil {
+			return err
+		}
+		if recent >= MaxReferralsPerDay {
+			return ErrTooManyReferrals
 		}
 		hasOrders, err := tx.CustomerHasOrders(ctx, shopID, email)
 		if err != nil {

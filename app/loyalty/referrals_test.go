@@ -139,6 +139,36 @@ func TestRefer_Disabled(t *testing.T) {
 	}
 }
 
+// TestRefer_DailyCapPerLink: one link invites at most MaxReferralsPerDay
+// new friends in 24 hours; asking again for a code is free, and the cap
+// resets after a day (the rows' created_at moved back).
+func TestRefer_DailyCapPerLink(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code := referralSetup(t, b)
+	ctx := context.Background()
+	for i := range loyalty.MaxReferralsPerDay {
+		if _, err := b.svc.Refer(ctx, b.shop.ID, code, fmt.Sprintf("friend%d@example.com", i), 0); err != nil {
+			t.Fatalf("friend %d: %v", i, err)
+		}
+	}
+	if _, err := b.svc.Refer(ctx, b.shop.ID, code, "one-too-many@example.com", 0); err != loyalty.ErrTooManyReferrals || app.ErrorCode(err) != app.ERATELIMITED {
+		t.Fatalf("over the cap: %v", err)
+	}
+	if again, err := b.svc.Refer(ctx, b.shop.ID, code, "friend0@example.com", 0); err != nil || again.Created {
+		t.Fatalf("a friend asking again is refused: %+v %v", again, err)
+	}
+	if n := b.count(t, "SELECT count(*) FROM referrals WHERE shop_id = $1", b.shop.ID); n != int64(loyalty.MaxReferralsPerDay) {
+		t.Fatalf("%d referrals, want %d", n, loyalty.MaxReferralsPerDay)
+	}
+	if err := b.st.Gorm().Exec("UPDATE referrals SET created_at = created_at - interval '25 hours' WHERE shop_id = ?", b.shop.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if fc, err := b.svc.Refer(ctx, b.shop.ID, code, "tomorrow@example.com", 0); err != nil || !fc.Created {
+		t.Fatalf("next day: %+v %v", fc, err)
+	}
+}
+
 // TestReferral_CompletesOnce: the friend's first order completes the
 // referral once, whatever is delivered again, in whatever order.
 func TestReferral_CompletesOnce(t *testing.T) {

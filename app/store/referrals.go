@@ -299,3 +299,15 @@ func (s *Store) DeleteReferralsOfFriend(ctx context.Context, shopID app.ShopID, 
 	}
 	return res.RowsAffected, nil
 }
+
+// CountReferralsSince counts the referrals a member's link created at or
+// after since.
+func (s *Store) CountReferralsSince(ctx context.Context, shopID app.ShopID, referrerCustomerID int64, since time.Time) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Referral{}).
+		Where("shop_id = ? AND referrer_customer_id = ? AND created_at >= ?", shopID, referrerCustomerID, since).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("store: count referrals: %w", formatError(err))
+	}
+	return n, nil
+}
