@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 
 	"github.com/perkbridge/perkbridge/app"
@@ -148,11 +149,17 @@ func insertWithFreshCode(ctx context.Context, tx *store.Store, shopID app.ShopID
 // redemption committed. A failed kick is only logged: the coupon sweep
 // finds every coupon left pending.
 func (s *Service) kickCoupon(ctx context.Context, shopID app.ShopID, couponID int64) {
+	s.kick(ctx, job.CreateCoupon{ShopID: int64(shopID), CouponID: couponID}, "shop", shopID, "coupon", couponID)
+}
+
+// kick enqueues a job after the transaction that needs it committed. A
+// failed kick is only logged, with attrs: a sweep finds the work left.
+func (s *Service) kick(ctx context.Context, args river.JobArgs, attrs ...any) {
 	if s.jobs == nil {
 		return
 	}
-	if _, err := s.jobs.Insert(context.WithoutCancel(ctx), job.CreateCoupon{ShopID: int64(shopID), CouponID: couponID}, nil); err != nil {
-		s.log.WarnContext(ctx, "coupon kick failed; the sweep will retry", "shop", shopID, "coupon", couponID, "err", err)
+	if _, err := s.jobs.Insert(context.WithoutCancel(ctx), args, nil); err != nil {
+		s.log.WarnContext(ctx, args.Kind()+" kick failed; the sweep will retry", append(attrs, "err", err)...)
 	}
 }
 

@@ -210,12 +210,7 @@ func (s *Service) Refer(ctx context.Context, shopID app.ShopID, code, email stri
 // the referral committed. A failed kick is only logged: the coupon sweep
 // finds every friend coupon left pending.
 func (s *Service) kickReferralCoupon(ctx context.Context, shopID app.ShopID, referralID int64) {
-	if s.jobs == nil {
-		return
-	}
-	if _, err := s.jobs.Insert(context.WithoutCancel(ctx), job.CreateReferralCoupon{ShopID: int64(shopID), ReferralID: referralID}, nil); err != nil {
-		s.log.WarnContext(ctx, "referral coupon kick failed; the sweep will retry", "shop", shopID, "referral", referralID, "err", err)
-	}
+	s.kick(ctx, job.CreateReferralCoupon{ShopID: int64(shopID), ReferralID: referralID}, "shop", shopID, "referral", referralID)
 }
 
 // CreateReferralCoupon creates a friend's pending discount code in Shopify
