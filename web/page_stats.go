@@ -135,17 +135,6 @@ func (s *server) handleStatsPage(c echo.Context) error {
 		}
 		return s.pageURL(c, routeAppDeliveries, q)
 	}
-	total, err := s.forward.Stats(ctx, shop.ID, forward.StatsFilter{
-		Integration: f.Integration, Event: f.Event, From: period.from, To: period.to, Bucket: period.bucket, Location: loc,
-	})
-	if err != nil {
-		return err
-	}
-	for _, st := range templates.DeliveryStatuses() {
-		v.Totals = append(v.Totals, templates.StatCell{Status: st, Count: statusCount(total.Totals, st), URL: logLink(f.Integration, f.Event, st)})
-	}
-	v.Chart = statsChart(total, period, loc, f)
-
 	// Per event and integration, the pairs with deliveries in the period, in
 	// the catalog's order within each connected integration.
 	integrations, err := s.forward.List(ctx, shop.ID)
@@ -158,10 +147,28 @@ func (s *server) handleStatsPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The cards sum the table's query, so the numbers on one page always
+	// agree while deliveries change state; the chart has its own query.
+	var sums forward.StatusCounts
 	counts := map[[2]string]forward.StatusCounts{}
 	for _, es := range byEvent {
 		counts[[2]string{es.Integration, es.Event}] = es.Totals
+		sums.Sent += es.Totals.Sent
+		sums.Failed += es.Totals.Failed
+		sums.Skipped += es.Totals.Skipped
+		sums.Pending += es.Totals.Pending
+		sums.Late += es.Totals.Late
 	}
+	for _, st := range templates.DeliveryStatuses() {
+		v.Totals = append(v.Totals, templates.StatCell{Status: st, Count: statusCount(sums, st), URL: logLink(f.Integration, f.Event, st)})
+	}
+	total, err := s.forward.Stats(ctx, shop.ID, forward.StatsFilter{
+		Integration: f.Integration, Event: f.Event, From: period.from, To: period.to, Bucket: period.bucket, Location: loc,
+	})
+	if err != nil {
+		return err
+	}
+	v.Chart = statsChart(total, period, loc, f)
 	for _, in := range integrations {
 		if in.Status == store.IntegrationNotConnected || (f.Integration != "" && f.Integration != in.Kind) {
 			continue
