@@ -153,14 +153,10 @@ func (s *server) handleStatsPage(c echo.Context) error {
 	counts := map[[2]string]forward.StatusCounts{}
 	for _, es := range byEvent {
 		counts[[2]string{es.Integration, es.Event}] = es.Totals
-		sums.Sent += es.Totals.Sent
-		sums.Failed += es.Totals.Failed
-		sums.Skipped += es.Totals.Skipped
-		sums.Pending += es.Totals.Pending
-		sums.Late += es.Totals.Late
+		sums.Merge(es.Totals)
 	}
 	for _, st := range templates.DeliveryStatuses() {
-		v.Totals = append(v.Totals, templates.StatCell{Status: st, Count: statusCount(sums, st), URL: logLink(f.Integration, f.Event, st)})
+		v.Totals = append(v.Totals, templates.StatCell{Status: st, Count: sums.Of(st), URL: logLink(f.Integration, f.Event, st)})
 	}
 	total, err := s.forward.Stats(ctx, shop.ID, forward.StatsFilter{
 		Integration: f.Integration, Event: f.Event, From: period.from, To: period.to, Bucket: period.bucket, Location: loc,
@@ -180,7 +176,7 @@ func (s *server) handleStatsPage(c echo.Context) error {
 			}
 			row := templates.StatsRow{Integration: in.Kind, IntegrationLabel: kindLabel(in.Kind), Event: string(d.Key)}
 			for _, status := range templates.DeliveryStatuses() {
-				n := statusCount(st, status)
+				n := st.Of(status)
 				row.Total += n
 				row.Cells = append(row.Cells, templates.StatCell{Status: status, Count: n, URL: logLink(in.Kind, string(d.Key), status)})
 			}
@@ -190,23 +186,6 @@ func (s *server) handleStatsPage(c echo.Context) error {
 		}
 	}
 	return render(c, status, templates.StatsPage(v))
-}
-
-// statusCount is the count of one status.
-func statusCount(c forward.StatusCounts, status string) int64 {
-	switch status {
-	case store.DeliverySent:
-		return c.Sent
-	case store.DeliveryFailed:
-		return c.Failed
-	case store.DeliverySkipped:
-		return c.Skipped
-	case store.DeliveryPending:
-		return c.Pending
-	case store.DeliveryLate:
-		return c.Late
-	}
-	return 0
 }
 
 // statsChart stacks the statuses of each bucket.
@@ -233,7 +212,7 @@ func statsChart(st forward.Stats, p statsPeriod, loc *time.Location, f templates
 			cb.Label, cb.Full = t.Format("15:04"), t.Format("Mon 2 Jan, 15:04")+"–"+t.Add(time.Hour).Format("15:04")
 		}
 		for _, s := range templates.DeliveryStatuses() {
-			cb.Values = append(cb.Values, statusCount(b.StatusCounts, s))
+			cb.Values = append(cb.Values, b.StatusCounts.Of(s))
 		}
 		c.Buckets = append(c.Buckets, cb)
 	}

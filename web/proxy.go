@@ -3,15 +3,48 @@ package web
 import (
 	"context"
 	"net/http"
+	"regexp"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/referral"
 	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
 )
 
 type proxyKey struct{}
+
+// defaultProxyPrefix is the storefront prefix of the app proxy in
+// shopify.app.toml, used when the signed path_prefix is not a plain path.
+const defaultProxyPrefix = referral.ProxyPath
+
+var proxyPrefixRe = regexp.MustCompile(`^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
+
+// proxyRequest returns what verifyProxy verified about the request.
+func proxyRequest(c echo.Context) shopify.ProxyRequest {
+	pr, _ := c.Request().Context().Value(proxyKey{}).(shopify.ProxyRequest)
+	return pr
+}
+
+// storefrontPath returns the storefront path of a proxy page: the signed
+// path prefix (/apps/loyalty) and suffix. Forms post there, so that Shopify
+// forwards and signs the POST like the page.
+func storefrontPath(pr shopify.ProxyRequest, suffix string) string {
+	prefix := pr.PathPrefix
+	if !proxyPrefixRe.MatchString(prefix) {
+		prefix = defaultProxyPrefix
+	}
+	return prefix + suffix
+}
+
+// loggedInCustomer returns the storefront customer of a verified proxy
+// request; false for a guest.
+func loggedInCustomer(pr shopify.ProxyRequest) (int64, bool) {
+	id, err := strconv.ParseInt(pr.LoggedInCustomerID, 10, 64)
+	return id, err == nil && id > 0
+}
 
 // verifyProxy admits app-proxy requests (reference shopify.md §6): the
 // query must carry Shopify's signature with a fresh timestamp, and the shop
@@ -49,7 +82,7 @@ func (s *server) handleProxyPing(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pr, _ := c.Request().Context().Value(proxyKey{}).(shopify.ProxyRequest)
+	pr := proxyRequest(c)
 	return c.JSON(http.StatusOK, map[string]string{
 		"shop":                  shop.Domain,
 		"logged_in_customer_id": pr.LoggedInCustomerID,

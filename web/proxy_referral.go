@@ -2,14 +2,11 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/perkbridge/perkbridge/app/program"
-	"github.com/perkbridge/perkbridge/app/referral"
-	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/templates"
 )
 
@@ -50,10 +47,7 @@ func (s *server) handleReferralSubmit(c echo.Context) error {
 	code := c.Param("code")
 	// The form body only: the query is Shopify's, and signed.
 	email := strings.TrimSpace(c.Request().PostFormValue("email"))
-	var loggedIn int64
-	if pr, ok := ctx.Value(proxyKey{}).(shopify.ProxyRequest); ok && pr.LoggedInCustomerID != "" {
-		loggedIn, _ = strconv.ParseInt(pr.LoggedInCustomerID, 10, 64)
-	}
+	loggedIn, _ := loggedInCustomer(proxyRequest(c)) // 0 for a guest
 	fc, err := s.loyalty.Refer(ctx, shop.ID, code, email, loggedIn)
 	if err != nil {
 		v := templates.ReferralView{Email: email}
@@ -90,11 +84,7 @@ func referralError(c echo.Context, err error, v templates.ReferralView) error {
 // page's own, under the proxy's path prefix (signed by Shopify), so the
 // post comes back through the app proxy.
 func referralAction(c echo.Context, code string) string {
-	prefix := referral.ProxyPath
-	if pr, ok := c.Request().Context().Value(proxyKey{}).(shopify.ProxyRequest); ok && strings.HasPrefix(pr.PathPrefix, "/apps/") {
-		prefix = pr.PathPrefix
-	}
-	return prefix + "/r/" + code
+	return storefrontPath(proxyRequest(c), "/r/"+code)
 }
 
 // offer words a friend discount: "10% off" or "USD 5.00 off".

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -21,36 +20,6 @@ import (
 // reviewBodyLimit caps a review form post (the text is at most
 // loyalty.MaxReviewBodyLen characters).
 const reviewBodyLimit = "64K"
-
-// defaultProxyPrefix is the storefront prefix of the app proxy in
-// shopify.app.toml, used when the signed path_prefix is not a plain path.
-const defaultProxyPrefix = "/apps/loyalty"
-
-var proxyPrefixRe = regexp.MustCompile(`^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
-
-// proxyRequest returns what verifyProxy verified about the request.
-func proxyRequest(c echo.Context) shopify.ProxyRequest {
-	pr, _ := c.Request().Context().Value(proxyKey{}).(shopify.ProxyRequest)
-	return pr
-}
-
-// storefrontPath returns the storefront path of a proxy page: the signed
-// path prefix (/apps/loyalty) and suffix. Forms post there, so that Shopify
-// forwards and signs the POST like the page.
-func storefrontPath(pr shopify.ProxyRequest, suffix string) string {
-	prefix := pr.PathPrefix
-	if !proxyPrefixRe.MatchString(prefix) {
-		prefix = defaultProxyPrefix
-	}
-	return prefix + suffix
-}
-
-// loggedInCustomer returns the storefront customer of a verified proxy
-// request; false for a guest.
-func loggedInCustomer(pr shopify.ProxyRequest) (int64, bool) {
-	id, err := strconv.ParseInt(pr.LoggedInCustomerID, 10, 64)
-	return id, err == nil && id > 0
-}
 
 // reviewToken binds a review form to the shop and customer. The customer
 // comes from Shopify's signature, but a storefront session cookie would

@@ -2,17 +2,8 @@ package webhooks_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/perkbridge/perkbridge/app/fake"
-	"github.com/perkbridge/perkbridge/app/forward"
-	"github.com/perkbridge/perkbridge/app/loyalty"
-	"github.com/perkbridge/perkbridge/app/shopify"
-	"github.com/perkbridge/perkbridge/app/tenant"
-	"github.com/perkbridge/perkbridge/app/vault"
-	"github.com/perkbridge/perkbridge/app/worker"
 )
 
 // TestEndToEnd_PaidOrderReachesBothSinks follows one signed orders/paid
@@ -26,48 +17,10 @@ func TestEndToEnd_PaidOrderReachesBothSinks(t *testing.T) {
 	ctx := context.Background()
 	const shop = "e2e-sinks.myshopify.com"
 
-	// Shopify, Klaviyo and CleverTap fakes.
-	sf := fake.NewShopify(fake.ShopifyOptions{APIKey: "k", APISecret: secret})
-	sf.InstallShop(shop)
-	ss := httptest.NewServer(sf)
-	t.Cleanup(ss.Close)
-	kf := fake.NewKlaviyo(fake.KlaviyoOptions{Keys: []fake.KlaviyoKey{{Key: "pk_e2e_0123456789abcdef"}}})
-	ks := httptest.NewServer(kf)
-	t.Cleanup(ks.Close)
-	cf := fake.NewCleverTap(fake.CleverTapOptions{})
-	cf.AddAccount("E2E-ACC", "E2E-PASS", "in1")
-	cs := httptest.NewServer(cf)
-	t.Cleanup(cs.Close)
-
-	v, _ := vault.New([]byte("0123456789abcdef0123456789abcdef"))
-	app := &shopify.App{APIKey: "k", APISecret: secret, ShopOrigin: ss.URL + "/{shop}"}
-	tn := tenant.New(b.st, app, v, b.log)
-	sh, err := tn.InstallFromIDToken(ctx, shop, sf.MintIDToken(shop, 1, time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwd := forward.New(b.st, v, tn, b.log, forward.Options{KlaviyoOrigin: ks.URL, CleverTapOrigin: func(r string) string { return cs.URL + "/" + r }})
-	if _, err := fwd.ConnectKlaviyo(ctx, sh.ID, forward.KlaviyoInput{CommonProperty: "email", PrivateAPIKey: "pk_e2e_0123456789abcdef"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fwd.ConnectCleverTap(ctx, sh.ID, forward.CleverTapInput{CommonProperty: "customer_id", AccountID: "E2E-ACC", Passcode: "E2E-PASS", Region: "in1"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, kind := range []string{"klaviyo", "clevertap"} {
-		if _, err := fwd.CreateDefinition(ctx, sh.ID, kind, forward.DefinitionInput{Event: "wallet_points_rewarded", Name: "Loyalty Points Earned"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	// The worker runs the real loyalty engine with routing in its
-	// transactions, and the runner sends.
-	inserter, _ := worker.NewClient(b.db.Pool, worker.Config{}, worker.Deps{})
-	loyal := loyalty.New(b.st, tn, inserter, b.log, loyalty.WithEventsHook(forward.RouteHook))
-	b.startWorker(t, loyal, "e2e")
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = forward.NewRunner(b.db, fwd, forward.RunnerOptions{}).Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	p := newPipeline(t, b, shop)
+	p.connect(t, "wallet_points_rewarded", "Loyalty Points Earned", "klaviyo", "clevertap")
+	p.start(t, b, "e2e")
+	sf, kf, cf := p.sf, p.kf, p.cf
 
 	// Shopify delivers the paid order, signed with the app secret.
 	resp, err := sf.SendWebhookWithID(ctx, b.srv.URL+"/webhooks", shop, "orders/paid", "e2e-paid-1", sample(t, "orders/paid"))

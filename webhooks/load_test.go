@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -17,12 +16,6 @@ import (
 	"time"
 
 	"github.com/perkbridge/perkbridge/app/fake"
-	"github.com/perkbridge/perkbridge/app/forward"
-	"github.com/perkbridge/perkbridge/app/loyalty"
-	"github.com/perkbridge/perkbridge/app/shopify"
-	"github.com/perkbridge/perkbridge/app/tenant"
-	"github.com/perkbridge/perkbridge/app/vault"
-	"github.com/perkbridge/perkbridge/app/worker"
 )
 
 // The load driver of DESIGN.md §7. It sends signed webhooks over HTTP at a
@@ -187,34 +180,10 @@ func BenchmarkWebhookLoad(b *testing.B) {
 		bb := setup(b)
 		ctx := context.Background()
 		const shop = "load-sink.myshopify.com"
-		sf := fake.NewShopify(fake.ShopifyOptions{APIKey: "k", APISecret: secret})
-		sf.InstallShop(shop)
-		ss := httptest.NewServer(sf)
-		b.Cleanup(ss.Close)
-		cf := fake.NewCleverTap(fake.CleverTapOptions{})
-		cf.AddAccount("LOAD-ACC", "LOAD-PASS", "in1")
-		cs := httptest.NewServer(cf)
-		b.Cleanup(cs.Close)
-		v, _ := vault.New([]byte("0123456789abcdef0123456789abcdef"))
-		tn := tenant.New(bb.st, &shopify.App{APIKey: "k", APISecret: secret, ShopOrigin: ss.URL + "/{shop}"}, v, bb.log)
-		sh, err := tn.InstallFromIDToken(ctx, shop, sf.MintIDToken(shop, 1, time.Minute))
-		if err != nil {
-			b.Fatal(err)
-		}
-		fwd := forward.New(bb.st, v, tn, bb.log, forward.Options{CleverTapOrigin: func(r string) string { return cs.URL + "/" + r }})
-		if _, err := fwd.ConnectCleverTap(ctx, sh.ID, forward.CleverTapInput{CommonProperty: "customer_id", AccountID: "LOAD-ACC", Passcode: "LOAD-PASS", Region: "in1"}); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := fwd.CreateDefinition(ctx, sh.ID, "clevertap", forward.DefinitionInput{Event: "wallet_points_rewarded"}); err != nil {
-			b.Fatal(err)
-		}
-		inserter, _ := worker.NewClient(bb.db.Pool, worker.Config{}, worker.Deps{})
-		loyal := loyalty.New(bb.st, tn, inserter, bb.log, loyalty.WithEventsHook(forward.RouteHook))
-		bb.startWorker(b, loyal, "load")
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); _ = forward.NewRunner(bb.db, fwd, forward.RunnerOptions{}).Run(runCtx) }()
-		b.Cleanup(func() { cancel(); <-done })
+		p := newPipeline(b, bb, shop)
+		p.connect(b, "wallet_points_rewarded", "", "clevertap")
+		p.start(b, bb, "load")
+		cf := p.cf
 
 		n := int(rate * seconds)
 		orders := newLoadOrders(b, 5000)

@@ -169,6 +169,32 @@ type StatusCounts struct {
 	Late    int64 `json:"late"`
 }
 
+// Of returns the count of one delivery status (0 for an unknown one).
+func (c StatusCounts) Of(status string) int64 {
+	switch status {
+	case store.DeliverySent:
+		return c.Sent
+	case store.DeliveryFailed:
+		return c.Failed
+	case store.DeliverySkipped:
+		return c.Skipped
+	case store.DeliveryPending:
+		return c.Pending
+	case store.DeliveryLate:
+		return c.Late
+	}
+	return 0
+}
+
+// Merge adds o's counts to c.
+func (c *StatusCounts) Merge(o StatusCounts) {
+	c.Sent += o.Sent
+	c.Failed += o.Failed
+	c.Skipped += o.Skipped
+	c.Pending += o.Pending
+	c.Late += o.Late
+}
+
 func (c *StatusCounts) add(status string, n int64) {
 	switch status {
 	case store.DeliverySent:

@@ -174,9 +174,6 @@ func (w *Writer) kickLoop() {
 			}
 		}
 		last = time.Now()
-		if w.river == nil {
-			continue
-		}
 		params := make([]river.InsertManyParams, len(ids))
 		for i, id := range ids {
 			params[i] = river.InsertManyParams{Args: job.ProcessWebhook{WebhookID: id}, InsertOpts: job.KickOpts()}

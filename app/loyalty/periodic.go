@@ -72,11 +72,7 @@ func (s *Service) RunMaintenance(ctx context.Context, shopID app.ShopID, now tim
 func (s *Service) perCustomer(ctx context.Context, shopID app.ShopID, customerID int64, now time.Time, fn func(u *unit) (int, error)) (int, error) {
 	n := 0
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
-		shop, err := tx.Shop(ctx, shopID)
-		if err != nil {
-			return err
-		}
-		settings, _, err := tx.ProgramSettings(ctx, shopID)
+		shop, settings, err := shopAndSettingsIn(ctx, tx, shopID)
 		if err != nil {
 			return err
 		}
@@ -96,11 +92,17 @@ func (s *Service) perCustomer(ctx context.Context, shopID app.ShopID, customerID
 }
 
 func (s *Service) shopAndSettings(ctx context.Context, shopID app.ShopID) (*store.Shop, program.Settings, error) {
-	shop, err := s.st.Shop(ctx, shopID)
+	return shopAndSettingsIn(ctx, s.st, shopID)
+}
+
+// shopAndSettingsIn reads the shop and its program settings through st (a
+// transaction, so both are read in it).
+func shopAndSettingsIn(ctx context.Context, st *store.Store, shopID app.ShopID) (*store.Shop, program.Settings, error) {
+	shop, err := st.Shop(ctx, shopID)
 	if err != nil {
 		return nil, program.Settings{}, err
 	}
-	settings, _, err := s.st.ProgramSettings(ctx, shopID)
+	settings, _, err := st.ProgramSettings(ctx, shopID)
 	return shop, settings, err
 }
 

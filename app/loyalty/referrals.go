@@ -121,11 +121,7 @@ func (s *Service) Refer(ctx context.Context, shopID app.ShopID, code, email stri
 	var out *FriendCoupon
 	var created *store.Referral
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
-		shop, err := tx.Shop(ctx, shopID)
-		if err != nil {
-			return err
-		}
-		settings, _, err := tx.ProgramSettings(ctx, shopID)
+		shop, settings, err := shopAndSettingsIn(ctx, tx, shopID)
 		if err != nil {
 			return err
 		}

@@ -149,11 +149,7 @@ func (s *Service) RequestReviews(ctx context.Context, shopID app.ShopID, now tim
 func (s *Service) requestReview(ctx context.Context, shopID app.ShopID, c store.ReviewRequestCandidate, now time.Time) (int, error) {
 	n := 0
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
-		shop, err := tx.Shop(ctx, shopID)
-		if err != nil {
-			return err
-		}
-		settings, _, err := tx.ProgramSettings(ctx, shopID)
+		shop, settings, err := shopAndSettingsIn(ctx, tx, shopID)
 		if err != nil {
 			return err
 		}
@@ -248,11 +244,7 @@ func (s *Service) SubmitReview(ctx context.Context, shopID app.ShopID, in Review
 	now := s.clock()
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
 		res = ReviewResult{}
-		shop, err := tx.Shop(ctx, shopID)
-		if err != nil {
-			return err
-		}
-		settings, _, err := tx.ProgramSettings(ctx, shopID)
+		shop, settings, err := shopAndSettingsIn(ctx, tx, shopID)
 		if err != nil {
 			return err
 		}
