@@ -125,13 +125,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			c.Dir = alt
 		}
 	}
-	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("pglocal: create %s: %w", c.Dir, err)
-	}
-	if c.cred != nil {
-		if err := os.Chown(c.Dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
-			return nil, fmt.Errorf("pglocal: chown %s: %w", c.Dir, err)
-		}
+	if err := makeClusterDir(c.Dir, c.cred); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(c.Dir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		logger.Info("initializing local PostgreSQL cluster", "dir", c.Dir, "bin", bin)
@@ -305,6 +300,39 @@ func traversable(dir string, cred *syscall.Credential) bool {
 			return true
 		}
 	}
+}
+
+// makeClusterDir creates dir and any missing parent. As root, every folder
+// it creates is handed to the user PostgreSQL runs as (cred), so that user
+// can reach its cluster: a parent made 0700 by root, as MkdirAll would,
+// locks it out ("initdb: could not access directory").
+func makeClusterDir(dir string, cred *syscall.Credential) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("pglocal: create %s: %w", d, err)
+		}
+		if cred != nil {
+			if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
+				return fmt.Errorf("pglocal: chown %s: %w", d, err)
+			}
+		}
+	}
+	if cred != nil {
+		// The cluster folder itself may predate this run (an earlier
+		// run as another user); initdb needs to own it.
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("pglocal: chown %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 func freePort() (int, error) {
