@@ -333,7 +333,7 @@ func acceptsJSON(r *http.Request) bool {
 // JSON: the API, authenticated fetches and anything asking for JSON.
 func wantsJSON(c echo.Context) bool {
 	r := c.Request()
-	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
+	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/proxy/api/") {
 		return true
 	}
 	if _, ok := bearerToken(r); ok {

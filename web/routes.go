@@ -20,6 +20,10 @@ const (
 	routeAuthSessionToken    = "auth.session_token"
 	routeAuthExitIframe      = "auth.exit_iframe"
 	routeDemoLogin           = "demo.login"
+	routeProxyMember         = "proxy.api.member"
+	routeProxyRewards        = "proxy.api.rewards"
+	routeProxyRedeem         = "proxy.api.redeem"
+	routeProxyRedemption     = "proxy.api.redemption"
 	routeAppHome             = "app.home"
 	routeAppWebhooks         = "app.webhooks"
 	routeAppWebhookReprocess = "app.webhooks.reprocess"
@@ -122,4 +126,10 @@ func addRoutes(e *echo.Echo, s *server) {
 	proxy.POST("/r/:code", s.handleReferralSubmit, middleware.BodyLimit(referralBodyLimit)).Name = routeProxyReferralSubmit
 	proxy.GET("/reviews", s.handleProxyReviews).Name = routeProxyReviews
 	proxy.POST("/reviews", s.handleProxyReviewSubmit, middleware.BodyLimit(reviewBodyLimit)).Name = routeProxyReviewSubmit
+	// Storefront JSON API (DESIGN.md §6).
+	papi := proxy.Group("/api/v1", noStore, middleware.BodyLimit(proxyAPIBodyLimit))
+	papi.GET("/member", s.handleProxyMember).Name = routeProxyMember
+	papi.GET("/rewards", s.handleProxyRewards).Name = routeProxyRewards
+	papi.POST("/redemptions", s.handleProxyRedeem).Name = routeProxyRedeem
+	papi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeProxyRedemption
 }

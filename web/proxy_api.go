@@ -1,0 +1,221 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/store"
+)
+
+// The storefront JSON API of DESIGN.md §6, under the app proxy: Shopify
+// forwards https://{shop}/apps/loyalty/api/v1/... to /proxy/api/v1/... and
+// signs the query (verifyProxy). The customer is the signed
+// logged_in_customer_id and nothing else; answers are private to that
+// shopper and never cached.
+
+// maxRequestID bounds a redemption's request_id, like the admin API's
+// Idempotency-Key.
+const maxRequestID = maxIdempotencyKey
+
+// proxyAPIBodyLimit caps the storefront's JSON bodies (a reward id and a
+// request id).
+const proxyAPIBodyLimit = "16K"
+
+// noStore marks an answer as one shopper's, never to be cached.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "private, no-store")
+		return next(c)
+	}
+}
+
+// proxyMember returns the shop and the signed storefront customer; a guest
+// is 401.
+func proxyMember(c echo.Context) (app.Shop, int64, error) {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return app.Shop{}, 0, err
+	}
+	id, ok := loggedInCustomer(proxyRequest(c))
+	if !ok {
+		return app.Shop{}, 0, app.Errorf(app.EUNAUTHORIZED, "Sign in to your account to use your points.")
+	}
+	return shop, id, nil
+}
+
+// memberView is GET /proxy/api/v1/member.
+type memberView struct {
+	ShopifyCustomerID string         `json:"shopify_customer_id"`
+	PointsBalance     int64          `json:"points_balance"`
+	SpendablePoints   int64          `json:"spendable_points"`
+	PendingPoints     int64          `json:"pending_points"`
+	Tier              string         `json:"tier"`
+	NextTier          string         `json:"next_tier,omitempty"`
+	AmountToNextTier  int64          `json:"amount_to_next_tier,omitempty"`
+	Expiring          []expiringView `json:"expiring"`
+	ReferralURL       string         `json:"referral_url"`
+}
+
+type expiringView struct {
+	Points    int64     `json:"points"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// handleProxyMember is GET /proxy/api/v1/member: the signed-in shopper's
+// balance, tier and referral link. A shopper the app has not seen yet is a
+// member with nothing earned.
+func (s *server) handleProxyMember(c echo.Context) error {
+	shop, id, err := proxyMember(c)
+	if err != nil {
+		return err
+	}
+	v := memberView{ShopifyCustomerID: strconv.FormatInt(id, 10), Expiring: []expiringView{}}
+	cv, err := s.loyalty.Customer(c.Request().Context(), shop.ID, id)
+	switch {
+	case app.ErrorCode(err) == app.ENOTFOUND:
+		return c.JSON(http.StatusOK, v)
+	case err != nil:
+		return err
+	}
+	v.PointsBalance, v.SpendablePoints, v.PendingPoints = cv.PointsBalance, cv.SpendablePoints, cv.PendingPoints
+	v.Tier, v.NextTier, v.AmountToNextTier = cv.Tier, cv.NextTier, cv.AmountToNextTier
+	v.ReferralURL = cv.ReferralURL
+	if cv.NextExpiryAt != nil && cv.NextExpiryPoints > 0 {
+		v.Expiring = append(v.Expiring, expiringView{Points: cv.NextExpiryPoints, ExpiresAt: *cv.NextExpiryAt})
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// rewardView is one entry of GET /proxy/api/v1/rewards.
+type rewardView struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	PointsCost    int64  `json:"points_cost"`
+	DiscountType  string `json:"discount_type"`
+	DiscountValue string `json:"discount_value"`
+	Affordable    bool   `json:"affordable"`
+}
+
+// handleProxyRewards is GET /proxy/api/v1/rewards: the program's rewards,
+// affordable for what the signed-in shopper can spend (never for a guest).
+func (s *server) handleProxyRewards(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	settings, _, err := s.st.ProgramSettings(ctx, shop.ID)
+	if err != nil {
+		return err
+	}
+	var spendable int64
+	if id, ok := loggedInCustomer(proxyRequest(c)); ok {
+		cv, err := s.loyalty.Customer(ctx, shop.ID, id)
+		if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
+			return err
+		}
+		if cv != nil {
+			spendable = cv.SpendablePoints
+		}
+	}
+	out := make([]rewardView, 0, len(settings.Rewards))
+	for _, r := range settings.Rewards {
+		out = append(out, rewardView{ID: r.ID, Name: r.Name, PointsCost: r.PointsCost, DiscountType: string(r.DiscountType),
+			DiscountValue: r.Value.String(), Affordable: spendable > 0 && spendable >= r.PointsCost})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// redemptionInput is the body of POST /proxy/api/v1/redemptions.
+type redemptionInput struct {
+	RewardID  string `json:"reward_id"`
+	RequestID string `json:"request_id"`
+}
+
+// redemptionView is a redemption as the storefront sees it: pending until
+// Shopify has created the code, then active with it (failed: the points
+// came back).
+type redemptionView struct {
+	ID          int64      `json:"id"`
+	Status      string     `json:"status"`
+	RewardID    string     `json:"reward_id"`
+	PointsSpent int64      `json:"points_spent"`
+	Code        string     `json:"code,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+}
+
+func redemptionOf(cp *store.Coupon) redemptionView {
+	v := redemptionView{ID: cp.ID, Status: cp.Status, RewardID: cp.RewardID, PointsSpent: cp.PointsSpent, ExpiresAt: cp.ExpiresAt}
+	if cp.Status == store.CouponActive {
+		v.Code = cp.Code // only a code that works in Shopify is shown
+	}
+	return v
+}
+
+// handleProxyRedeem is POST /proxy/api/v1/redemptions: the signed-in
+// shopper spends points on a reward. request_id makes a retried click buy
+// one reward: the same request_id answers the same redemption and spends
+// nothing more. An unknown reward is 404; too few points 422 (reward_id).
+func (s *server) handleProxyRedeem(c echo.Context) error {
+	shop, id, err := proxyMember(c)
+	if err != nil {
+		return err
+	}
+	var in redemptionInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	switch {
+	case in.RewardID == "":
+		return app.FieldError("reward_id", "reward_id is required.")
+	case in.RequestID == "":
+		return app.FieldError("request_id", "request_id is required.")
+	case len(in.RequestID) > maxRequestID:
+		return app.FieldError("request_id", "request_id must be at most %d characters.", maxRequestID)
+	}
+	ctx := c.Request().Context()
+	settings, _, err := s.st.ProgramSettings(ctx, shop.ID)
+	if err != nil {
+		return err
+	}
+	if _, ok := settings.Reward(in.RewardID); !ok {
+		return app.Errorf(app.ENOTFOUND, "No reward %q.", in.RewardID)
+	}
+	// Request ids are the shopper's own: namespaced by customer, one shopper's
+	// id can never answer with another's redemption.
+	key := "proxy:" + strconv.FormatInt(id, 10) + ":" + in.RequestID
+	cp, err := s.loyalty.RedeemWithKey(ctx, shop.ID, id, in.RewardID, key)
+	if err != nil {
+		if app.ErrorCode(err) == app.ENOTFOUND {
+			// A shopper the app has never seen has no points to spend.
+			return app.FieldError("reward_id", "Not enough points for this reward.")
+		}
+		return withDefaultField(err, "reward_id")
+	}
+	return c.JSON(http.StatusCreated, redemptionOf(cp))
+}
+
+// handleProxyRedemption is GET /proxy/api/v1/redemptions/{id}, for polling
+// a pending redemption; another shopper's is 404.
+func (s *server) handleProxyRedemption(c echo.Context) error {
+	shop, id, err := proxyMember(c)
+	if err != nil {
+		return err
+	}
+	rid, err := parseID(c.Param("id"), "id")
+	if err != nil {
+		return err
+	}
+	cp, err := s.st.Coupon(c.Request().Context(), shop.ID, rid)
+	if err != nil {
+		return err
+	}
+	if cp.ShopifyCustomerID != id {
+		return app.Errorf(app.ENOTFOUND, "No redemption %d.", rid)
+	}
+	return c.JSON(http.StatusOK, redemptionOf(cp))
+}
