@@ -13,7 +13,7 @@ help:
 	@echo "make build  build ./perkbridge"
 
 demo:
-	PORT=$${PORT:-8080} $(GO) run . demo
+	PORT=$${PORT:-8080} $(GO) run . demo $(ARGS)
 
 # One PostgreSQL cluster for the whole run (withpg sets TEST_DATABASE_URL);
 # every test package clones its databases from one migrated template.

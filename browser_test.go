@@ -193,7 +193,8 @@ func jsString(s string) string {
 func TestBrowser_MerchantConnectsCleverTapAndSeesEventsSent(t *testing.T) {
 	t.Parallel()
 	br := newBrowser(t)
-	base, out := mustRun(t, []string{"demo"}, map[string]string{"DATABASE_URL": pgtest.NewURL(t)})
+	// The merchant connects by hand: no automatic connection, no traffic.
+	base, out := mustRun(t, []string{"demo", "-connect=false", "-traffic=0"}, map[string]string{"DATABASE_URL": pgtest.NewURL(t)})
 	waitFor(t, "the demo's admin URL", func() bool {
 		return strings.Contains(out.String(), "/demo/login?shop="+demoShop)
 	})
@@ -327,6 +328,15 @@ func TestBrowser_MerchantConnectsCleverTapAndSeesEventsSent(t *testing.T) {
 		t.Errorf("filtered log rows = %d, want 1", n)
 	}
 	br.shot("deliveries")
+
+	// The demo's sandbox inspector shows what CleverTap received: the event,
+	// on the profile of Ada's customer id, reached from the admin home.
+	br.do(chromedp.Navigate(base + "/demo/sinks/clevertap?refresh=0"))
+	if got := br.text(`[data-testid="sink-record"][data-kind="event"][data-name="wallet_points_rewarded"] [data-testid="sink-record-identity"]`); got != "identity 7001" {
+		t.Errorf("CleverTap inspector identity = %q, want identity 7001", got)
+	}
+	br.shot("demo-sinks-clevertap")
+	br.do(chromedp.Navigate(base + "/app"))
 
 	// Program settings: a typo is shown next to its field, and nothing saved.
 	if st := br.submit(nav("app.program.edit")); st != 200 {

@@ -3,7 +3,8 @@
 //	perkbridge serve     web server and background workers (WORKERS=0: web only)
 //	perkbridge worker    background workers only
 //	perkbridge migrate   apply database migrations and exit
-//	perkbridge demo      the app with a demo store and sandbox sinks, offline
+//	perkbridge demo      the app with a demo store, sandbox sinks and simulated shoppers, offline
+//	perkbridge simulate  send simulated shop traffic to a running instance
 //	perkbridge webhook   send a correctly signed sample webhook to a URL
 //
 // main only builds a signal context and calls run, which wires everything
@@ -36,7 +37,10 @@ Commands:
   serve     run the web server and the background workers (WORKERS=0: web only)
   worker    run the background workers only
   migrate   apply database migrations and exit
-  demo      run the app with a demo store and sandbox Klaviyo/CleverTap (offline)
+  demo      run the app with a demo store, sandbox Klaviyo/CleverTap and simulated
+            shoppers (offline); -traffic=N actions a second, 0 for none
+  simulate  send simulated shop traffic (signed webhooks, storefront calls) to an
+            instance: perkbridge simulate -url URL -rate N
   webhook   send a signed sample webhook: perkbridge webhook -topic orders/paid -url URL -shop SHOP
   healthcheck  exit 0 when the server on $PORT answers /healthz (for container health checks)
 
@@ -51,11 +55,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch args[0] {
 	case "serve":
-		return runServe(ctx, getenv, stdout, stderr, modeServe)
+		return runServe(ctx, getenv, stdout, stderr, modeServe, demoOptions{})
 	case "worker":
-		return runServe(ctx, getenv, stdout, stderr, modeWorker)
+		return runServe(ctx, getenv, stdout, stderr, modeWorker, demoOptions{})
 	case "demo":
-		return runServe(ctx, getenv, stdout, stderr, modeDemo)
+		opts, err := parseDemoFlags(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return runServe(ctx, getenv, stdout, stderr, modeDemo, opts)
+	case "simulate":
+		return runSimulate(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, getenv, stderr)
 	case "webhook":

@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -48,23 +48,36 @@ func freePort(t *testing.T) int {
 // stops it at cleanup (wtf's MustRunMain with a readiness wait).
 func mustRun(t *testing.T, args []string, env map[string]string) (base string, out *syncBuffer) {
 	t.Helper()
+	base, out, stop := startRun(t, args, env)
+	t.Cleanup(stop)
+	return base, out
+}
+
+// startRun is mustRun that leaves the stopping to the caller: stop cancels
+// run's context, as Ctrl-C does, and checks it returns cleanly and soon.
+func startRun(t *testing.T, args []string, env map[string]string) (base string, out *syncBuffer, stop func()) {
+	t.Helper()
 	port := freePort(t)
 	env["PORT"] = strconv.Itoa(port)
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // a failed start still stops run
 	out = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, out, out) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run returned %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run returned %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("run did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("run did not stop within 30s")
-		}
-	})
+		})
+	}
 	base = "http://127.0.0.1:" + env["PORT"]
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -72,7 +85,7 @@ func mustRun(t *testing.T, args []string, env map[string]string) (base string, o
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return base, out
+				return base, out, stop
 			}
 		}
 		select {
@@ -187,47 +200,6 @@ func TestServe_EndToEnd(t *testing.T) {
 	}
 }
 
-// TestDemo_Starts runs `demo` as a merchant would: it installs the demo shop
-// through token exchange with its sandbox, seeds customers through signed
-// webhooks and lets the admin in with a local session.
-func TestDemo_Starts(t *testing.T) {
-	t.Parallel()
-	dbURL := pgtest.NewURL(t)
-	base, out := mustRun(t, []string{"demo"}, map[string]string{"DATABASE_URL": dbURL})
-	// /healthz answers before the seed finishes; the admin URL is printed after.
-	waitFor(t, "the demo's admin URL", func() bool {
-		return strings.Contains(out.String(), "/demo/login?shop="+demoShop)
-	})
-	conn, err := pgx.Connect(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	waitFor(t, "demo customers", func() bool {
-		var n int
-		conn.QueryRow(context.Background(), "SELECT count(*) FROM customers WHERE shopify_id BETWEEN 7001 AND 7004").Scan(&n)
-		return n == len(demoCustomers)
-	})
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
-	resp, err := client.Get(base + "/demo/login?shop=" + demoShop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), "Perkbridge") {
-		t.Fatalf("demo admin: %d %s", resp.StatusCode, page)
-	}
-	// The webhook command sends a correctly signed sample to the demo.
-	var cmdOut bytes.Buffer
-	err = run(context.Background(), []string{"webhook", "-topic", "orders/paid", "-url", base + "/webhooks", "-shop", demoShop, "-secret", "demo-api-secret", "-id", "cli-1"},
-		func(string) string { return "" }, &cmdOut, &cmdOut)
-	if err != nil || !strings.Contains(cmdOut.String(), "200 OK") {
-		t.Fatalf("webhook command: %v %s", err, cmdOut.String())
-	}
-}
-
 func TestWebhookCommand_Errors(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
@@ -257,5 +229,71 @@ func TestServe_ConfigErrorsNameTheVariable(t *testing.T) {
 	}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "ENCRYPTION_KEY") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestWebhookCommand_FreshIDs: every send of an order or refund sample is a
+// new order or refund (and a new webhook id), so "send more" earns more;
+// -id sends the sample exactly as it is, for deduplication tests.
+func TestWebhookCommand_FreshIDs(t *testing.T) {
+	t.Parallel()
+	type got struct {
+		webhookID string
+		body      map[string]any
+	}
+	var mu sync.Mutex
+	var seen []got
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		dec := json.NewDecoder(r.Body)
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		mu.Lock()
+		seen = append(seen, got{r.Header.Get("X-Shopify-Webhook-Id"), m})
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	send := func(args ...string) {
+		t.Helper()
+		var out bytes.Buffer
+		args = append([]string{"webhook", "-url", srv.URL, "-secret", "s"}, args...)
+		if err := run(context.Background(), args, func(string) string { return "" }, &out, &out); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out.String())
+		}
+	}
+	send("-topic", "orders/paid")
+	send("-topic", "orders/paid")
+	send("-topic", "refunds/create")
+	send("-topic", "refunds/create")
+	send("-topic", "orders/paid", "-id", "same")
+	send("-topic", "orders/paid", "-id", "same")
+	if len(seen) != 6 {
+		t.Fatalf("%d sends arrived", len(seen))
+	}
+	distinct := func(a, b got, what string) {
+		t.Helper()
+		if a.webhookID == b.webhookID || a.body["id"] == b.body["id"] || a.body["admin_graphql_api_id"] == b.body["admin_graphql_api_id"] {
+			t.Errorf("two %s sends share ids: %v/%v %v/%v", what, a.webhookID, a.body["id"], b.webhookID, b.body["id"])
+		}
+		if id, ok := a.body["id"].(json.Number); !ok || !strings.HasSuffix(a.body["admin_graphql_api_id"].(string), "/"+id.String()) {
+			t.Errorf("%s id %v does not match its GraphQL id %v", what, a.body["id"], a.body["admin_graphql_api_id"])
+		}
+	}
+	distinct(seen[0], seen[1], "orders/paid")
+	distinct(seen[2], seen[3], "refunds/create")
+	if seen[0].body["name"] == seen[1].body["name"] {
+		t.Errorf("two orders named %v", seen[0].body["name"])
+	}
+	sample, _ := webhooks.Sample("orders/paid")
+	var want map[string]any
+	dec := json.NewDecoder(bytes.NewReader(sample))
+	dec.UseNumber()
+	dec.Decode(&want)
+	for _, g := range seen[4:] {
+		if g.webhookID != "same" || g.body["id"] != want["id"] || g.body["name"] != want["name"] {
+			t.Errorf("-id send changed the sample: %v %v %v", g.webhookID, g.body["id"], g.body["name"])
+		}
 	}
 }

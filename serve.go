@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,7 @@ import (
 	"github.com/perkbridge/perkbridge/app/tenant"
 	"github.com/perkbridge/perkbridge/app/vault"
 	"github.com/perkbridge/perkbridge/app/worker"
+	"github.com/perkbridge/perkbridge/templates"
 	"github.com/perkbridge/perkbridge/web"
 	"github.com/perkbridge/perkbridge/webhooks"
 )
@@ -55,16 +58,19 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // openDatabase connects to DATABASE_URL, or starts the local PostgreSQL
-// under DataDir when it is unset, and applies migrations.
-func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB, func(), error) {
+// under DataDir when it is unset, and applies migrations. where says, for
+// people, which database it is.
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (db *store.DB, closeDB func(), where string, err error) {
 	url := cfg.DatabaseURL
 	cleanup := func() {}
+	where = "DATABASE_URL (" + redactURL(url) + ")"
 	if url == "" {
 		c, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(cfg.DataDir, "pg"), Database: "perkbridge", Logger: log})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		log.Info("using local PostgreSQL (DATABASE_URL unset)", "dir", c.Dir, "port", c.Port)
+		where = fmt.Sprintf("local PostgreSQL in %s, port %d (DATABASE_URL unset; kept between runs)", c.Dir, c.Port)
 		url = c.URL
 		cleanup = func() {
 			if err := c.Stop(context.Background()); err != nil {
@@ -72,17 +78,53 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*st
 			}
 		}
 	}
-	db, err := store.Open(ctx, url, 40, log)
+	db, err = store.Open(ctx, url, 40, log)
 	if err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if err := store.Migrate(ctx, db.SQL); err != nil {
 		db.Close()
 		cleanup()
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return db, func() { db.Close(); cleanup() }, nil
+	return db, func() { db.Close(); cleanup() }, where, nil
+}
+
+// redactURL drops the password from a database URL, for messages.
+func redactURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "unparseable URL"
+	}
+	return u.Redacted()
+}
+
+// checkDemoDatabase refuses a demo against a database that is not on this
+// machine: the demo installs a made-up shop, connects sandbox sinks and
+// sends simulated traffic, none of which belongs in a real database.
+func checkDemoDatabase(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("demo: DATABASE_URL is not a URL")
+	}
+	host := u.Hostname()
+	if host == "" {
+		host = u.Query().Get("host") // a Unix socket folder is local
+		if host == "" || strings.HasPrefix(host, "/") {
+			return nil
+		}
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("demo: DATABASE_URL points at %s; the demo writes a made-up shop and simulated traffic, so it only runs against a database on this machine (unset DATABASE_URL to use a local one)", host)
 }
 
 func runMigrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
@@ -91,7 +133,7 @@ func runMigrate(ctx context.Context, getenv func(string) string, stderr io.Write
 		cfg.DataDir = ".data"
 	}
 	log := newLogger(cfg, stderr)
-	db, cleanup, err := openDatabase(ctx, cfg, log)
+	db, cleanup, _, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -104,7 +146,7 @@ func runMigrate(ctx context.Context, getenv func(string) string, stderr io.Write
 	return nil
 }
 
-func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, m mode) error {
+func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, m mode, demoOpts demoOptions) error {
 	cfg, err := config.Load(getenv, m == modeDemo)
 	if err != nil {
 		return err
@@ -112,12 +154,15 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	log := newLogger(cfg, stderr)
 	var demo *demoEnv
 	if m == modeDemo {
+		if err := checkDemoDatabase(cfg.DatabaseURL); err != nil {
+			return err
+		}
 		if demo, err = startDemoSinks(ctx, &cfg, log); err != nil {
 			return err
 		}
 		defer demo.Close()
 	}
-	db, closeDB, err := openDatabase(ctx, cfg, log)
+	db, closeDB, dbWhere, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -200,12 +245,17 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	go func() { writer.Run(writerCtx); close(writerDone) }()
 	intake := webhooks.NewHandler(sh, writer, log, reg)
 
+	var demoSinks func(string) (templates.DemoSinksView, bool)
+	if demo != nil {
+		demoSinks = demo.SinkView
+	}
 	e, err := web.NewServer(web.Deps{
 		Logger: log, Config: cfg, DB: db, Store: st, Shopify: sh, Tenant: tn, Vault: v, Metrics: reg,
 		WebhookHandler: intake.Serve,
 		Reprocess:      func(ctx context.Context, id int64) error { return worker.Kick(ctx, rc, id) },
 		Loyalty:        loyal,
 		Forward:        fwd,
+		DemoSinks:      demoSinks,
 	})
 	if err != nil {
 		return err
@@ -219,13 +269,23 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	log.Info("listening", "url", url)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	simCtx, stopSim := context.WithCancel(ctx)
+	defer stopSim()
+	simDone := make(chan struct{})
+	close(simDone)
 	if demo != nil {
 		// The seed goes through the real intake, so the server must be up.
-		if err := demo.Seed(ctx, tn, url, stdout, log); err != nil {
+		if _, err := demo.Seed(ctx, tn, fwd, url, demoOpts.connect, log); err != nil {
 			_ = srv.Close()
 			return err
 		}
-		fmt.Fprintf(stdout, "\nPerkbridge demo is running.\n  Admin:    %s/demo/login?shop=%s\n  Webhooks: %s/webhooks\n  Stop with Ctrl-C.\n\n", url, demoShop, url)
+		if demoOpts.traffic > 0 {
+			sim := demo.Simulator(url, cfg.ShopifyAPISecret, demoOpts.traffic, log)
+			simDone = make(chan struct{})
+			go func() { defer close(simDone); _ = sim.Run(simCtx) }()
+			go reportTraffic(simCtx, stdout, sim, 30*time.Second)
+		}
+		printDemoBanner(stdout, demo, url, dbWhere, cfg.ShopifyAPISecret, demoOpts)
 	}
 	select {
 	case <-ctx.Done():
@@ -235,6 +295,8 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		}
 	}
 	log.Info("shutting down")
+	stopSim()
+	<-simDone // the simulator's last request is answered before the server stops
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx) // in-flight webhooks finish their commit first

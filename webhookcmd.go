@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	shop := fs.String("shop", "perkbridge-demo.myshopify.com", "shop domain sent in X-Shopify-Shop-Domain")
 	secret := fs.String("secret", getenv("SHOPIFY_API_SECRET"), "client secret to sign with (default $SHOPIFY_API_SECRET)")
 	file := fs.String("file", "", "send this JSON file instead of the embedded sample")
-	id := fs.String("id", "", "X-Shopify-Webhook-Id (default: a new UUID; repeat one to test deduplication)")
+	id := fs.String("id", "", "X-Shopify-Webhook-Id (default: a new UUID and, for order and refund topics, a new order or refund id; repeat one to test deduplication: the body is then the sample as is)")
 	version := fs.String("api-version", "2026-10", "X-Shopify-API-Version")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -53,6 +54,12 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	body = bytes.ReplaceAll(body, []byte("{shop}.myshopify.com"), []byte(*shop))
 	if *id == "" {
 		*id = uuid.NewString()
+		if *file == "" {
+			// Each send is a new order or refund, so "send more" earns more.
+			if body, err = freshIDs(*topic, body, time.Now()); err != nil {
+				return err
+			}
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, *url, bytes.NewReader(body))
 	if err != nil {
@@ -77,4 +84,35 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("webhook: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
+}
+
+// freshIDs gives an embedded order or refund sample a new id (and, for an
+// order, a new name and number), derived from now; other topics are
+// returned unchanged. Ids are decoded as numbers, never float64.
+func freshIDs(topic string, body []byte, now time.Time) ([]byte, error) {
+	kind := ""
+	switch {
+	case strings.HasPrefix(topic, "orders/"):
+		kind = "Order"
+	case strings.HasPrefix(topic, "refunds/"):
+		kind = "Refund"
+	default:
+		return body, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("webhook: sample %s: %w", topic, err)
+	}
+	id := now.UnixMicro()
+	m["id"] = id
+	m["admin_graphql_api_id"] = fmt.Sprintf("gid://shopify/%s/%d", kind, id)
+	if kind == "Order" {
+		number := 10000 + id%900000
+		m["order_number"] = number
+		m["number"] = number - 1000
+		m["name"] = fmt.Sprintf("#%d", number)
+	}
+	return json.Marshal(m)
 }

@@ -78,6 +78,8 @@ type HomeView struct {
 	Attention []AttentionItem
 	// Steps is the getting-started checklist; nil once every step is done.
 	Steps []SetupStep
+	// Sandbox links the demo's sink inspectors; nil outside the demo.
+	Sandbox []DemoLink
 }
 
 // ProgramTotals are the points of the whole program. Points are whole
@@ -627,4 +629,37 @@ type ErrorView struct {
 	Title     string
 	Message   string // user-safe
 	RequestID string
+}
+
+// DemoSinksView is the demo's sandbox inspector for one sink.
+type DemoSinksView struct {
+	Title    string // "Klaviyo" or "CleverTap"
+	Account  string // the sandbox account, e.g. the CleverTap account id
+	Nav      []DemoLink
+	Events   int64
+	Profiles int64
+	Records  []SinkRecord // newest first
+	Refresh  bool
+}
+
+// DemoLink is a link of the demo's pages.
+type DemoLink struct {
+	Label, URL string
+	Active     bool
+}
+
+// SinkRecord is one thing a sandbox sink received: an event, or a profile
+// update, with the identity it was keyed on and its properties.
+type SinkRecord struct {
+	At         time.Time   `json:"at"`
+	Kind       string      `json:"kind"` // "event" or "profile"
+	Name       string      `json:"name"` // the metric or event name; "profile" for profile updates
+	Identity   string      `json:"identity"`
+	Properties []SinkField `json:"properties"`
+}
+
+// SinkField is one property of a SinkRecord, its value as text.
+type SinkField struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }

@@ -64,6 +64,7 @@ func (s *server) handleHome(c echo.Context) error {
 		WebhooksURL: s.appLink(c, webhooksURL, nil),
 		Program:     totals,
 		StatsURL:    s.pageURL(c, routeAppStats, url.Values{"range": {"7d"}}),
+		Sandbox:     s.demoSinkLinks(""),
 	}
 	for _, st := range webhookStatuses {
 		v.Webhooks = append(v.Webhooks, templates.StatusCount{

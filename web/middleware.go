@@ -82,8 +82,12 @@ func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.metrics.observe(req.Method, route, res.Status, d)
 		level := slog.LevelInfo
-		switch route {
-		case "/healthz", "/readyz", "/metrics", "/static/*":
+		switch {
+		case route == "/healthz", route == "/readyz", route == "/metrics", route == "/static/*":
+			level = slog.LevelDebug
+		case s.cfg.Demo && res.Status < 500:
+			// The demo's terminal is for people: the simulator's steady
+			// traffic would bury what matters (LOG_LEVEL=debug shows it).
 			level = slog.LevelDebug
 		}
 		ctx := req.Context()

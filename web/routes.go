@@ -20,6 +20,7 @@ const (
 	routeAuthSessionToken    = "auth.session_token"
 	routeAuthExitIframe      = "auth.exit_iframe"
 	routeDemoLogin           = "demo.login"
+	routeDemoSinks           = "demo.sinks"
 	routeProxyMember         = "proxy.api.member"
 	routeProxyRewards        = "proxy.api.rewards"
 	routeProxyRedeem         = "proxy.api.redeem"
@@ -68,6 +69,9 @@ func addRoutes(e *echo.Echo, s *server) {
 	if s.cfg.Demo {
 		// Demo mode only: the route does not exist otherwise.
 		e.GET("/demo/login", s.handleDemoLogin).Name = routeDemoLogin
+		if s.demoSinks != nil {
+			e.GET("/demo/sinks/:kind", s.handleDemoSinks).Name = routeDemoSinks
+		}
 	}
 
 	// Admin pages.

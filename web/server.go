@@ -31,6 +31,7 @@ import (
 	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/app/tenant"
 	"github.com/perkbridge/perkbridge/app/vault"
+	"github.com/perkbridge/perkbridge/templates"
 )
 
 // staticFS holds the app's own assets, served at /static/.
@@ -62,6 +63,10 @@ type Deps struct {
 	Loyalty *loyalty.Service
 	// Forward manages integrations, event definitions, deliveries and stats.
 	Forward *forward.Service
+	// DemoSinks, in demo mode only, tells what the sandbox Klaviyo
+	// ("klaviyo") or CleverTap ("clevertap") received, newest first; false
+	// for another kind. Nil outside the demo.
+	DemoSinks func(kind string) (templates.DemoSinksView, bool)
 }
 
 func (d Deps) validate() error {
@@ -123,6 +128,7 @@ type server struct {
 	reprocess func(ctx context.Context, webhookID int64) error
 	loyalty   *loyalty.Service
 	forward   *forward.Service
+	demoSinks func(kind string) (templates.DemoSinksView, bool)
 
 	secure       bool   // APP_URL is https: cookies are Secure and HSTS is sent
 	static       fs.FS  // web/static
@@ -166,6 +172,7 @@ func NewServer(deps Deps) (*echo.Echo, error) {
 		reprocess:    deps.Reprocess,
 		loyalty:      deps.Loyalty,
 		forward:      deps.Forward,
+		demoSinks:    deps.DemoSinks,
 		secure:       strings.HasPrefix(deps.Config.AppURL, "https://"),
 		static:       static,
 		assetVersion: version,
