@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/perkbridge/perkbridge/app/event"
 )
 
 func TestPageEvents(t *testing.T) {
@@ -22,7 +24,7 @@ func TestPageEvents(t *testing.T) {
 	b.connectCleverTap(t)
 	rec, d = b.page(t, pageShop, "/app/events")
 	requireStatus(t, rec, http.StatusOK)
-	if n := d.Find(`#event-key option`).Length(); n != 15 {
+	if n := d.Find(`#event-key option`).Length(); n != len(event.Catalog()) {
 		t.Errorf("catalog events = %d", n)
 	}
 	if got := pageText(d.Find(`[data-testid="event-description"]`)); !strings.HasPrefix(got, "Points were credited") {

@@ -37,6 +37,7 @@ const (
 	ReviewRequested      Key = "review_requested"
 	ReviewSubmitted      Key = "review_submitted"
 	BirthdayReward       Key = "birthday_reward"
+	RedemptionFailed     Key = "redemption_failed"
 )
 
 // FieldType is the type of an event field's value.
@@ -252,6 +253,15 @@ var catalog = []Definition{
 			opt("coupon_code", TypeString, "Coupon given."),
 		},
 		OneOf: []string{"points", "coupon_code"},
+	},
+	{
+		Key:         RedemptionFailed,
+		Description: "A redemption could not produce its Shopify discount, and the points were returned.",
+		Fields: []Field{
+			req("reward_id", TypeString, "The reward asked for."),
+			req("points", TypeInteger, "Points returned."),
+			req("reason", TypeString, "Why Shopify did not create it."),
+		},
 	},
 }
 

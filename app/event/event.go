@@ -343,6 +343,16 @@ func NewBirthdayReward(c Common, points int64, couponCode string) (Event, error)
 	return newEvent(c, BirthdayReward, p)
 }
 
+// NewRedemptionFailed returns redemption_failed: the reward rewardID could
+// not be created in Shopify for reason, and points (positive) came back.
+func NewRedemptionFailed(c Common, rewardID string, points int64, reason string) (Event, error) {
+	if err := positive(RedemptionFailed, "points", points); err != nil {
+		return Event{}, err
+	}
+	p := props{"points": points}.str("reward_id", rewardID).str("reason", reason)
+	return newEvent(c, RedemptionFailed, p)
+}
+
 // Validate checks the event against its catalog entry: the common fields,
 // every required field present, no unknown field, each value a scalar of
 // the field's type, and exactly one of a OneOf group.

@@ -35,6 +35,7 @@ var design = []struct {
 	{"review_requested", []string{"order_id", "order_name", "product_titles", "review_url"}},
 	{"review_submitted", []string{"product_id", "rating", "points"}},
 	{"birthday_reward", []string{"points", "coupon_code"}},
+	{"redemption_failed", []string{"reward_id", "points", "reason"}},
 }
 
 func TestCatalog_MatchesDesign(t *testing.T) {
@@ -43,7 +44,7 @@ func TestCatalog_MatchesDesign(t *testing.T) {
 		event.WalletPointsRewarded, event.WalletPointsRedeemed, event.WalletPointsReversed, event.WalletPointsExpiring,
 		event.WalletPointsExpired, event.WalletPointsUnused, event.CouponCreated, event.CouponRedeemed,
 		event.TierUpgraded, event.TierDowngraded, event.ReferralCompleted, event.RefereeRewarded,
-		event.ReviewRequested, event.ReviewSubmitted, event.BirthdayReward,
+		event.ReviewRequested, event.ReviewSubmitted, event.BirthdayReward, event.RedemptionFailed,
 	}
 	cat := event.Catalog()
 	if len(cat) != len(design) || len(consts) != len(design) {
@@ -218,6 +219,10 @@ func TestConstructors(t *testing.T) {
 		{"BirthdayCoupon", func(c event.Common) (event.Event, error) { return event.NewBirthdayReward(c, 0, "BDAY-1") },
 			map[string]any{"coupon_code": "BDAY-1"}, ""},
 		{"ErrBirthdayNothing", func(c event.Common) (event.Event, error) { return event.NewBirthdayReward(c, 0, "") }, nil, ""},
+		{"RedemptionFailed", func(c event.Common) (event.Event, error) {
+			return event.NewRedemptionFailed(c, "amount-5", 500, "Shopify refused the code")
+		}, map[string]any{"reward_id": "amount-5", "points": int64(500), "reason": "Shopify refused the code"}, ""},
+		{"ErrRedemptionFailedNoPoints", func(c event.Common) (event.Event, error) { return event.NewRedemptionFailed(c, "amount-5", 0, "x") }, nil, ""},
 		{"ErrNoSourceKey", func(c event.Common) (event.Event, error) {
 			c.SourceKey = ""
 			return event.NewWalletPointsExpired(c, 1)

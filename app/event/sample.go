@@ -66,6 +66,8 @@ func Sample(key Key) (Event, error) {
 		return NewReviewSubmitted(c, "gid://shopify/Product/788032119674292922", 5, 50)
 	case BirthdayReward:
 		return NewBirthdayReward(c, 200, "")
+	case RedemptionFailed:
+		return NewRedemptionFailed(c, "amount-5", 500, "Shopify could not create the discount code")
 	}
 	return Event{}, app.Errorf(app.ENOTFOUND, "Unknown event %q.", key)
 }

@@ -136,6 +136,12 @@ type shopifyShop struct {
 	lastLeak   time.Time
 	failStatus int
 	failN      int
+	// loseN answers that run (their effects happen) but never reach the
+	// caller: the caller sees loseStatus, as after a gateway timeout.
+	loseStatus int
+	loseN      int
+	// refuseDiscounts is the user error the next discount creations get.
+	refuseDiscounts []string
 	discounts  []ShopifyDiscount
 }
 
@@ -306,6 +312,26 @@ func (f *Shopify) FailNext(shop string, status int, n int) {
 	defer f.mu.Unlock()
 	s := f.shopLocked(normalizeShop(shop))
 	s.failStatus, s.failN = status, n
+}
+
+// LoseNextAnswer makes the next n Admin API calls to shop run, with all
+// their effects, and then answer status instead of their result: what a
+// client sees when the gateway times out after Shopify did the work.
+func (f *Shopify) LoseNextAnswer(shop string, status int, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.shopLocked(normalizeShop(shop))
+	s.loseStatus, s.loseN = status, n
+}
+
+// RefuseNextDiscount makes the next discountCodeBasicCreate of shop answer
+// a user error with message (code INVALID, on basicCodeDiscount), creating
+// nothing, as Shopify does for input it will not accept.
+func (f *Shopify) RefuseNextDiscount(shop, message string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.shopLocked(normalizeShop(shop))
+	s.refuseDiscounts = append(s.refuseDiscounts, message)
 }
 
 // Requests returns every HTTP request routed to shop, accepted or not, in

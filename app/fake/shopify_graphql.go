@@ -46,6 +46,9 @@ var shopifySchema = map[string]gqlType{
 		"customer":             {typ: "Customer", args: map[string]bool{"id": true}},
 		"customers":            {typ: "CustomerConnection", conn: true, args: connArgs},
 		"customerByIdentifier": {typ: "Customer", args: map[string]bool{"identifier": true}},
+		// Reference §7.5: the discount holding a code, case-insensitively;
+		// null when no discount has it.
+		"codeDiscountNodeByCode": {typ: "DiscountCodeNode", args: map[string]bool{"code": true}},
 	}},
 	"Mutation": {fields: map[string]gqlField{
 		"discountCodeBasicCreate": {typ: "DiscountCodeBasicCreatePayload", args: map[string]bool{"basicCodeDiscount": true}},
@@ -251,6 +254,11 @@ func (f *Shopify) serveGraphQL(w http.ResponseWriter, r *http.Request, shop, ver
 	data := e.object(rootType, nil, op.SelectionSet, nil)
 	actual := min(e.actual, requested)
 	s.available = math.Min(f.opts.MaxAvailable, s.available+float64(requested-actual))
+	if s.loseN > 0 {
+		s.loseN--
+		shopifyError(w, s.loseStatus, http.StatusText(s.loseStatus))
+		return
+	}
 	out := newOrderedObject()
 	if len(e.errs) > 0 {
 		out.set("errors", e.errs)
@@ -850,6 +858,14 @@ func (e *gqlExec) resolveQuery(fld *ast.Field, a map[string]any, path []any) any
 			return nil
 		}
 		return e.findCustomer(func(c *ShopifyCustomer) bool { return c.ID == id })
+	case "codeDiscountNodeByCode":
+		code, _ := a["code"].(string)
+		for i := range e.shop.discounts {
+			if strings.EqualFold(e.shop.discounts[i].Code, code) {
+				return &e.shop.discounts[i]
+			}
+		}
+		return nil
 	case "customerByIdentifier":
 		in, _ := a["identifier"].(map[string]any)
 		if v, ok := in["emailAddress"].(string); ok {
@@ -1018,6 +1034,12 @@ func (e *gqlExec) createDiscount(in map[string]any) *discountPayload {
 	p := &discountPayload{}
 	add := func(field, msg, code string) {
 		p.errors = append(p.errors, &userError{field: []string{"basicCodeDiscount", field}, message: msg, code: code})
+	}
+	if len(e.shop.refuseDiscounts) > 0 {
+		msg := e.shop.refuseDiscounts[0]
+		e.shop.refuseDiscounts = e.shop.refuseDiscounts[1:]
+		p.errors = append(p.errors, &userError{field: []string{"basicCodeDiscount"}, message: msg, code: "INVALID"})
+		return p
 	}
 	str := func(k string) string { s, _ := in[k].(string); return strings.TrimSpace(s) }
 	if str("title") == "" {

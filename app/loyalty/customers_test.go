@@ -374,17 +374,10 @@ func TestRedeem_Validation(t *testing.T) {
 	if !c1.ExpiresAt.Equal(t0.In(ny).AddDate(0, 0, 90)) { // 90 calendar days in the shop's zone
 		t.Fatalf("coupon expires %v", c1.ExpiresAt)
 	}
-	created := b.events(t, b.shop, "coupon_created")
-	redeemed := b.events(t, b.shop, "wallet_points_redeemed")
-	if len(created) != 1 || len(redeemed) != 1 {
-		t.Fatalf("%d coupon_created, %d redeemed", len(created), len(redeemed))
-	}
-	pc, pr := props(t, created[0]), props(t, redeemed[0])
-	if pc["coupon_code"] != c1.Code || pc["discount_type"] != "fixed_amount" || pc["discount_value"] != float64(5) || pc["points_spent"] != float64(500) {
-		t.Fatalf("coupon_created %v", pc)
-	}
-	if pr["points"] != float64(500) || pr["reward_id"] != "amount-5" || pr["coupon_code"] != c1.Code || redeemed[0].PointsBalance != 500 {
-		t.Fatalf("wallet_points_redeemed %v", pr)
+	// Nothing is announced until Shopify confirms the code (see
+	// TestRedemption_EventsOnlyWhenShopifyConfirms).
+	if n := len(b.events(t, b.shop, "coupon_created")) + len(b.events(t, b.shop, "wallet_points_redeemed")); n != 0 {
+		t.Fatalf("%d redemption events before Shopify confirmed the code", n)
 	}
 	b.reconcile(t, b.shop, sampleCustomerID)
 }

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,12 +24,15 @@ import (
 )
 
 // Redeem turns a customer's points into the reward rewardID: one
-// transaction spends the reward's price from spendable lots,
-// soonest-expiring first (ledger.Consume), appends the redeem entry, stores
-// the coupon as pending with a fresh unique code and writes coupon_created
-// and wallet_points_redeemed. The Shopify discount code is created after
-// commit by a job (see CreateCoupon). Every call buys a new coupon; use
-// RedeemWithKey to make a retried request buy one.
+// transaction reserves the reward's price from spendable lots,
+// soonest-expiring first (ledger.Consume), appends the redeem entry and
+// stores the coupon as pending with a fresh unique code. The Shopify
+// discount code is created after commit by a job (see CreateCoupon);
+// coupon_created and wallet_points_redeemed are written only once Shopify
+// has confirmed the code, so no flow ever emails a code that does not work,
+// and redemption_failed (with the points back) when it never will. Every
+// call buys a new coupon; use RedeemWithKey to make a retried request buy
+// one.
 func (s *Service) Redeem(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64, rewardID string) (*store.Coupon, error) {
 	return s.RedeemWithKey(ctx, shopID, shopifyCustomerID, rewardID, uuid.NewString())
 }
@@ -96,13 +101,6 @@ func (s *Service) RedeemWithKey(ctx context.Context, shopID app.ShopID, shopifyC
 		}
 		now := u.now
 		u.acct.LastRedeemedAt = &now
-		c1 := u.common(key, "")
-		if err := u.add(key)(event.NewCouponCreated(c1, coupon.Code, coupon.DiscountType, reward.Value, reward.PointsCost, coupon.ExpiresAt)); err != nil {
-			return err
-		}
-		if err := u.add(key)(event.NewWalletPointsRedeemed(c1, reward.PointsCost, reward.ID, coupon.Code)); err != nil {
-			return err
-		}
 		created = true
 		return u.flush()
 	})
@@ -164,13 +162,18 @@ func (s *Service) kick(ctx context.Context, args river.JobArgs, attrs ...any) {
 }
 
 // CreateCoupon creates a pending coupon's discount code in Shopify (one
-// use, for its customer only, ending when the coupon expires) and marks it
-// active. It runs in a job, outside any database transaction. Shopify's
-// refusal (a user error) is final: the coupon is marked failed and its
-// points are given back. Other errors are returned for a retry; when final
-// is set (the last attempt) they fail the coupon the same way. A code that
-// Shopify reports as taken was created by an earlier attempt whose answer
-// was lost, so it counts as created.
+// use, for its customer only, ending when the coupon expires) and, once
+// Shopify confirms it, marks it active and writes coupon_created and
+// wallet_points_redeemed (activateCoupon). It runs in a job, outside any
+// database transaction. Shopify's refusal (a user error) is final: the
+// coupon is marked failed, its points are given back and redemption_failed
+// is written. Other errors (timeouts, 5xx, throttling) are returned for a
+// retry. An earlier attempt whose answer was lost may have created the
+// code, so before giving up (final, the last attempt) and when Shopify
+// says the code is taken, the code is looked up (codeDiscountNodeByCode):
+// found, it is the coupon's; not found, the coupon fails. A look-up that
+// itself fails on the last attempt leaves the coupon pending for the sweep,
+// never failed with a code that may work.
 func (s *Service) CreateCoupon(ctx context.Context, shopID app.ShopID, couponID int64, final bool) error {
 	c, err := s.st.Coupon(ctx, shopID, couponID)
 	if app.ErrorCode(err) == app.ENOTFOUND {
@@ -214,29 +217,83 @@ func (s *Service) CreateCoupon(ctx context.Context, shopID app.ShopID, couponID 
 		exp := currencyExponent(shop.Currency)
 		in.MinimumSubtotal = decimal.New(c.MinSubtotalMinor, int32(-exp)).StringFixed(int32(exp))
 	}
-	node, err := s.clients.Client(shop).CreateDiscountCode(ctx, in)
+	client := s.clients.Client(shop)
+	node, err := client.CreateDiscountCode(ctx, in)
 	var me *shopify.MutationError
+	taken := errors.As(err, &me) && me.HasCode("TAKEN")
 	switch {
 	case err == nil:
-		_, err = s.st.ActivateCoupon(ctx, shopID, c.ID, node.ID, s.clock())
-		return err
-	case errors.As(err, &me) && me.HasCode("TAKEN"):
-		_, err = s.st.ActivateCoupon(ctx, shopID, c.ID, "", s.clock())
-		return err
+		return s.activateCoupon(ctx, shop, c, node.ID)
+	case taken, final && app.ErrorCode(err) != app.EINVALID:
+		// Taken by an earlier attempt of ours, or maybe created by one
+		// whose answer never came: only Shopify can say.
+		found, lerr := client.DiscountCodeByCode(ctx, c.Code)
+		switch {
+		case lerr != nil && final:
+			s.recordCouponAttempt(ctx, c, "looking the code up after: "+err.Error()+": "+lerr.Error())
+			s.log.WarnContext(ctx, "coupon left pending: Shopify could not say whether the code exists", "shop", shop.Domain, "coupon", c.ID, "err", lerr)
+			return nil // the coupon sweep tries again later
+		case lerr != nil:
+			err = lerr
+		case found != nil:
+			return s.activateCoupon(ctx, shop, c, found.ID)
+		case taken:
+			err = fmt.Errorf("Shopify said the code is taken, but no discount holds it: %w", err)
+			if final {
+				return s.failCoupon(ctx, shop, c, err.Error())
+			}
+		default:
+			return s.failCoupon(ctx, shop, c, "Shopify did not create the discount code ("+err.Error()+")")
+		}
 	case app.ErrorCode(err) == app.EINVALID:
 		return s.failCoupon(ctx, shop, c, err.Error())
-	case final:
-		return s.failCoupon(ctx, shop, c, err.Error())
 	}
-	if rerr := s.st.RecordCouponAttempt(context.WithoutCancel(ctx), shopID, c.ID, err.Error(), s.clock()); rerr != nil {
-		s.log.ErrorContext(ctx, "recording coupon attempt", "coupon", c.ID, "err", rerr)
-	}
+	s.recordCouponAttempt(ctx, c, err.Error())
 	return fmt.Errorf("loyalty: create coupon %d in Shopify: %w", c.ID, err)
 }
 
+func (s *Service) recordCouponAttempt(ctx context.Context, c *store.Coupon, reason string) {
+	if err := s.st.RecordCouponAttempt(context.WithoutCancel(ctx), c.ShopID, c.ID, reason, s.clock()); err != nil {
+		s.log.ErrorContext(ctx, "recording coupon attempt", "coupon", c.ID, "err", err)
+	}
+}
+
+// activateCoupon marks a pending coupon active with its Shopify discount
+// and, in the same transaction, writes coupon_created and
+// wallet_points_redeemed: the moment the code works is the moment flows
+// hear of it. A coupon no longer pending changes nothing.
+func (s *Service) activateCoupon(ctx context.Context, shop *store.Shop, c *store.Coupon, discountID string) error {
+	return s.st.Tx(ctx, func(tx *store.Store) error {
+		settings, _, err := tx.ProgramSettings(ctx, shop.ID)
+		if err != nil {
+			return err
+		}
+		u := s.newUnit(ctx, tx, shop, settings, s.clock(), "system", nil)
+		if err := u.lock(c.CustomerID, c.ShopifyCustomerID, "coupon-active"); err != nil {
+			return err
+		}
+		activated, err := tx.ActivateCoupon(ctx, shop.ID, c.ID, discountID, u.now)
+		if err != nil || !activated {
+			return err
+		}
+		value, err := decimal.NewFromString(c.DiscountValue)
+		if err != nil {
+			return fmt.Errorf("loyalty: coupon %d value %q: %w", c.ID, c.DiscountValue, err)
+		}
+		common := u.common(c.LedgerKey, "")
+		if err := u.add(c.LedgerKey)(event.NewCouponCreated(common, c.Code, c.DiscountType, value, c.PointsSpent, c.ExpiresAt)); err != nil {
+			return err
+		}
+		if err := u.add(c.LedgerKey)(event.NewWalletPointsRedeemed(common, c.PointsSpent, c.RewardID, c.Code)); err != nil {
+			return err
+		}
+		return u.flush()
+	})
+}
+
 // failCoupon marks a pending coupon failed and gives its points back with
-// an adjust credit keyed "coupon-failed:coupon/<id>", in one transaction.
-// The catalog has no event for this credit, so none is written.
+// an adjust credit keyed "coupon-failed:coupon/<id>", and writes
+// redemption_failed with the reason, in one transaction.
 func (s *Service) failCoupon(ctx context.Context, shop *store.Shop, c *store.Coupon, reason string) error {
 	return s.st.Tx(ctx, func(tx *store.Store) error {
 		settings, _, err := tx.ProgramSettings(ctx, shop.ID)
@@ -257,6 +314,9 @@ func (s *Service) failCoupon(ctx context.Context, shop *store.Shop, c *store.Cou
 		if _, _, err := u.credit(e, 0); err != nil {
 			return err
 		}
+		if err := u.add(e.IdempotencyKey)(event.NewRedemptionFailed(u.common(e.IdempotencyKey, ""), c.RewardID, c.PointsSpent, redemptionReason(reason))); err != nil {
+			return err
+		}
 		s.log.WarnContext(ctx, "coupon failed; points given back", "shop", shop.Domain, "coupon", c.ID, "reason", reason)
 		return u.flush()
 	})
@@ -267,3 +327,23 @@ func (s *Service) failCoupon(ctx context.Context, shop *store.Shop, c *store.Cou
 func (s *Service) StaleCoupons(ctx context.Context, age time.Duration) ([]store.PendingCoupon, error) {
 	return s.st.StalePendingCoupons(ctx, s.clock().Add(-age), 1000)
 }
+
+// redemptionReason is the reason a shopper-facing flow may show: Shopify's
+// answer without our package prefixes, on one line, at most 200 characters.
+func redemptionReason(reason string) string {
+	reason = packagePrefix.ReplaceAllString(reason, "")
+	if i := strings.IndexByte(reason, '\n'); i >= 0 {
+		reason = reason[:i]
+	}
+	if len(reason) > 200 {
+		reason = reason[:200]
+	}
+	if strings.TrimSpace(reason) == "" {
+		reason = "Shopify could not create the discount code"
+	}
+	return reason
+}
+
+// packagePrefix matches the "shopify: graphql: " style prefixes our errors
+// carry.
+var packagePrefix = regexp.MustCompile(`\b(shopify|graphql|loyalty|create discount code): `)

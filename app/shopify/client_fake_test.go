@@ -466,6 +466,17 @@ func TestFake_CreateDiscountCode(t *testing.T) {
 		t.Errorf("minimumRequirement = %s", minReq)
 	}
 
+	t.Run("LookUpByCode", func(t *testing.T) {
+		// Case-insensitive, as Shopify's codes are; a code nobody holds is nil.
+		got, err := c.DiscountCodeByCode(context.Background(), "pb-7k3q-9xzd")
+		if err != nil || got == nil || got.ID != node.ID {
+			t.Fatalf("look-up = %+v, %v; want %s", got, err, node.ID)
+		}
+		if got, err := c.DiscountCodeByCode(context.Background(), "PB-NONE-0000"); err != nil || got != nil {
+			t.Fatalf("unknown code = %+v, %v; want nil", got, err)
+		}
+	})
+
 	t.Run("ErrTaken", func(t *testing.T) {
 		_, err := c.CreateDiscountCode(context.Background(), in)
 		var me *shopify.MutationError

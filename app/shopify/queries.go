@@ -255,6 +255,29 @@ func (c *Client) CreateDiscountCode(ctx context.Context, in DiscountCodeInput) (
 	return &DiscountCodeNode{ID: data.Create.CodeDiscountNode.ID, Code: in.Code, Title: in.Title}, nil
 }
 
+const codeDiscountNodeByCode = `query CodeDiscountNodeByCode($code: String!) {
+  codeDiscountNodeByCode(code: $code) { id }
+}`
+
+// DiscountCodeByCode looks a discount code up (codeDiscountNodeByCode,
+// case-insensitive): the discount that holds it, or nil when none does. It
+// tells whether an earlier create whose answer was lost (a timeout) did
+// create the code.
+func (c *Client) DiscountCodeByCode(ctx context.Context, code string) (*DiscountCodeNode, error) {
+	var data struct {
+		Node *struct {
+			ID string `json:"id"`
+		} `json:"codeDiscountNodeByCode"`
+	}
+	if err := c.Do(ctx, codeDiscountNodeByCode, map[string]any{"code": code}, &data); err != nil {
+		return nil, fmt.Errorf("shopify: look up discount code: %w", err)
+	}
+	if data.Node == nil {
+		return nil, nil
+	}
+	return &DiscountCodeNode{ID: data.Node.ID, Code: code}, nil
+}
+
 // discountInput validates in and builds DiscountCodeBasicInput. The customer
 // restriction uses "context", which replaced the deprecated
 // "customerSelection".
