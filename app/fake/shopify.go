@@ -142,7 +142,7 @@ type shopifyShop struct {
 	loseN      int
 	// refuseDiscounts is the user error the next discount creations get.
 	refuseDiscounts []string
-	discounts  []ShopifyDiscount
+	discounts       []ShopifyDiscount
 }
 
 type shopifyAccess struct {
