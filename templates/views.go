@@ -80,6 +80,10 @@ type HomeView struct {
 	Steps []SetupStep
 	// Sandbox links the demo's sink inspectors; nil outside the demo.
 	Sandbox []DemoLink
+	// MaintenanceAt is when the periodic loyalty work (expiry, reminders,
+	// birthdays, nudges, tier review, review requests) last completed;
+	// nil before its first run.
+	MaintenanceAt *time.Time
 }
 
 // ProgramTotals are the points of the whole program. Points are whole

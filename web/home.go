@@ -66,6 +66,10 @@ func (s *server) handleHome(c echo.Context) error {
 		StatsURL:    s.pageURL(c, routeAppStats, url.Values{"range": {"7d"}}),
 		Sandbox:     s.demoSinkLinks(""),
 	}
+	if sh.MaintenanceCompletedAt != nil {
+		at := sh.MaintenanceCompletedAt.In(sh.Location())
+		v.MaintenanceAt = &at
+	}
 	for _, st := range webhookStatuses {
 		v.Webhooks = append(v.Webhooks, templates.StatusCount{
 			Status: st,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -73,6 +74,29 @@ func (s *Store) ActiveShopIDs(ctx context.Context) ([]app.ShopID, error) {
 		return nil, fmt.Errorf("store: active shops: %w", formatError(err))
 	}
 	return ids, nil
+}
+
+// ShopsDueForMaintenance returns the active shops whose periodic loyalty
+// work has not completed since before (never run included), oldest first.
+func (s *Store) ShopsDueForMaintenance(ctx context.Context, before time.Time) ([]app.ShopID, error) {
+	var ids []app.ShopID
+	err := s.db.WithContext(ctx).Model(&Shop{}).
+		Where("state = ? AND (maintenance_completed_at IS NULL OR maintenance_completed_at < ?)", ShopActive, before).
+		Order("maintenance_completed_at NULLS FIRST, id").Pluck("id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: shops due for maintenance: %w", formatError(err))
+	}
+	return ids, nil
+}
+
+// MarkMaintenanceCompleted records that the shop's periodic loyalty work
+// ran to completion at.
+func (s *Store) MarkMaintenanceCompleted(ctx context.Context, shopID app.ShopID, at time.Time) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE shops SET maintenance_completed_at = GREATEST(coalesce(maintenance_completed_at, ?), ?) WHERE id = ?`, at, at, shopID).Error
+	if err != nil {
+		return fmt.Errorf("store: mark maintenance completed: %w", formatError(err))
+	}
+	return nil
 }
 
 // WebhookTopic returns the topic of one of the shop's inbox rows.

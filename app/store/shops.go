@@ -33,8 +33,11 @@ type Shop struct {
 	RefreshTokenExpiresAt *time.Time
 	InstalledAt           time.Time
 	UninstalledAt         *time.Time
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	// MaintenanceCompletedAt is when the periodic loyalty work last ran
+	// to completion; nil before its first run.
+	MaintenanceCompletedAt *time.Time
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 // TableName implements gorm's tabler.

@@ -17,18 +17,21 @@ import (
 
 // Loyalty schedule.
 //
-// Periodic loyalty work fans out: an hourly LoyaltyTick (on the leader
-// only, as River runs periodic jobs) inserts one LoyaltyMaintenance job per
-// active shop, unique per shop while live, and that job runs the shop's
-// expiry, reminders, birthdays, nudges and tier review at the time it runs,
-// in the shop's time zone. Hourly, because shops' days start at every hour
-// of UTC: a birthday or reminder is due within the hour its day starts
-// there. Each use case is idempotent on its natural keys and handles each
+// Periodic loyalty work fans out: a LoyaltyTick every few minutes (on the
+// leader only, as River runs periodic jobs) inserts one LoyaltyMaintenance
+// job per active shop whose work last completed more than a tick ago,
+// unique per shop while live, and that job runs the shop's expiry,
+// reminders, birthdays, nudges, tier review and review requests at the
+// time it runs, in the shop's time zone, then records the completion
+// (shops.maintenance_completed_at, shown on the admin home). Every few
+// minutes, and on start when Config.MaintenanceOnStart is set, so that
+// deploys or crashes more often than hourly cannot starve the work; the
+// completion record keeps a restart loop from redoing shops done moments
+// ago. Each use case is idempotent on its natural keys and handles each
 // customer in a short transaction of its own, so a retried, duplicated or
-// overlapping run changes nothing twice. The first tick comes one interval
-// after start (no run on start: a restart loop must not hammer every shop).
+// overlapping run changes nothing twice.
 const (
-	LoyaltyTickInterval = time.Hour
+	LoyaltyTickInterval = 5 * time.Minute
 	// CouponSweepInterval and CouponSweepAge: how often coupons still
 	// pending after CouponSweepAge (a kick lost after commit) are re-kicked.
 	CouponSweepInterval = time.Minute
@@ -37,31 +40,34 @@ const (
 
 // addLoyaltyWorkers registers the loyalty workers and returns their
 // periodic jobs.
-func addLoyaltyWorkers(workers *river.Workers, deps Deps) []*river.PeriodicJob {
-	river.AddWorker(workers, &LoyaltyTickWorker{st: deps.Store})
-	river.AddWorker(workers, &LoyaltyMaintenanceWorker{svc: deps.Loyalty, log: deps.Logger})
+func addLoyaltyWorkers(workers *river.Workers, cfg Config, deps Deps) []*river.PeriodicJob {
+	river.AddWorker(workers, &LoyaltyTickWorker{st: deps.Store, every: cfg.LoyaltyTickInterval})
+	river.AddWorker(workers, &LoyaltyMaintenanceWorker{svc: deps.Loyalty, st: deps.Store, log: deps.Logger})
 	river.AddWorker(workers, &CreateCouponWorker{svc: deps.Loyalty})
 	river.AddWorker(workers, &CreateReferralCouponWorker{svc: deps.Loyalty})
 	river.AddWorker(workers, &SweepCouponsWorker{svc: deps.Loyalty, log: deps.Logger})
 	return []*river.PeriodicJob{
-		river.NewPeriodicJob(river.PeriodicInterval(LoyaltyTickInterval), func() (river.JobArgs, *river.InsertOpts) {
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.LoyaltyTickInterval), func() (river.JobArgs, *river.InsertOpts) {
 			return job.LoyaltyTick{}, nil
-		}, &river.PeriodicJobOpts{ID: "loyalty_tick"}),
+		}, &river.PeriodicJobOpts{RunOnStart: cfg.MaintenanceOnStart, ID: "loyalty_tick"}),
 		river.NewPeriodicJob(river.PeriodicInterval(CouponSweepInterval), func() (river.JobArgs, *river.InsertOpts) {
 			return job.SweepCoupons{}, nil
 		}, &river.PeriodicJobOpts{RunOnStart: true, ID: "sweep_coupons"}),
 	}
 }
 
-// LoyaltyTickWorker fans out one LoyaltyMaintenance job per active shop.
+// LoyaltyTickWorker fans out one LoyaltyMaintenance job per active shop
+// whose work last completed more than a tick ago.
 type LoyaltyTickWorker struct {
 	river.WorkerDefaults[job.LoyaltyTick]
-	st *store.Store
+	st    *store.Store
+	every time.Duration
 }
 
 // Work implements river.Worker.
 func (w *LoyaltyTickWorker) Work(ctx context.Context, j *river.Job[job.LoyaltyTick]) error {
-	ids, err := w.st.ActiveShopIDs(ctx)
+	// A little under a tick, so a shop done at the last tick is due at this one.
+	ids, err := w.st.ShopsDueForMaintenance(ctx, time.Now().Add(-w.every*4/5))
 	if err != nil || len(ids) == 0 {
 		return err
 	}
@@ -83,16 +89,21 @@ func (w *LoyaltyTickWorker) Work(ctx context.Context, j *river.Job[job.LoyaltyTi
 type LoyaltyMaintenanceWorker struct {
 	river.WorkerDefaults[job.LoyaltyMaintenance]
 	svc *loyalty.Service
+	st  *store.Store
 	log *slog.Logger
 }
 
 // Work implements river.Worker.
 func (w *LoyaltyMaintenanceWorker) Work(ctx context.Context, j *river.Job[job.LoyaltyMaintenance]) error {
-	r, err := w.svc.RunMaintenance(ctx, app.ShopID(j.Args.ShopID), time.Now())
+	now := time.Now()
+	r, err := w.svc.RunMaintenance(ctx, app.ShopID(j.Args.ShopID), now)
 	if app.ErrorCode(err) == app.ENOTFOUND {
 		return nil // the shop was deleted meanwhile
 	}
 	if err != nil {
+		return err
+	}
+	if err := w.st.MarkMaintenanceCompleted(ctx, app.ShopID(j.Args.ShopID), now); err != nil {
 		return err
 	}
 	if r != (loyalty.MaintenanceReport{}) {

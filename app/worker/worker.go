@@ -47,6 +47,13 @@ type Config struct {
 	SweepAge      time.Duration
 	// ID names the client (tests run several in one process).
 	ID string
+	// LoyaltyTickInterval is how often shops due for their periodic
+	// loyalty work are enqueued (default LoyaltyTickInterval).
+	LoyaltyTickInterval time.Duration
+	// MaintenanceOnStart ticks once at start too (serve and worker set
+	// it), so a process restarted more often than the tick still runs the
+	// periodic work; tests with a frozen clock leave it off.
+	MaintenanceOnStart bool
 }
 
 // Deps are what the workers need.
@@ -81,6 +88,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config, deps Deps) (*river.Client[pgx.Tx]
 		if cfg.SweepAge <= 0 {
 			cfg.SweepAge = 2 * time.Minute
 		}
+		if cfg.LoyaltyTickInterval <= 0 {
+			cfg.LoyaltyTickInterval = LoyaltyTickInterval
+		}
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &ProcessWebhookWorker{st: deps.Store, dispatch: deps.Dispatch, log: deps.Logger})
 		river.AddWorker(workers, &SweepWebhooksWorker{st: deps.Store, age: cfg.SweepAge, log: deps.Logger})
@@ -102,7 +112,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config, deps Deps) (*river.Client[pgx.Tx]
 			}, &river.PeriodicJobOpts{RunOnStart: true, ID: "sweep_webhooks"}),
 		}
 		if deps.Loyalty != nil {
-			rc.PeriodicJobs = append(rc.PeriodicJobs, addLoyaltyWorkers(workers, deps)...)
+			rc.PeriodicJobs = append(rc.PeriodicJobs, addLoyaltyWorkers(workers, cfg, deps)...)
 		}
 	}
 	c, err := river.NewClient(riverpgxv5.New(pool), rc)
