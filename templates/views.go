@@ -5,7 +5,10 @@
 // echo route names (e.Reverse), never from literals spread across pages.
 package templates
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // External scripts of the embedded admin. App Bridge must be the first
 // script in <head>: it self-updates and is never pinned (reference
@@ -517,6 +520,31 @@ type CustomerDetailView struct {
 	Adjust           AdjustForm
 	// ReferralURL is the member's refer-a-friend link.
 	ReferralURL string
+	Birthday    BirthdayForm
+}
+
+// BirthdayForm sets a customer's birthday from their page.
+type BirthdayForm struct {
+	Action string
+	// Current is the birthday the program uses, e.g. "4 May", and Source
+	// where it comes from; both empty when none is known.
+	Current, Source string
+	Month, Day      string
+	Errors          FieldErrors
+}
+
+// MonthOption is one choice of a month select.
+type MonthOption struct {
+	Value, Label string
+}
+
+// Months are the choices of a birthday's month.
+func Months() []MonthOption {
+	out := make([]MonthOption, 12)
+	for i := range out {
+		out[i] = MonthOption{Value: strconv.Itoa(i + 1), Label: time.Month(i + 1).String()}
+	}
+	return out
 }
 
 // LotRow is one credited lot of points.

@@ -151,7 +151,7 @@ func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
 		Now:         b.clock.Now,
 	}
 	b.tenant = tenant.New(b.st, b.app, v, logger)
-	b.loyalty = loyalty.New(b.st, b.tenant, nil, logger)
+	b.loyalty = loyalty.New(b.st, b.tenant, nil, logger, loyalty.WithClock(b.clock.Now))
 	b.forward = forward.New(b.st, v, b.tenant, logger, forward.Options{KlaviyoOrigin: cfg.KlaviyoOrigin, CleverTapOrigin: cfg.CleverTapRegionOrigin})
 	b.reg = prometheus.NewRegistry()
 	b.deps = web.Deps{

@@ -57,6 +57,7 @@ var pageFlashes = map[string]templates.Flash{
 	"retried":                {Tone: "success", Text: "The delivery was queued again; it is sent within seconds."},
 	"program-saved":          {Tone: "success", Text: "Program settings saved. They apply to what happens from now on."},
 	"adjusted":               {Tone: "success", Text: "The points were adjusted and recorded in the ledger."},
+	"birthday-saved":         {Tone: "success", Text: "The birthday was saved. The birthday reward is given on that day, once a year."},
 }
 
 // pageFlash returns the flash of the request's doneParam.

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/event"
 	"github.com/perkbridge/perkbridge/app/forward"
 	"github.com/perkbridge/perkbridge/app/program"
@@ -63,11 +64,11 @@ func (s *server) handleCustomersPage(c echo.Context) error {
 
 // handleCustomerPage shows one customer.
 func (s *server) handleCustomerPage(c echo.Context) error {
-	return s.renderCustomer(c, http.StatusOK, templates.AdjustForm{})
+	return s.renderCustomer(c, http.StatusOK, templates.AdjustForm{}, nil)
 }
 
 // renderCustomer renders a customer with the adjustment form adjust.
-func (s *server) renderCustomer(c echo.Context, status int, adjust templates.AdjustForm) error {
+func (s *server) renderCustomer(c echo.Context, status int, adjust templates.AdjustForm, birthday *templates.BirthdayForm) error {
 	shop, err := shopFrom(c)
 	if err != nil {
 		return err
@@ -198,6 +199,27 @@ func (s *server) renderCustomer(c echo.Context, status int, adjust templates.Adj
 	}
 	adjust.Action = s.pageURL(c, routeAppCustomerAdjust, nil, sid)
 	v.Adjust = adjust
+	bd, known, err := s.loyalty.CustomerBirthday(ctx, shop.ID, id)
+	if err != nil {
+		return err
+	}
+	if birthday == nil { // not a re-rendered post: the form shows what is stored
+		birthday = &templates.BirthdayForm{}
+		if known {
+			birthday.Month, birthday.Day = strconv.Itoa(int(bd.Month)), strconv.Itoa(bd.Day)
+		}
+	}
+	if known {
+		birthday.Current = fmt.Sprintf("%d %s", bd.Day, bd.Month)
+		birthday.Source = "set in the app"
+		if acct, err := s.st.LoyaltyAccount(ctx, shop.ID, row.ID); err != nil || acct.BirthMonth == nil {
+			birthday.Source = "from Shopify's birth date"
+		} else if acct.BirthdaySetBy == loyalty.BirthdayByShopper {
+			birthday.Source = "set by the customer"
+		}
+	}
+	birthday.Action = s.pageURL(c, routeAppCustomerBirthday, nil, sid)
+	v.Birthday = *birthday
 	return render(c, status, templates.CustomerPage(v))
 }
 
@@ -260,7 +282,7 @@ func (s *server) handleCustomerAdjustPage(c echo.Context) error {
 		form.Errors["reason"] = "Say why, for the ledger."
 	}
 	if len(form.Errors) > 0 {
-		return s.renderCustomer(c, http.StatusUnprocessableEntity, form)
+		return s.renderCustomer(c, http.StatusUnprocessableEntity, form, nil)
 	}
 	key := form.Key
 	if key != "" {
@@ -278,7 +300,43 @@ func (s *server) handleCustomerAdjustPage(c echo.Context) error {
 			errs = templates.FieldErrors{"points": errs[""]}
 		}
 		form.Errors = errs
-		return s.renderCustomer(c, status, form)
+		return s.renderCustomer(c, status, form, nil)
 	}
 	return s.pageRedirect(c, routeAppCustomer, "adjusted", nil, strconv.FormatInt(id, 10))
+}
+
+// handleCustomerBirthdayPage is POST /app/customers/{id}/birthday: staff
+// set or correct the customer's birthday; problems are shown beside the
+// fields (422).
+func (s *server) handleCustomerBirthdayPage(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c.Param("id"), "id")
+	if err != nil {
+		return err
+	}
+	form := &templates.BirthdayForm{Month: strings.TrimSpace(c.FormValue("month")), Day: strings.TrimSpace(c.FormValue("day")), Errors: templates.FieldErrors{}}
+	month, merr := strconv.Atoi(form.Month)
+	if merr != nil {
+		form.Errors["month"] = "Choose a month."
+	}
+	day, derr := strconv.Atoi(form.Day)
+	if derr != nil {
+		form.Errors["day"] = "Enter the day of the month, such as 4."
+	}
+	if len(form.Errors) == 0 {
+		err = s.loyalty.SetBirthday(c.Request().Context(), shop.ID, id, time.Month(month), day)
+		if err == nil {
+			return s.pageRedirect(c, routeAppCustomer, "birthday-saved", nil, strconv.FormatInt(id, 10))
+		}
+		status, errs, ok := pageProblem(err)
+		if !ok || app.ErrorCode(err) == app.ENOTFOUND {
+			return err
+		}
+		form.Errors = errs
+		return s.renderCustomer(c, status, templates.AdjustForm{}, form)
+	}
+	return s.renderCustomer(c, http.StatusUnprocessableEntity, templates.AdjustForm{}, form)
 }

@@ -89,3 +89,31 @@ func TestPageCustomers(t *testing.T) {
 	rec, _ = b.submit(t, pageOtherShop, "/app/customers/7001/points", url.Values{"points": {"10"}, "reason": {"x"}})
 	requireStatus(t, rec, http.StatusNotFound)
 }
+
+// TestPageCustomer_Birthday: staff see and set a customer's birthday on
+// their page; an impossible date is shown beside its field and nothing is
+// saved.
+func TestPageCustomer_Birthday(t *testing.T) {
+	t.Parallel()
+	b := setupPages(t)
+	path := "/app/customers/" + itoa(pageCustomerID)
+	_, d := b.page(t, pageShop, path)
+	if got := pageText(d.Find(`[data-testid="customer-birthday"]`)); !strings.Contains(got, "Not known") {
+		t.Errorf("before: %q", got)
+	}
+	action := formAction(t, d, `[data-testid="birthday-form"]`)
+	rec, d := b.submit(t, pageShop, action, url.Values{"month": {"2"}, "day": {"30"}})
+	requireStatus(t, rec, http.StatusUnprocessableEntity)
+	if got := pageText(d.Find(`#birthday-day-error`)); !strings.Contains(got, "February has no day 30") {
+		t.Errorf("day error = %q", got)
+	}
+	rec, _ = b.submit(t, pageShop, action, url.Values{"month": {"2"}, "day": {"29"}})
+	requireRedirect(t, rec, path, "birthday-saved")
+	_, d = b.page(t, pageShop, path)
+	if got := pageText(d.Find(`[data-testid="customer-birthday"]`)); !strings.Contains(got, "29 February") || !strings.Contains(got, "set in the app") {
+		t.Errorf("after: %q", got)
+	}
+	if v := d.Find(`[data-testid="birthday-month"] option[selected]`).AttrOr("value", ""); v != "2" {
+		t.Errorf("month selected = %q", v)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/store"
 )
 
@@ -58,6 +59,8 @@ type memberView struct {
 	AmountToNextTier  int64          `json:"amount_to_next_tier,omitempty"`
 	Expiring          []expiringView `json:"expiring"`
 	ReferralURL       string         `json:"referral_url"`
+	// Birthday is the month and day the program knows, nil when none.
+	Birthday *loyalty.Birthday `json:"birthday,omitempty"`
 }
 
 type expiringView struct {
@@ -84,6 +87,9 @@ func (s *server) handleProxyMember(c echo.Context) error {
 	v.PointsBalance, v.SpendablePoints, v.PendingPoints = cv.PointsBalance, cv.SpendablePoints, cv.PendingPoints
 	v.Tier, v.NextTier, v.AmountToNextTier = cv.Tier, cv.NextTier, cv.AmountToNextTier
 	v.ReferralURL = cv.ReferralURL
+	if v.Birthday, err = s.memberBirthday(c, shop, id); err != nil {
+		return err
+	}
 	if cv.NextExpiryAt != nil && cv.NextExpiryPoints > 0 {
 		v.Expiring = append(v.Expiring, expiringView{Points: cv.NextExpiryPoints, ExpiresAt: *cv.NextExpiryAt})
 	}

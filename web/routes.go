@@ -22,6 +22,9 @@ const (
 	routeDemoLogin           = "demo.login"
 	routeDemoSinks           = "demo.sinks"
 	routeProxyMember         = "proxy.api.member"
+	routeProxyBirthday       = "proxy.api.birthday"
+	routeAppCustomerBirthday = "app.customers.birthday"
+	routeAPICustomerBirthday = "api.customers.birthday"
 	routeProxyRewards        = "proxy.api.rewards"
 	routeProxyRedeem         = "proxy.api.redeem"
 	routeProxyRedemption     = "proxy.api.redemption"
@@ -96,6 +99,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.GET("/customers", s.handleCustomersPage).Name = routeAppCustomers
 	pages.GET("/customers/:id", s.handleCustomerPage).Name = routeAppCustomer
 	pages.POST("/customers/:id/points", s.handleCustomerAdjustPage).Name = routeAppCustomerAdjust
+	pages.POST("/customers/:id/birthday", s.handleCustomerBirthdayPage).Name = routeAppCustomerBirthday
 
 	// JSON admin API. Preflights are answered before authentication, as
 	// they never carry the Authorization header.
@@ -119,6 +123,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	api.GET("/customers/:shopify_customer_id", s.handleCustomerShow).Name = routeAPICustomer
 	api.POST("/customers/:shopify_customer_id/points", s.handleCustomerPoints).Name = routeAPICustomerPoints
 	api.POST("/customers/:shopify_customer_id/redeem", s.handleCustomerRedeem).Name = routeAPICustomerRedeem
+	api.PUT("/customers/:shopify_customer_id/birthday", s.handleCustomerBirthday).Name = routeAPICustomerBirthday
 	api.GET("/webhooks", s.handleWebhooksList).Name = routeAPIWebhooks
 	api.POST("/webhooks/:id/reprocess", s.handleWebhookReprocess).Name = routeAPIWebhookReprocess
 	api.GET("/data_requests", s.handleDataRequestsList).Name = routeAPIDataRequests
@@ -135,5 +140,6 @@ func addRoutes(e *echo.Echo, s *server) {
 	papi.GET("/member", s.handleProxyMember).Name = routeProxyMember
 	papi.GET("/rewards", s.handleProxyRewards).Name = routeProxyRewards
 	papi.POST("/redemptions", s.handleProxyRedeem).Name = routeProxyRedeem
+	papi.PUT("/birthday", s.handleProxyBirthday).Name = routeProxyBirthday
 	papi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeProxyRedemption
 }

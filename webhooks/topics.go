@@ -150,6 +150,13 @@ func (p *Processor) customerUpsert(ctx context.Context, tx *store.Store, shop *s
 	if err != nil {
 		return nil, err
 	}
+	// Shopify's facts about the customer (facts.birth_date) may have
+	// changed: the periodic work reads them again, outside this webhook.
+	if !created {
+		if err := tx.MarkCustomerFactsStale(ctx, shop.ID, row.ID); err != nil {
+			return nil, err
+		}
+	}
 	return &id, p.loyalty.CustomerUpserted(ctx, tx, shop, row, created, wh.ID)
 }
 

@@ -448,31 +448,6 @@ func (s *Service) Adjust(ctx context.Context, shopID app.ShopID, shopifyCustomer
 	return s.Customer(ctx, shopID, shopifyCustomerID)
 }
 
-// SetBirthday stores a customer's birthday (month and day; the year is not
-// needed). It takes precedence over the facts.birth_date metafield.
-func (s *Service) SetBirthday(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64, month time.Month, day int) error {
-	if month < time.January || month > time.December {
-		return app.FieldError("birthday", "Month must be between 1 and 12.")
-	}
-	// 2000 is a leap year, so 29 February is accepted.
-	if day < 1 || time.Date(2000, month, day, 0, 0, 0, 0, time.UTC).Month() != month {
-		return app.FieldError("birthday", "That day does not exist in that month.")
-	}
-	return s.st.Tx(ctx, func(tx *store.Store) error {
-		shop, c, settings, err := s.customerContext(ctx, tx, shopID, shopifyCustomerID)
-		if err != nil {
-			return err
-		}
-		u := s.newUnit(ctx, tx, shop, settings, s.clock(), string(app.ActorFrom(ctx)), nil)
-		if err := u.lock(c.ID, c.ShopifyID, "birthday-set"); err != nil {
-			return err
-		}
-		m, d := int(month), day
-		u.acct.BirthMonth, u.acct.BirthDay, u.dirty = &m, &d, true
-		return u.flush()
-	})
-}
-
 // customerContext loads what a customer use case needs.
 func (s *Service) customerContext(ctx context.Context, tx *store.Store, shopID app.ShopID, shopifyCustomerID int64) (*store.Shop, *store.Customer, program.Settings, error) {
 	shop, err := tx.Shop(ctx, shopID)

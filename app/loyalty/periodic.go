@@ -37,6 +37,7 @@ type MaintenanceReport struct {
 	Nudged     int `json:"nudged"`      // unused-points nudges sent
 	TierChange int `json:"tier_change"` // tiers lowered or renewed at window end
 	Reviews    int `json:"reviews"`     // review requests sent (review_requested)
+	Facts      int `json:"facts"`       // customers whose Shopify birth date was read
 }
 
 // RunMaintenance runs every periodic use case of one shop at now: expiry
@@ -51,6 +52,12 @@ func (s *Service) RunMaintenance(ctx context.Context, shopID app.ShopID, now tim
 	}
 	if r.Reminded, err = s.SendExpiryReminders(ctx, shopID, now); err != nil {
 		return r, err
+	}
+	// Birth dates set in Shopify's admin, read before today's birthdays.
+	// Shopify being unavailable must not hold up the rest: the next run
+	// reads them.
+	if r.Facts, err = s.RefreshFacts(ctx, shopID, now); err != nil {
+		s.log.WarnContext(ctx, "reading customers' birth dates from Shopify failed; the next run tries again", "shop", shopID, "err", err)
 	}
 	if r.Birthdays, err = s.GrantBirthdays(ctx, shopID, now); err != nil {
 		return r, err

@@ -101,6 +101,58 @@ func (s *Store) SetCustomerMetafields(ctx context.Context, shopID app.ShopID, sh
 	return nil
 }
 
+// FactsStale is a customer whose Shopify facts (facts.birth_date) are to
+// be read.
+type FactsStale struct {
+	ID        int64
+	ShopifyID int64
+}
+
+// CustomersWithStaleFacts returns up to limit customers of the shop whose
+// facts were never read or were marked stale, with an id above after.
+func (s *Store) CustomersWithStaleFacts(ctx context.Context, shopID app.ShopID, after int64, limit int) ([]FactsStale, error) {
+	var out []FactsStale
+	err := s.db.WithContext(ctx).Raw(`SELECT id, shopify_id FROM customers
+WHERE shop_id = ? AND facts_checked_at IS NULL AND id > ? ORDER BY id LIMIT ?`, shopID, after, limit).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: customers with stale facts: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// SetCustomerFacts caches the Shopify facts read for a customer (a nil
+// value removes a fact Shopify no longer has) and marks them checked at.
+func (s *Store) SetCustomerFacts(ctx context.Context, shopID app.ShopID, customerID int64, facts map[string]*string, at time.Time) error {
+	set, drop := map[string]string{}, []string{}
+	for k, v := range facts {
+		if v == nil {
+			drop = append(drop, k)
+		} else {
+			set[k] = *v
+		}
+	}
+	b, _ := json.Marshal(set)
+	if drop == nil {
+		drop = []string{}
+	}
+	err := s.db.WithContext(ctx).Exec(`UPDATE customers SET metafields = (metafields - ?::text[]) || ?::jsonb, facts_checked_at = ?
+WHERE shop_id = ? AND id = ?`, StringArray(drop), string(b), at, shopID, customerID).Error
+	if err != nil {
+		return fmt.Errorf("store: set customer facts: %w", formatError(err))
+	}
+	return nil
+}
+
+// MarkCustomerFactsStale asks for the customer's Shopify facts to be read
+// again (customers/create or customers/update arrived).
+func (s *Store) MarkCustomerFactsStale(ctx context.Context, shopID app.ShopID, customerID int64) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE customers SET facts_checked_at = NULL WHERE shop_id = ? AND id = ?`, shopID, customerID).Error
+	if err != nil {
+		return fmt.Errorf("store: mark customer facts stale: %w", formatError(err))
+	}
+	return nil
+}
+
 // SearchCustomers finds the shop's customers by email, phone or Shopify id.
 func (s *Store) SearchCustomers(ctx context.Context, shopID app.ShopID, q string, limit int) ([]Customer, error) {
 	if limit <= 0 || limit > 200 {

@@ -27,7 +27,11 @@ type LoyaltyAccount struct {
 	TierSince         *time.Time
 	BirthMonth        *int
 	BirthDay          *int
-	LastRedeemedAt    *time.Time
+	// BirthdaySetAt and BirthdaySetBy ("shopper" or "staff"): the last
+	// change of the birthday, for the once-a-year rule.
+	BirthdaySetAt  *time.Time
+	BirthdaySetBy  string
+	LastRedeemedAt *time.Time
 	LastNudgedAt      *time.Time
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
@@ -114,10 +118,11 @@ func (s *Store) LoyaltyAccount(ctx context.Context, shopID app.ShopID, customerI
 func (s *Store) SaveLoyaltyAccount(ctx context.Context, shopID app.ShopID, a *LoyaltyAccount, now time.Time) error {
 	err := s.db.WithContext(ctx).Exec(`UPDATE loyalty_accounts SET
     points_balance = ?, points_debt = ?, lifetime_points = ?, points_earned = ?, amount_spent_minor = ?,
-    tier_key = ?, tier_since = ?, birth_month = ?, birth_day = ?, last_redeemed_at = ?, last_nudged_at = ?, updated_at = ?
+    tier_key = ?, tier_since = ?, birth_month = ?, birth_day = ?, birthday_set_at = ?, birthday_set_by = ?,
+    last_redeemed_at = ?, last_nudged_at = ?, updated_at = ?
 WHERE shop_id = ? AND customer_id = ?`,
 		a.PointsBalance, a.PointsDebt, a.LifetimePoints, a.PointsEarned, a.AmountSpentMinor,
-		a.TierKey, a.TierSince, a.BirthMonth, a.BirthDay, a.LastRedeemedAt, a.LastNudgedAt, now,
+		a.TierKey, a.TierSince, a.BirthMonth, a.BirthDay, a.BirthdaySetAt, a.BirthdaySetBy, a.LastRedeemedAt, a.LastNudgedAt, now,
 		shopID, a.CustomerID).Error
 	if err != nil {
 		return fmt.Errorf("store: save loyalty account: %w", formatError(err))

@@ -108,7 +108,7 @@ func (w *LoyaltyMaintenanceWorker) Work(ctx context.Context, j *river.Job[job.Lo
 	}
 	if r != (loyalty.MaintenanceReport{}) {
 		w.log.InfoContext(ctx, "loyalty maintenance", "shop", j.Args.ShopID, "expired", r.Expired, "reminded", r.Reminded,
-			"birthdays", r.Birthdays, "nudged", r.Nudged, "tier_changes", r.TierChange, "review_requests", r.Reviews)
+			"birthdays", r.Birthdays, "nudged", r.Nudged, "tier_changes", r.TierChange, "review_requests", r.Reviews, "facts_read", r.Facts)
 	}
 	return nil
 }
