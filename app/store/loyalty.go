@@ -32,9 +32,9 @@ type LoyaltyAccount struct {
 	BirthdaySetAt  *time.Time
 	BirthdaySetBy  string
 	LastRedeemedAt *time.Time
-	LastNudgedAt      *time.Time
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	LastNudgedAt   *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // TableName implements gorm's tabler.
