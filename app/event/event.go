@@ -74,8 +74,11 @@ const (
 	ReasonReview   = "review"
 	ReasonReferral = "referral"
 	ReasonManual   = "manual"
-	ReasonRefund   = "refund"
-	ReasonCancel   = "cancel"
+	// ReasonRewardExpired: a reward coupon ended unused and the program
+	// gave its points back.
+	ReasonRewardExpired = "reward_expired"
+	ReasonRefund        = "refund"
+	ReasonCancel        = "cancel"
 )
 
 // props builds a property map, leaving out empty optional values.
@@ -142,7 +145,7 @@ func NewWalletPointsRewarded(c Common, points int64, reason, orderID, orderName 
 		return Event{}, err
 	}
 	switch reason {
-	case ReasonOrder, ReasonSignup, ReasonBirthday, ReasonReview, ReasonReferral, ReasonManual:
+	case ReasonOrder, ReasonSignup, ReasonBirthday, ReasonReview, ReasonReferral, ReasonManual, ReasonRewardExpired:
 	default:
 		return Event{}, app.Errorf(app.EINVALID, "Unknown reward reason %q.", reason)
 	}

@@ -38,6 +38,7 @@ type MaintenanceReport struct {
 	TierChange int `json:"tier_change"` // tiers lowered or renewed at window end
 	Reviews    int `json:"reviews"`     // review requests sent (review_requested)
 	Facts      int `json:"facts"`       // customers whose Shopify birth date was read
+	Rewards    int `json:"rewards"`     // reward coupons that ended unused
 }
 
 // RunMaintenance runs every periodic use case of one shop at now: expiry
@@ -48,6 +49,9 @@ func (s *Service) RunMaintenance(ctx context.Context, shopID app.ShopID, now tim
 	var r MaintenanceReport
 	var err error
 	if r.Expired, err = s.ExpirePoints(ctx, shopID, now); err != nil {
+		return r, err
+	}
+	if r.Rewards, err = s.ExpireRewards(ctx, shopID, now); err != nil {
 		return r, err
 	}
 	if r.Reminded, err = s.SendExpiryReminders(ctx, shopID, now); err != nil {

@@ -347,3 +347,52 @@ func redemptionReason(reason string) string {
 // packagePrefix matches the "shopify: graphql: " style prefixes our errors
 // carry.
 var packagePrefix = regexp.MustCompile(`\b(shopify|graphql|loyalty|create discount code): `)
+
+// ExpireRewards marks the shop's reward coupons that reached their end
+// unused as expired and, when the program returns expired rewards' points
+// (ReturnExpiredRewardPoints), credits the points back with
+// wallet_points_rewarded (reason reward_expired), each in the customer's
+// own transaction, once (key "coupon-expired:coupon/<id>"). Shopify ends the
+// discount itself at the coupon's endsAt, so nothing is asked of it.
+func (s *Service) ExpireRewards(ctx context.Context, shopID app.ShopID, now time.Time) (int, error) {
+	total := 0
+	after := int64(0)
+	for {
+		coupons, err := s.st.UnusedExpiredCoupons(ctx, shopID, now, after, batchSize)
+		if err != nil || len(coupons) == 0 {
+			return total, err
+		}
+		after = coupons[len(coupons)-1].ID
+		for _, c := range coupons {
+			n, err := s.perCustomer(ctx, shopID, c.CustomerID, now, func(u *unit) (int, error) {
+				expired, err := u.tx.ExpireCoupon(u.ctx, shopID, c.ID, u.now)
+				if err != nil || !expired || !u.settings.ReturnExpiredRewardPoints || c.PointsSpent <= 0 {
+					return b2i(expired), err
+				}
+				key := "coupon-expired:coupon/" + strconv.FormatInt(c.ID, 10)
+				_, expires := ledger.CreditTimes(ledger.KindAdjust, u.now, u.settings, u.loc)
+				e := ledger.Entry{Kind: ledger.KindAdjust, Points: c.PointsSpent, Reason: "reward " + c.Code + " expired unused",
+					IdempotencyKey: key, CreatedAt: u.now, ExpiresAt: expires}
+				lot, inserted, err := u.credit(e, 0)
+				if err != nil || !inserted {
+					return 1, err
+				}
+				if err := u.add(key)(event.NewWalletPointsRewarded(u.common(key, ""), e.Points, event.ReasonRewardExpired, "", "", lot.ExpiresAt)); err != nil {
+					return 0, err
+				}
+				return 1, nil
+			})
+			if err != nil {
+				return total, fmt.Errorf("loyalty: expire reward coupon %d: %w", c.ID, err)
+			}
+			total += n
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -100,6 +100,9 @@ type Settings struct {
 
 	// Rewards are what points buy: each one turns into a discount coupon.
 	Rewards []Reward `json:"rewards"`
+	// ReturnExpiredRewardPoints gives the points of a reward coupon back
+	// when the coupon reaches its end unused. Off: they stay spent.
+	ReturnExpiredRewardPoints bool `json:"return_expired_reward_points"`
 	// Referral is the refer-a-friend program.
 	Referral Referral `json:"referral"`
 	// Tiers is the VIP program.

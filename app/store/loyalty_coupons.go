@@ -13,6 +13,7 @@ const (
 	CouponPending = "pending" // stored; the Shopify discount code is being created
 	CouponActive  = "active"  // the discount code exists in Shopify
 	CouponFailed  = "failed"  // Shopify refused it; the points were given back
+	CouponExpired = "expired" // it reached its end unused
 )
 
 // Coupon is a reward coupon bought with points.
@@ -156,4 +157,28 @@ ORDER BY created_at LIMIT ?`, olderThan, limit).Scan(&out).Error
 		return nil, fmt.Errorf("store: pending coupons: %w", formatError(err))
 	}
 	return out, nil
+}
+
+// UnusedExpiredCoupons returns up to limit of the shop's active coupons
+// that reached their end (expires_at at or before now) unused, with an id
+// above after.
+func (s *Store) UnusedExpiredCoupons(ctx context.Context, shopID app.ShopID, now time.Time, after int64, limit int) ([]Coupon, error) {
+	var out []Coupon
+	err := s.db.WithContext(ctx).Where("shop_id = ? AND status = ? AND redeemed_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? AND id > ?",
+		shopID, CouponActive, now, after).Order("id").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: unused expired coupons: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// ExpireCoupon marks an active, unused coupon expired; it reports whether
+// the row still was (only then may its points come back).
+func (s *Store) ExpireCoupon(ctx context.Context, shopID app.ShopID, id int64, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE coupons SET status = 'expired', updated_at = ?
+WHERE shop_id = ? AND id = ? AND status = 'active' AND redeemed_at IS NULL`, now, shopID, id)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: expire coupon: %w", formatError(res.Error))
+	}
+	return res.RowsAffected == 1, nil
 }
