@@ -75,7 +75,7 @@ func (p *Processor) Dispatch(ctx context.Context, tx *store.Store, wh *store.Web
 	case "customers/data_request":
 		return p.customersDataRequest(ctx, tx, shop, wh)
 	case "shop/redact":
-		return nil, tx.DeleteShop(ctx, shop.ID, shop.Domain)
+		return nil, p.shopRedact(ctx, tx, shop, wh)
 	case "orders/create", "orders/paid", "orders/fulfilled", "orders/cancelled", "orders/updated", "orders/edited":
 		var o shopify.Order
 		if err := decode(wh.Body, &o); err != nil {
@@ -127,6 +127,26 @@ func (p *Processor) uninstalled(ctx context.Context, tx *store.Store, shop *stor
 	}
 	p.log.InfoContext(ctx, "shop uninstalled", "shop", shop.Domain)
 	return nil
+}
+
+// shopRedact deletes every row of the shop (Shopify sends shop/redact 48
+// hours after an uninstall), but only while the shop is still uninstalled
+// and the request was triggered after that uninstall: a merchant who
+// installed the app again meanwhile keeps every point and setting, and the
+// late request is recorded as ignored with the reason.
+func (p *Processor) shopRedact(ctx context.Context, tx *store.Store, shop *store.Shop, wh *store.Webhook) error {
+	if shop.State != store.ShopUninstalled || shop.UninstalledAt == nil {
+		return job.Ignore("the shop has the app installed again; shop/redact deleted nothing")
+	}
+	at := wh.ReceivedAt
+	if wh.TriggeredAt != nil {
+		at = *wh.TriggeredAt
+	}
+	if at.Before(*shop.UninstalledAt) {
+		return job.Ignore("shop/redact was triggered before the latest uninstall; it deleted nothing")
+	}
+	p.log.InfoContext(ctx, "shop redacted: every row deleted", "shop", shop.Domain)
+	return tx.DeleteShop(ctx, shop.ID, shop.Domain)
 }
 
 func (p *Processor) customerUpsert(ctx context.Context, tx *store.Store, shop *store.Shop, wh *store.Webhook) (*int64, error) {

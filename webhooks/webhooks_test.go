@@ -611,7 +611,23 @@ VALUES (?, ?, 'REFCODE1', 'john@example.com', 'PBF-TEST-0001', 'percentage', '10
 			t.Fatalf("other shop's customer touched: %v", err)
 		}
 	})
+	t.Run("ShopRedactOfAnInstalledShopDeletesNothing", func(t *testing.T) {
+		// The app is installed: a shop/redact (late, or for an earlier
+		// installation) is recorded as ignored with the reason.
+		b.send(t, delivery{topic: "shop/redact", shop: sh.Domain, id: "shop-redact-early", body: compliance("shop/redact", sh)})
+		b.waitFor(t, "the early redact to be settled", func() bool {
+			return b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'shop-redact-early' AND status = 'ignored' AND last_error LIKE '%installed again%'") == 1
+		})
+		if n := b.count(t, "SELECT count(*) FROM customers WHERE shop_id = $1", sh.ID); n == 0 {
+			t.Fatal("shop/redact of an installed shop deleted its customers")
+		}
+	})
 	t.Run("ShopRedactDeletesEveryRow", func(t *testing.T) {
+		b.send(t, delivery{topic: "app/uninstalled", shop: sh.Domain, id: "shop-uninstall", body: sample(t, "app/uninstalled")})
+		b.waitFor(t, "uninstall", func() bool {
+			got, _ := b.st.Shop(ctx, sh.ID)
+			return got.State == store.ShopUninstalled
+		})
 		b.send(t, delivery{topic: "shop/redact", shop: sh.Domain, id: "shop-redact", body: compliance("shop/redact", sh)})
 		b.waitFor(t, "shop deleted", func() bool {
 			return b.count(t, "SELECT count(*) FROM shops WHERE id = $1", sh.ID) == 0

@@ -330,6 +330,7 @@ func TestCompliance(t *testing.T) {
 	// shop/redact deletes every loyalty row of the shop.
 	b.deliver(t, b.shop, "orders/paid", order{ID: orderID + 1, Subtotal: "10.00"}.body(t)) // a guest order: counted
 	b.deliver(t, b.shop, "orders/paid", order{ID: orderID + 2, Customer: 77, Subtotal: "10.00"}.body(t))
+	b.deliver(t, b.shop, "app/uninstalled", []byte(`{"id":1,"name":"x"}`)) // shop/redact follows an uninstall
 	b.deliver(t, b.shop, "shop/redact", compliance("shop/redact"))
 	for _, tb := range append(tables, "programs", "loyalty_shop_stats") {
 		if n := b.count(t, "SELECT count(*) FROM "+tb+" WHERE shop_id = $1", b.shop.ID); n != 0 {

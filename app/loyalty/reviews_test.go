@@ -459,6 +459,7 @@ func TestReviews_Compliance(t *testing.T) {
 		t.Fatalf("customers/redact left %d reviews of other customers, want 3", n)
 	}
 
+	b.deliver(t, b.shop, "app/uninstalled", []byte(`{"id":1,"name":"x"}`)) // shop/redact follows an uninstall
 	b.deliver(t, b.shop, "shop/redact", compliance("shop/redact"))
 	for _, tb := range []string{"reviews", "order_products"} {
 		if n := b.count(t, "SELECT count(*) FROM "+tb+" WHERE shop_id = $1", b.shop.ID); n != 0 {
