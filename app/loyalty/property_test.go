@@ -325,6 +325,13 @@ func TestProperty_ThroughWebhookPipeline(t *testing.T) {
 		t.Fatal("processing happened before the worker started")
 	}
 	startRiver(t, b, "single", 1) // one webhook at a time: arrival order
+	for _, r := range runs {
+		settled(t, b, r.got)
+	}
+	// The worker takes jobs in job order: that must be the order the inbox
+	// acknowledged the rows (a kick that overtook another reordered
+	// sequential deliveries, and the ledger with them).
+	jobsInArrivalOrder(t, b)
 	settings := program.Defaults()
 	propertySettings(&settings)
 	for i, r := range runs {
@@ -345,6 +352,31 @@ func TestProperty_ThroughWebhookPipeline(t *testing.T) {
 		for _, c := range r.sc.customers {
 			b.reconcile(t, r.got, c)
 		}
+	}
+}
+
+// jobsInArrivalOrder checks that the process_webhook jobs, in job order,
+// carry ascending inbox row ids.
+func jobsInArrivalOrder(t *testing.T, b *bundle) {
+	t.Helper()
+	rows, err := b.db.Pool.Query(context.Background(), `SELECT id, (args->>'webhook_id')::bigint FROM river_job WHERE kind = 'process_webhook' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var last int64
+	for rows.Next() {
+		var job, row int64
+		if err := rows.Scan(&job, &row); err != nil {
+			t.Fatal(err)
+		}
+		if row < last {
+			t.Fatalf("job %d processes inbox row %d after row %d: kicks out of arrival order", job, row, last)
+		}
+		last = row
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
 
