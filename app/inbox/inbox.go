@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,6 +79,10 @@ type Writer struct {
 	reqs    chan *request
 	kicks   chan int64
 	metrics writerMetrics
+	// kicksQueued and kicksSettled count kicks handed to the kicker and
+	// kicks it has finished with (inserted, or failed and left to the
+	// sweep).
+	kicksQueued, kicksSettled atomic.Int64
 }
 
 type request struct {
@@ -186,6 +191,7 @@ func (w *Writer) kickLoop() {
 			w.metrics.kickErrors.Inc()
 		}
 		cancel()
+		w.kicksSettled.Add(int64(len(ids)))
 	}
 }
 
@@ -300,10 +306,12 @@ func (w *Writer) commit(batch []*request) {
 	if err == nil {
 		for _, r := range batch {
 			if r.res.Status == StatusPending && r.res.ID > 0 {
+				w.kicksQueued.Add(1) // before the kicker can settle it
 				select {
 				case w.kicks <- r.res.ID:
 				default:
 					// The kick queue is full: the sweep picks the row up.
+					w.kicksQueued.Add(-1)
 					w.metrics.kickErrors.Inc()
 				}
 			}
@@ -364,4 +372,15 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 		}
 	}
 	return nil
+}
+
+// Queued returns how many deliveries wait for a committer.
+func (w *Writer) Queued() int { return len(w.reqs) }
+
+// Kicks returns how many job kicks were queued after commits, and how many
+// of those the kicker has finished with (inserted, or failed and left to
+// the sweep). When the two are equal, every kick of every answered
+// delivery is in River: tests wait on that instead of sleeping.
+func (w *Writer) Kicks() (queued, settled int64) {
+	return w.kicksQueued.Load(), w.kicksSettled.Load()
 }

@@ -168,13 +168,25 @@ func TestWriter_DrainsOnStop(t *testing.T) {
 			results <- err
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // let them queue before any committer runs
+	// Wait until all ten are queued before any committer runs.
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Queued() < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 10 requests queued", w.Queued())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
 	w.Run(ctx) // already cancelled: drains and returns
 	for range 10 {
 		if err := <-results; err != nil {
 			t.Fatal(err)
 		}
+	}
+	var rows int
+	db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM webhooks").Scan(&rows)
+	if rows != 10 {
+		t.Fatalf("%d rows committed; want 10", rows)
 	}
 }
 
