@@ -20,7 +20,6 @@ const (
 	TopicOrdersPaid      = "orders/paid"
 	TopicOrdersFulfilled = "orders/fulfilled"
 	TopicOrdersCancelled = "orders/cancelled"
-	TopicCustomersCreate = "customers/create"
 )
 
 // earnTopic returns the order topic that credits purchase points.

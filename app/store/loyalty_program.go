@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"gorm.io/gorm"
-
 	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/program"
 )
@@ -73,16 +71,4 @@ func (s *Store) ActiveShopIDs(ctx context.Context) ([]app.ShopID, error) {
 		return nil, fmt.Errorf("store: active shops: %w", formatError(err))
 	}
 	return ids, nil
-}
-
-// WebhookTopic returns the topic of one of the shop's inbox rows.
-func (s *Store) WebhookTopic(ctx context.Context, shopID app.ShopID, id int64) (string, error) {
-	var topics []string
-	if err := s.db.WithContext(ctx).Model(&Webhook{}).Where("shop_id = ? AND id = ?", shopID, id).Pluck("topic", &topics).Error; err != nil {
-		return "", fmt.Errorf("store: webhook topic: %w", formatError(err))
-	}
-	if len(topics) == 0 {
-		return "", app.Wrap(app.ENOTFOUND, gorm.ErrRecordNotFound, "Not found.")
-	}
-	return topics[0], nil
 }
