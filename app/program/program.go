@@ -75,6 +75,10 @@ type Settings struct {
 	// MinimumOrderMinor is the smallest earning base, in minor units, that
 	// earns points; smaller orders earn none.
 	MinimumOrderMinor int64 `json:"minimum_order_minor"`
+	// CountTestOrders makes test orders ("test": true: the Bogus gateway,
+	// a payment provider's test mode) earn like real ones. Off: they are
+	// ignored.
+	CountTestOrders bool `json:"count_test_orders"`
 
 	// SignupPoints are credited once when a customer has an account (state
 	// enabled in Shopify), on customers/create or on the customers/update
@@ -195,6 +199,7 @@ func Defaults() Settings {
 		EarnBase:              EarnBase{IncludeShipping: false, IncludeTax: false},
 		EarnOn:                EarnOnPaid,
 		MinimumOrderMinor:     0,
+		CountTestOrders:       false,
 		SignupPoints:          100,
 		// Existing customers are not new signups: crediting them on install
 		// floods the sinks with "you earned points" messages.
