@@ -149,9 +149,13 @@ func (d *demoEnv) Seed(ctx context.Context, tn *tenant.Service, fwd *forward.Ser
 			return nil, err
 		}
 	}
+	// The seeded shoppers sign up now, after the install, so they earn the
+	// signup points as new accounts do (records from before an install earn
+	// none unless the program welcomes existing account holders).
+	now := time.Now().UTC().Format(time.RFC3339)
 	for _, c := range demoCustomers {
-		body := fmt.Sprintf(`{"id":%d,"admin_graphql_api_id":"gid://shopify/Customer/%d","email":%s,"phone":%s,"first_name":%q,"last_name":%q,"state":"enabled","verified_email":true,"created_at":"2026-01-05T10:00:00Z","updated_at":"2026-01-05T10:00:00Z","currency":"USD","addresses":[],"tax_exemptions":[],"default_address":null}`,
-			c.id, c.id, jsonOrNull(c.email), jsonOrNull(c.phone), c.first, c.last)
+		body := fmt.Sprintf(`{"id":%d,"admin_graphql_api_id":"gid://shopify/Customer/%d","email":%s,"phone":%s,"first_name":%q,"last_name":%q,"state":"enabled","verified_email":true,"created_at":%q,"updated_at":%q,"currency":"USD","addresses":[],"tax_exemptions":[],"default_address":null}`,
+			c.id, c.id, jsonOrNull(c.email), jsonOrNull(c.phone), c.first, c.last, now, now)
 		if err := d.send(ctx, appURL, "customers/create", fmt.Sprintf("demo-seed-customer-%d", c.id), []byte(body)); err != nil {
 			return nil, err
 		}

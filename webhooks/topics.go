@@ -166,6 +166,10 @@ func (p *Processor) customerUpsert(ctx context.Context, tx *store.Store, shop *s
 		t := c.UpdatedAt.UTC()
 		in.ShopifyUpdatedAt = &t
 	}
+	if !c.CreatedAt.IsZero() {
+		t := c.CreatedAt.UTC()
+		in.ShopifyCreatedAt = &t
+	}
 	row, created, err := tx.UpsertCustomer(ctx, shop.ID, in)
 	if err != nil {
 		return nil, err

@@ -358,10 +358,15 @@ func TestIntake_ConcurrentDuplicates(t *testing.T) {
 	if n := b.count(t, "SELECT count(*) FROM webhooks"); n != 1 {
 		t.Fatalf("%d rows", n)
 	}
-	b.waitFor(t, "one job", func() bool {
-		return b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'") == 1
+	// Every answered delivery queued its kick before its answer: wait until
+	// the kicker has inserted all of them, then count.
+	b.waitFor(t, "the kicker to finish", func() bool {
+		queued, settled := b.writer.Kicks()
+		return queued == settled
 	})
-	time.Sleep(100 * time.Millisecond) // a late second kick would show now
+	if queued, _ := b.writer.Kicks(); queued != 1 {
+		t.Fatalf("%d kicks for one row", queued)
+	}
 	if n := b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'"); n != 1 {
 		t.Fatalf("%d jobs", n)
 	}
@@ -394,8 +399,13 @@ VALUES (?, ?, 'orphan', 'customers/create', ?, 'pending', now() - interval '1 mi
 	if _, err := b.st.CustomerByShopifyID(context.Background(), sh.ID, 77); err != nil {
 		t.Fatal(err)
 	}
-	// Later sweeps find nothing pending and add no jobs.
-	time.Sleep(500 * time.Millisecond)
+	// Later sweeps find nothing pending and add no jobs: wait for two sweeps
+	// that started after the orphan was processed to complete, then count.
+	var startedAfter int64
+	b.db.Pool.QueryRow(context.Background(), `SELECT coalesce(max(id), 0) FROM river_job WHERE kind = 'sweep_webhooks'`).Scan(&startedAfter)
+	b.waitFor(t, "two later sweeps", func() bool {
+		return b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'sweep_webhooks' AND state = 'completed' AND id > $1", startedAfter) >= 2
+	})
 	if n := b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'"); n != 1 {
 		t.Fatalf("%d jobs for one orphan", n)
 	}

@@ -5,11 +5,13 @@
 // Under load many webhooks share a commit (group commit), which is how
 // intake beats one fsync per webhook.
 //
-// The rows are the truth. After the commit, and after the requests have
-// their answer, a kicker enqueues one River job per new pending row (unique
-// while live); a kick lost to a crash is re-issued by the periodic sweep of
-// pending rows (worker.SweepWebhooksWorker). Keeping River's insert out of
-// the intake transaction takes several round trips off every acknowledgement.
+// The rows are the truth. After the commit a kicker enqueues one River job
+// per new pending row (unique while live), in the order the rows were
+// acknowledged: the kick is queued before the request gets its answer and
+// inserted after it. A kick lost to a crash is re-issued by the periodic
+// sweep of pending rows (worker.SweepWebhooksWorker). Keeping River's insert
+// out of the intake transaction takes several round trips off every
+// acknowledgement.
 package inbox
 
 import (
@@ -17,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,6 +79,10 @@ type Writer struct {
 	reqs    chan *request
 	kicks   chan int64
 	metrics writerMetrics
+	// kicksQueued and kicksSettled count kicks handed to the kicker and
+	// kicks it has finished with (inserted, or failed and left to the
+	// sweep).
+	kicksQueued, kicksSettled atomic.Int64
 }
 
 type request struct {
@@ -184,6 +191,7 @@ func (w *Writer) kickLoop() {
 			w.metrics.kickErrors.Inc()
 		}
 		cancel()
+		w.kicksSettled.Add(int64(len(ids)))
 	}
 }
 
@@ -290,24 +298,30 @@ func (w *Writer) commit(batch []*request) {
 	err := w.store(ctx, batch)
 	w.metrics.commit.Observe(time.Since(start).Seconds())
 	w.metrics.batch.Observe(float64(len(batch)))
+	// Queue the kicks before answering: a webhook acknowledged before
+	// another was sent is then kicked, and so processed by a single
+	// worker, before it. Answering first let the other committer's kick
+	// overtake this one (the jobs of sequential deliveries came out of
+	// order). Queueing never blocks.
+	if err == nil {
+		for _, r := range batch {
+			if r.res.Status == StatusPending && r.res.ID > 0 {
+				w.kicksQueued.Add(1) // before the kicker can settle it
+				select {
+				case w.kicks <- r.res.ID:
+				default:
+					// The kick queue is full: the sweep picks the row up.
+					w.kicksQueued.Add(-1)
+					w.metrics.kickErrors.Inc()
+				}
+			}
+		}
+	}
 	for _, r := range batch {
 		if err != nil {
 			r.err = err
 		}
 		close(r.done)
-	}
-	if err != nil {
-		return
-	}
-	for _, r := range batch {
-		if r.res.Status == StatusPending && r.res.ID > 0 {
-			select {
-			case w.kicks <- r.res.ID:
-			default:
-				// The kick queue is full: the sweep picks the row up.
-				w.metrics.kickErrors.Inc()
-			}
-		}
 	}
 }
 
@@ -358,4 +372,15 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 		}
 	}
 	return nil
+}
+
+// Queued returns how many deliveries wait for a committer.
+func (w *Writer) Queued() int { return len(w.reqs) }
+
+// Kicks returns how many job kicks were queued after commits, and how many
+// of those the kicker has finished with (inserted, or failed and left to
+// the sweep). When the two are equal, every kick of every answered
+// delivery is in River: tests wait on that instead of sleeping.
+func (w *Writer) Kicks() (queued, settled int64) {
+	return w.kicksQueued.Load(), w.kicksSettled.Load()
 }

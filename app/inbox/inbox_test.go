@@ -107,6 +107,52 @@ func TestWriter_GroupsConcurrentWrites(t *testing.T) {
 	}
 }
 
+// TestWriter_KicksInAcknowledgementOrder: deliveries written one after
+// the other (each sent once the previous one was answered, as a sender
+// that waits for its 200 does) get their jobs in that order, with two
+// committers: a single worker then processes them in arrival order.
+func TestWriter_KicksInAcknowledgementOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, inbox.Options{Committers: 2, KickInterval: -1})
+	const n = 300
+	rowIDs := make([]int64, 0, n)
+	for i := range n {
+		res, err := b.w.Write(context.Background(), delivery(fmt.Sprintf("o-%d", i), []byte(`{}`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rowIDs = append(rowIDs, res.ID)
+	}
+	var jobs int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'").Scan(&jobs)
+		if jobs == n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if jobs != n {
+		t.Fatalf("%d jobs; want %d", jobs, n)
+	}
+	rows, err := b.db.Pool.Query(context.Background(), "SELECT (args->>'webhook_id')::bigint FROM river_job WHERE kind = 'process_webhook' ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var row int64
+		if err := rows.Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		if row != rowIDs[i] {
+			t.Fatalf("job %d kicks row %d; the %d-th acknowledged row is %d", i, row, i, rowIDs[i])
+		}
+		i++
+	}
+}
+
 // TestWriter_DrainsOnStop: requests queued when the writer stops still get
 // their commit and answer.
 func TestWriter_DrainsOnStop(t *testing.T) {
@@ -122,13 +168,25 @@ func TestWriter_DrainsOnStop(t *testing.T) {
 			results <- err
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // let them queue before any committer runs
+	// Wait until all ten are queued before any committer runs.
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Queued() < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 10 requests queued", w.Queued())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
 	w.Run(ctx) // already cancelled: drains and returns
 	for range 10 {
 		if err := <-results; err != nil {
 			t.Fatal(err)
 		}
+	}
+	var rows int
+	db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM webhooks").Scan(&rows)
+	if rows != 10 {
+		t.Fatalf("%d rows committed; want 10", rows)
 	}
 }
 

@@ -27,25 +27,18 @@ const MaxAdjustPoints = 10_000_000
 const ReasonMerge = "merge"
 
 // CustomerUpserted runs after customers/create or customers/update stored
-// the identity (webhooks.Loyalty): it opens the member's account and, for
-// customers/create only, credits the signup points once per customer
-// (ledger.KeySignup), even when an order created the customer row first.
-// customers/update changes nothing else: the identity is the processor's.
-func (s *Service) CustomerUpserted(ctx context.Context, tx *store.Store, shop *store.Shop, c *store.Customer, created bool, webhookRowID int64) error {
+// the identity (webhooks.Loyalty): it opens the customer's loyalty account
+// and credits the signup points once per customer (ledger.KeySignup) when
+// signupDue says the customer has a new account. Shopify creates customer
+// records for checkouts, POS sales, imports and other apps: a record
+// earns nothing until it is an account, which arrives as a customers/create
+// with state enabled, or as the customers/update that enables it (an
+// invitation accepted). The stored row decides, and UpsertCustomer keeps
+// the newest state, so a late or repeated delivery changes nothing.
+func (s *Service) CustomerUpserted(ctx context.Context, tx *store.Store, shop *store.Shop, c *store.Customer, _ bool, webhookRowID int64) error {
 	settings, _, err := tx.ProgramSettings(ctx, shop.ID)
 	if err != nil {
 		return err
-	}
-	signup := created
-	if webhookRowID != 0 {
-		// The topic, not "created", decides: an order may have created the
-		// row before customers/create arrived, and a customers/update for a
-		// customer we never saw is no signup.
-		topic, err := tx.WebhookTopic(ctx, shop.ID, webhookRowID)
-		if err != nil {
-			return err
-		}
-		signup = topic == TopicCustomersCreate
 	}
 	actor, wh := webhookActor(ctx, webhookRowID)
 	u := s.newUnit(ctx, tx, shop, settings, s.clock(), actor, wh)
@@ -54,7 +47,7 @@ func (s *Service) CustomerUpserted(ctx context.Context, tx *store.Store, shop *s
 	if err := u.lock(c.ID, c.ShopifyID, key); err != nil {
 		return err
 	}
-	if signup && settings.SignupPoints > 0 {
+	if signupDue(shop, c, settings) {
 		available, expires := ledger.CreditTimes(ledger.KindSignup, u.now, settings, u.loc)
 		e := ledger.Entry{Kind: ledger.KindSignup, Points: settings.SignupPoints, Reason: ledger.ReasonSignup,
 			IdempotencyKey: key, CreatedAt: u.now, ExpiresAt: expires, AvailableAt: available}
@@ -72,6 +65,19 @@ func (s *Service) CustomerUpserted(ctx context.Context, tx *store.Store, shop *s
 		}
 	}
 	return u.flush()
+}
+
+// signupDue reports whether a customer earns the signup points: the program
+// gives some, the customer has an account (state enabled), and the record
+// was created after the app's install, or the program welcomes existing
+// account holders too. A record whose creation time is unknown counts as
+// new.
+func signupDue(shop *store.Shop, c *store.Customer, settings program.Settings) bool {
+	if settings.SignupPoints <= 0 || c.State != shopify.CustomerStateEnabled {
+		return false
+	}
+	existing := c.ShopifyCreatedAt != nil && c.ShopifyCreatedAt.Before(shop.InstalledAt)
+	return !existing || settings.WelcomeExistingAccounts
 }
 
 // CustomersMerged applies a completed customers/merge (webhooks.Loyalty):

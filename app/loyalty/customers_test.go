@@ -61,9 +61,11 @@ func TestProgram_GetSave(t *testing.T) {
 	})
 }
 
-// TestSignup_Once: customers/create credits signup points once per
-// customer, whatever the redeliveries; customers/update never does; an
-// order that created the customer first does not steal the signup.
+// TestSignup_Once: an account's customers/create credits signup points
+// once per customer, whatever the redeliveries and later customers/update
+// deliveries; an update of a record without an account credits nothing; an
+// order that created the customer first does not steal the signup. (Which
+// customers earn is TestSignup_AccountsNotRecords.)
 func TestSignup_Once(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -83,8 +85,8 @@ func TestSignup_Once(t *testing.T) {
 		t.Fatalf("events %+v", ev)
 	}
 
-	// An update for a customer we never saw is no signup.
-	b.deliver(t, b.shop, "customers/update", customerBody(bob, "bob@example.com"))
+	// An update of a record without an account is no signup.
+	b.deliver(t, b.shop, "customers/update", set(t, customerBody(bob, "bob@example.com"), "state", "disabled"))
 	if got := b.balance(t, b.shop, bob); got != 0 {
 		t.Fatalf("update gave %d points", got)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/event"
 	"github.com/perkbridge/perkbridge/app/job"
 	"github.com/perkbridge/perkbridge/app/ledger"
@@ -20,7 +21,6 @@ const (
 	TopicOrdersPaid      = "orders/paid"
 	TopicOrdersFulfilled = "orders/fulfilled"
 	TopicOrdersCancelled = "orders/cancelled"
-	TopicCustomersCreate = "customers/create"
 )
 
 // earnTopic returns the order topic that credits purchase points.
@@ -33,7 +33,10 @@ func earnTopic(s program.Settings) string {
 
 // Order applies an order webhook inside tx (webhooks.Loyalty).
 //
-//   - Test orders are ignored.
+//   - Test orders ("test": true) are ignored unless the program counts
+//     them (Settings.CountTestOrders), when they earn like real orders. A
+//     test order that already earned (the switch was on then) is handled
+//     like any order, so its cancellation still takes the points back.
 //   - Every topic records the order (customer, channel, earning base, tax
 //     display), so refunds and cancellations that arrive first can be
 //     priced and remembered, and marks loyalty coupons in discount_codes as
@@ -50,9 +53,6 @@ func earnTopic(s program.Settings) string {
 // A delivery with no effect returns a job.Ignore error with the reason; the
 // processor records it and commits whatever was remembered.
 func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, topic string, o *shopify.Order, webhookRowID int64) error {
-	if o.Test {
-		return job.Ignore("test order: no loyalty effect")
-	}
 	orderGID, orderID := gidOf(o.AdminGraphQLAPIID, "Order", o.ID)
 	if orderGID == "" {
 		return job.Permanent(errors.New("loyalty: order payload has no id"))
@@ -60,6 +60,15 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 	settings, _, err := tx.ProgramSettings(ctx, shop.ID)
 	if err != nil {
 		return err
+	}
+	if o.Test && !settings.CountTestOrders {
+		known, err := tx.LoyaltyOrderByGID(ctx, shop.ID, orderGID)
+		if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
+			return err
+		}
+		if known == nil || known.EarnedAt == nil {
+			return job.Ignore("test order: no loyalty effect (the program does not count test orders)")
+		}
 	}
 	exp := currencyExponent(shop.Currency)
 	facts, err := orderFacts(o, orderGID, exp)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -325,6 +326,13 @@ func TestProperty_ThroughWebhookPipeline(t *testing.T) {
 		t.Fatal("processing happened before the worker started")
 	}
 	startRiver(t, b, "single", 1) // one webhook at a time: arrival order
+	for _, r := range runs {
+		settled(t, b, r.got)
+	}
+	// The worker takes jobs in job order: that must be the order the inbox
+	// acknowledged the rows (a kick that overtook another reordered
+	// sequential deliveries, and the ledger with them).
+	jobsInArrivalOrder(t, b)
 	settings := program.Defaults()
 	propertySettings(&settings)
 	for i, r := range runs {
@@ -348,6 +356,31 @@ func TestProperty_ThroughWebhookPipeline(t *testing.T) {
 	}
 }
 
+// jobsInArrivalOrder checks that the process_webhook jobs, in job order,
+// carry ascending inbox row ids.
+func jobsInArrivalOrder(t *testing.T, b *bundle) {
+	t.Helper()
+	rows, err := b.db.Pool.Query(context.Background(), `SELECT id, (args->>'webhook_id')::bigint FROM river_job WHERE kind = 'process_webhook' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var last int64
+	for rows.Next() {
+		var job, row int64
+		if err := rows.Scan(&job, &row); err != nil {
+			t.Fatal(err)
+		}
+		if row < last {
+			t.Fatalf("job %d processes inbox row %d after row %d: kicks out of arrival order", job, row, last)
+		}
+		last = row
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestConcurrentWorkers_SameBacklog: two River clients (different ids) on
 // one database drain the same backlog concurrently, eight webhooks at a
 // time each; the result equals one worker's. Processing order across
@@ -357,8 +390,10 @@ func TestProperty_ThroughWebhookPipeline(t *testing.T) {
 // promises is order-independent: every balance, and per order the points
 // earned less the points taken back, the cancellation, and for orders
 // never cancelled the points earned and taken back; plus no failure, no
-// retry (no deadlock) and reconciled lots. The direct property test above
-// shows the full ledger equality for a fixed order.
+// retry (no deadlock) and reconciled lots. Both clients must have taken
+// jobs (each waits at its first job for the other to take one), or the test
+// fails. The direct property test above shows the full ledger equality for
+// a fixed order.
 func TestConcurrentWorkers_SameBacklog(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -374,8 +409,25 @@ func TestConcurrentWorkers_SameBacklog(t *testing.T) {
 	for _, d := range sc.firstSeen() {
 		b.direct(t, want, d.topic, d.body)
 	}
-	startRiver(t, b, "worker-a", 8)
-	startRiver(t, b, "worker-b", 8)
+	// Each client's first webhook waits until the other client has taken
+	// one too (at most 10 s), so the first client started cannot drain the
+	// backlog alone: both really work it, concurrently.
+	took := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	barrier := func(i int) worker.Dispatcher {
+		var first sync.Once
+		return func(ctx context.Context, tx *store.Store, wh *store.Webhook) (*int64, error) {
+			first.Do(func() {
+				close(took[i])
+				select {
+				case <-took[1-i]:
+				case <-time.After(10 * time.Second): // the check below fails
+				}
+			})
+			return b.proc.Dispatch(ctx, tx, wh)
+		}
+	}
+	startRiverWith(t, b, "worker-a", 8, barrier(0))
+	startRiverWith(t, b, "worker-b", 8, barrier(1))
 	settled(t, b, got)
 
 	if n := b.count(t, "SELECT count(*) FROM webhooks WHERE shop_id = $1 AND attempts > 1", got.ID); n != 0 {
@@ -383,10 +435,12 @@ func TestConcurrentWorkers_SameBacklog(t *testing.T) {
 		b.db.Pool.QueryRow(context.Background(), "SELECT coalesce(string_agg(errors::text, E'\\n'), '') FROM river_job WHERE kind = 'process_webhook' AND errors IS NOT NULL").Scan(&errs)
 		t.Fatalf("%d webhooks needed a retry (lock conflict):\n%s", n, errs)
 	}
-	var workers int64
-	b.db.Pool.QueryRow(context.Background(), `SELECT count(DISTINCT attempted_by[1]) FROM river_job WHERE kind = 'process_webhook'`).Scan(&workers)
-	if workers != 2 {
-		t.Logf("note: %d of 2 workers took jobs", workers)
+	var clients []string
+	if err := b.db.Pool.QueryRow(context.Background(), `SELECT coalesce(array_agg(DISTINCT attempted_by[1]), '{}') FROM river_job WHERE kind = 'process_webhook'`).Scan(&clients); err != nil {
+		t.Fatal(err)
+	}
+	if len(clients) != 2 {
+		t.Fatalf("only %v took jobs: the test did not run two workers concurrently", clients)
 	}
 	if gb, wb := b.balances(t, got), b.balances(t, want); !reflect.DeepEqual(gb, wb) {
 		t.Fatalf("balances %v, one worker %v", gb, wb)

@@ -65,9 +65,15 @@ func setupShopify(t *testing.T, startWorker bool) *shopifyBundle {
 // test ends.
 func startRiver(t *testing.T, b *bundle, id string, webhookWorkers int) {
 	t.Helper()
+	startRiverWith(t, b, id, webhookWorkers, b.proc.Dispatch)
+}
+
+// startRiverWith is startRiver with the webhook dispatcher given.
+func startRiverWith(t *testing.T, b *bundle, id string, webhookWorkers int, dispatch worker.Dispatcher) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: id, SweepInterval: time.Hour, WebhookWorkers: webhookWorkers},
-		worker.Deps{Store: b.st, Dispatch: b.proc.Dispatch, Logger: log, Loyalty: b.svc})
+		worker.Deps{Store: b.st, Dispatch: dispatch, Logger: log, Loyalty: b.svc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +182,14 @@ func TestRedeem_LostKickIsSwept(t *testing.T) {
 		t.Fatal(err)
 	}
 	startRiver(t, sb.bundle, "sweeper", 0)
-	time.Sleep(300 * time.Millisecond)
+	// The sweep that runs on start finds the coupon too young: once it has
+	// completed, no job exists for the coupon and it is still pending.
+	waitFor(t, "the sweep run on start", func() bool {
+		return sb.count(t, "SELECT count(*) FROM river_job WHERE kind = 'sweep_coupons' AND state = 'completed'") >= 1
+	})
+	if n := sb.count(t, "SELECT count(*) FROM river_job WHERE kind = 'create_coupon'"); n != 0 {
+		t.Fatalf("a lost kick was not lost: %d create_coupon jobs", n)
+	}
 	if got, _ := sb.st.Coupon(ctx, sb.shop.ID, coupon.ID); got.Status != store.CouponPending {
 		t.Fatalf("a lost kick was not lost: %s", got.Status)
 	}

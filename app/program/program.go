@@ -75,9 +75,20 @@ type Settings struct {
 	// MinimumOrderMinor is the smallest earning base, in minor units, that
 	// earns points; smaller orders earn none.
 	MinimumOrderMinor int64 `json:"minimum_order_minor"`
+	// CountTestOrders makes test orders ("test": true: the Bogus gateway,
+	// a payment provider's test mode) earn like real ones. Off: they are
+	// ignored.
+	CountTestOrders bool `json:"count_test_orders"`
 
-	// SignupPoints are credited once when a customer account is created.
+	// SignupPoints are credited once when a customer has an account (state
+	// enabled in Shopify), on customers/create or on the customers/update
+	// that enables it; records without an account earn none.
 	SignupPoints int64 `json:"signup_points"`
+	// WelcomeExistingAccounts also credits the signup points to accounts
+	// whose customer record Shopify created before the app was installed
+	// (when a customers/* webhook first shows them enabled). Off: only
+	// accounts created after the install earn them.
+	WelcomeExistingAccounts bool `json:"welcome_existing_accounts"`
 	// BirthdayPoints are credited once a year on the customer's birthday.
 	BirthdayPoints int64 `json:"birthday_points"`
 	// ReviewPoints are credited when a review is accepted.
@@ -191,14 +202,18 @@ func Defaults() Settings {
 		EarnBase:              EarnBase{IncludeShipping: false, IncludeTax: false},
 		EarnOn:                EarnOnPaid,
 		MinimumOrderMinor:     0,
+		CountTestOrders:       false,
 		SignupPoints:          100,
-		BirthdayPoints:        200,
-		ReviewPoints:          50,
-		ReviewRequestDays:     14,
-		PendingDays:           0,
-		ExpiryMonths:          12,
-		ReminderDays:          []int{30, 7, 1},
-		UnusedNudge:           UnusedNudge{Enabled: false, ThresholdPoints: 500, AfterDays: 30},
+		// Existing customers are not new signups: crediting them on install
+		// floods the sinks with "you earned points" messages.
+		WelcomeExistingAccounts: false,
+		BirthdayPoints:          200,
+		ReviewPoints:            50,
+		ReviewRequestDays:       14,
+		PendingDays:             0,
+		ExpiryMonths:            12,
+		ReminderDays:            []int{30, 7, 1},
+		UnusedNudge:             UnusedNudge{Enabled: false, ThresholdPoints: 500, AfterDays: 30},
 		Rewards: []Reward{
 			{ID: "amount-5", Name: "5 off your order", PointsCost: 500, DiscountType: DiscountFixedAmount, Value: decimal.NewFromInt(5), ExpiresAfterDays: 90},
 			{ID: "amount-10", Name: "10 off your order", PointsCost: 1000, DiscountType: DiscountFixedAmount, Value: decimal.NewFromInt(10), ExpiresAfterDays: 90},

@@ -237,6 +237,7 @@ func TestSettings_JSON(t *testing.T) {
 		"points_per_currency_unit", "earn_base", "earn_on", "minimum_order_minor", "signup_points",
 		"birthday_points", "review_points", "review_request_days", "pending_days", "expiry_months",
 		"reminder_days", "unused_nudge", "rewards", "referral", "tiers",
+		"welcome_existing_accounts", "count_test_orders",
 	} {
 		if _, ok := m[key]; !ok {
 			t.Errorf("JSON lacks %q: %s", key, b)
@@ -244,6 +245,16 @@ func TestSettings_JSON(t *testing.T) {
 	}
 	if eb := m["earn_base"].(map[string]any); eb["include_shipping"] != false || eb["include_tax"] != false {
 		t.Errorf("earn_base = %v, want shipping and tax excluded", eb)
+	}
+	// Existing customers are not welcomed and test orders do not count
+	// unless the merchant says so; a program saved before these switches
+	// existed reads them as off.
+	if m["welcome_existing_accounts"] != false || m["count_test_orders"] != false {
+		t.Errorf("welcome_existing_accounts = %v, count_test_orders = %v; want both off", m["welcome_existing_accounts"], m["count_test_orders"])
+	}
+	var old program.Settings
+	if err := json.Unmarshal([]byte(`{"signup_points": 100}`), &old); err != nil || old.WelcomeExistingAccounts || old.CountTestOrders {
+		t.Errorf("a program without the switches decodes as %+v, %v", old, err)
 	}
 
 	t.Run("RoundTrip", func(t *testing.T) {

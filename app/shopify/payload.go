@@ -331,6 +331,18 @@ type RefundShippingLine struct {
 	ShippingLine      *ShippingLine `json:"shipping_line"`
 }
 
+// Customer states (Customer.State). Only "enabled" means the customer has
+// an account they can log in to; the others are records: "disabled" (a
+// checkout, POS or imported customer who never created an account),
+// "invited" (an account invitation was sent, not yet accepted) and
+// "declined" (the invitation was declined).
+const (
+	CustomerStateDisabled = "disabled"
+	CustomerStateInvited  = "invited"
+	CustomerStateEnabled  = "enabled"
+	CustomerStateDeclined = "declined"
+)
+
 // Customer is a customer: the body of customers/create, customers/update
 // and customers/delete, and the result of Client.Customer, which also fills
 // Metafields. Since API 2025-01 webhook customers carry no tags, order

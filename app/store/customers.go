@@ -23,6 +23,9 @@ type Customer struct {
 	State            string
 	Metafields       json.RawMessage `gorm:"type:jsonb"`
 	ShopifyUpdatedAt *time.Time
+	// ShopifyCreatedAt is when Shopify created the record; nil when only an
+	// order has told us about the customer.
+	ShopifyCreatedAt *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }
@@ -47,6 +50,7 @@ type CustomerIdentity struct {
 	LastName         string
 	State            string
 	ShopifyUpdatedAt *time.Time
+	ShopifyCreatedAt *time.Time
 }
 
 // UpsertCustomer creates or refreshes a customer's identity. An update whose
@@ -59,18 +63,19 @@ func (s *Store) UpsertCustomer(ctx context.Context, shopID app.ShopID, in Custom
 		Inserted bool
 	}
 	err := s.db.WithContext(ctx).Raw(`
-INSERT INTO customers (shop_id, shopify_id, gid, email, phone, first_name, last_name, state, shopify_updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO customers (shop_id, shopify_id, gid, email, phone, first_name, last_name, state, shopify_updated_at, shopify_created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
     email = EXCLUDED.email, phone = EXCLUDED.phone,
     first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
     state = EXCLUDED.state, gid = EXCLUDED.gid,
-    shopify_updated_at = EXCLUDED.shopify_updated_at, updated_at = now()
+    shopify_updated_at = EXCLUDED.shopify_updated_at,
+    shopify_created_at = coalesce(EXCLUDED.shopify_created_at, customers.shopify_created_at), updated_at = now()
 WHERE customers.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL
    OR EXCLUDED.shopify_updated_at >= customers.shopify_updated_at
 RETURNING *, (xmax = 0) AS inserted`,
 		shopID, in.ShopifyID, in.GID, strings.TrimSpace(in.Email), strings.TrimSpace(in.Phone),
-		in.FirstName, in.LastName, in.State, in.ShopifyUpdatedAt).Scan(&row).Error
+		in.FirstName, in.LastName, in.State, in.ShopifyUpdatedAt, in.ShopifyCreatedAt).Scan(&row).Error
 	if err != nil {
 		return nil, false, fmt.Errorf("store: upsert customer: %w", formatError(err))
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/program"
 )
@@ -97,16 +95,4 @@ func (s *Store) MarkMaintenanceCompleted(ctx context.Context, shopID app.ShopID,
 		return fmt.Errorf("store: mark maintenance completed: %w", formatError(err))
 	}
 	return nil
-}
-
-// WebhookTopic returns the topic of one of the shop's inbox rows.
-func (s *Store) WebhookTopic(ctx context.Context, shopID app.ShopID, id int64) (string, error) {
-	var topics []string
-	if err := s.db.WithContext(ctx).Model(&Webhook{}).Where("shop_id = ? AND id = ?", shopID, id).Pluck("topic", &topics).Error; err != nil {
-		return "", fmt.Errorf("store: webhook topic: %w", formatError(err))
-	}
-	if len(topics) == 0 {
-		return "", app.Wrap(app.ENOTFOUND, gorm.ErrRecordNotFound, "Not found.")
-	}
-	return topics[0], nil
 }
