@@ -68,15 +68,22 @@ func (s *Service) CustomerUpserted(ctx context.Context, tx *store.Store, shop *s
 }
 
 // signupDue reports whether a customer earns the signup points: the program
-// gives some, the customer has an account (state enabled), and the record
-// was created after the app's install, or the program welcomes existing
-// account holders too. A record whose creation time is unknown counts as
+// gives some, the customer has an account (state enabled), and the account
+// came to be after the app's install, or the program welcomes existing
+// account holders too. When the record became an account is
+// AccountEnabledAt: a checkout or POS record from before the install that
+// becomes an account afterwards is a new signup; an account that already
+// existed at install is not. A record whose times are unknown counts as
 // new.
 func signupDue(shop *store.Shop, c *store.Customer, settings program.Settings) bool {
 	if settings.SignupPoints <= 0 || c.State != shopify.CustomerStateEnabled {
 		return false
 	}
-	existing := c.ShopifyCreatedAt != nil && c.ShopifyCreatedAt.Before(shop.InstalledAt)
+	since := c.AccountEnabledAt
+	if since == nil {
+		since = c.ShopifyCreatedAt
+	}
+	existing := since != nil && since.Before(shop.InstalledAt)
 	return !existing || settings.WelcomeExistingAccounts
 }
 

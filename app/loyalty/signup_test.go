@@ -120,6 +120,12 @@ func TestSignup_AccountsNotRecords(t *testing.T) {
 		{name: "ExistingRecordEnabledAfterInstall", created: -30 * 24 * time.Hour, email: "late@example.com",
 			steps:  []signupStep{{topic: "customers/update", state: "enabled", updated: 31 * 24 * time.Hour}},
 			points: 0},
+		{name: "RecordFromBeforeInstallBecomesAccount", created: -30 * 24 * time.Hour, email: "conv@example.com",
+			steps: []signupStep{ // a checkout record seen after install, then the shopper creates the account
+				{topic: "customers/update", state: "disabled", updated: 30*24*time.Hour + time.Hour},
+				{topic: "customers/update", state: "enabled", updated: 30*24*time.Hour + 2*time.Hour, redeliver: true},
+			},
+			points: 100},
 		{name: "ExistingAccountWelcomed", created: -400 * 24 * time.Hour, email: "old@example.com", welcome: true,
 			steps: []signupStep{
 				{topic: "customers/update", state: "enabled", updated: 400*24*time.Hour + time.Hour},

@@ -26,6 +26,10 @@ type Customer struct {
 	// ShopifyCreatedAt is when Shopify created the record; nil when only an
 	// order has told us about the customer.
 	ShopifyCreatedAt *time.Time
+	// AccountEnabledAt is when the record became an account (state
+	// enabled), as the app saw it: its creation when it arrived enabled,
+	// else the update that enabled it; nil while it is no account.
+	AccountEnabledAt *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }
@@ -63,11 +67,19 @@ func (s *Store) UpsertCustomer(ctx context.Context, shopID app.ShopID, in Custom
 		Inserted bool
 	}
 	err := s.db.WithContext(ctx).Raw(`
-INSERT INTO customers (shop_id, shopify_id, gid, email, phone, first_name, last_name, state, shopify_updated_at, shopify_created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO customers (shop_id, shopify_id, gid, email, phone, first_name, last_name, state, shopify_updated_at, shopify_created_at, account_enabled_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'enabled' THEN ?::timestamptz END)
 ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
     email = EXCLUDED.email, phone = EXCLUDED.phone,
     first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+    account_enabled_at = CASE
+        WHEN EXCLUDED.state <> 'enabled' THEN NULL
+        WHEN customers.state = 'enabled' AND customers.account_enabled_at IS NOT NULL THEN customers.account_enabled_at
+        -- No state seen yet, or only the one an order's embedded customer
+        -- carried (orders do not set shopify_updated_at): no transition seen.
+        WHEN customers.state IN ('', 'enabled') OR customers.shopify_updated_at IS NULL
+            THEN coalesce(EXCLUDED.shopify_created_at, customers.shopify_created_at)
+        ELSE coalesce(EXCLUDED.shopify_updated_at, now()) END,
     state = EXCLUDED.state, gid = EXCLUDED.gid,
     shopify_updated_at = EXCLUDED.shopify_updated_at,
     shopify_created_at = coalesce(EXCLUDED.shopify_created_at, customers.shopify_created_at), updated_at = now()
@@ -75,7 +87,8 @@ WHERE customers.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NUL
    OR EXCLUDED.shopify_updated_at >= customers.shopify_updated_at
 RETURNING *, (xmax = 0) AS inserted`,
 		shopID, in.ShopifyID, in.GID, strings.TrimSpace(in.Email), strings.TrimSpace(in.Phone),
-		in.FirstName, in.LastName, in.State, in.ShopifyUpdatedAt, in.ShopifyCreatedAt).Scan(&row).Error
+		in.FirstName, in.LastName, in.State, in.ShopifyUpdatedAt, in.ShopifyCreatedAt,
+		in.State, in.ShopifyCreatedAt).Scan(&row).Error
 	if err != nil {
 		return nil, false, fmt.Errorf("store: upsert customer: %w", formatError(err))
 	}
