@@ -431,6 +431,9 @@ type ProgramForm struct {
 	MinimumOrder          string
 	IncludeShipping       bool
 	IncludeTax            bool
+	CountTestOrders       bool
+	WelcomeExisting       bool
+	ReturnExpiredRewards  bool
 	SignupPoints          string
 	BirthdayPoints        string
 	ReviewPoints          string

@@ -133,9 +133,16 @@ func (s *server) handleHome(c echo.Context) error {
 			URL:  s.appLink(c, webhooksURL, url.Values{"status": {store.WebhookFailed}}), LinkLabel: "See the failed webhooks",
 		})
 	}
-	_, saved, err := s.st.ProgramSettings(ctx, shop.ID)
+	settings, saved, err := s.st.ProgramSettings(ctx, shop.ID)
 	if err != nil {
 		return err
+	}
+	if settings.CountTestOrders {
+		v.Attention = append([]templates.AttentionItem{{
+			Tone: "attention", Title: "Test orders are earning points",
+			Text: "Orders placed in test mode credit points and send events, so you can try your flows. Turn it off before going live.",
+			URL:  s.pageURL(c, routeAppProgram, nil) + "#" + "f-count-test-orders", LinkLabel: "Change it in Program",
+		}}, v.Attention...)
 	}
 	steps := []templates.SetupStep{
 		{Title: "Connect CleverTap or Klaviyo", Text: "Enter the credentials and initialize.", Done: connected > 0, URL: s.pageURL(c, routeAppIntegrations, nil)},

@@ -181,6 +181,9 @@ func programForm(st program.Settings, exp int) templates.ProgramForm {
 		MinimumOrder:          minorString(st.MinimumOrderMinor, exp),
 		IncludeShipping:       st.EarnBase.IncludeShipping,
 		IncludeTax:            st.EarnBase.IncludeTax,
+		CountTestOrders:       st.CountTestOrders,
+		WelcomeExisting:       st.WelcomeExistingAccounts,
+		ReturnExpiredRewards:  st.ReturnExpiredRewardPoints,
 		SignupPoints:          strconv.FormatInt(st.SignupPoints, 10),
 		BirthdayPoints:        strconv.FormatInt(st.BirthdayPoints, 10),
 		ReviewPoints:          strconv.FormatInt(st.ReviewPoints, 10),
@@ -376,6 +379,10 @@ func parseProgramForm(form url.Values, current program.Settings, exp int) *progr
 	st.SignupPoints = p.int64("signup_points", f.SignupPoints)
 	f.IncludeShipping, f.IncludeTax = on("earn_base.include_shipping"), on("earn_base.include_tax")
 	st.EarnBase = program.EarnBase{IncludeShipping: f.IncludeShipping, IncludeTax: f.IncludeTax}
+	f.CountTestOrders, f.WelcomeExisting = on("count_test_orders"), on("welcome_existing_accounts")
+	st.CountTestOrders, st.WelcomeExistingAccounts = f.CountTestOrders, f.WelcomeExisting
+	f.ReturnExpiredRewards = on("return_expired_reward_points")
+	st.ReturnExpiredRewardPoints = f.ReturnExpiredRewards
 
 	f.ExpiryMonths = get("expiry_months")
 	st.ExpiryMonths = p.int("expiry_months", f.ExpiryMonths)
