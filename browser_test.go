@@ -255,13 +255,15 @@ func TestBrowser_MerchantConnectsCleverTapAndSeesEventsSent(t *testing.T) {
 		t.Fatalf("events: %d", st)
 	}
 	br.choose("#event-key", "coupon_created")
-	br.waitFor("the coupon_created preview", `!!document.querySelector('[data-testid="event-preview"][data-event="coupon_created"]')`)
+	// The preview is settled when it shows the choice and no request of
+	// app.js is in flight (aria-busy): a late answer replaces the node.
+	br.waitFor("the coupon_created preview", `!!document.querySelector('[data-preview]:not([aria-busy]) [data-testid="event-preview"][data-event="coupon_created"]')`)
 	if d := br.text(`[data-testid="event-description"]`); !strings.Contains(d, "points into a reward coupon") && d == "" {
 		t.Errorf("description = %q", d)
 	}
 	br.choose("#event-key", "wallet_points_rewarded")
-	br.waitFor("the wallet_points_rewarded preview", `!!document.querySelector('[data-testid="event-preview"][data-event="wallet_points_rewarded"]')`)
-	preview := br.text(`[data-testid="event-preview-body"]`)
+	br.waitFor("the wallet_points_rewarded preview", `!!document.querySelector('[data-preview]:not([aria-busy]) [data-testid="event-preview"][data-event="wallet_points_rewarded"]')`)
+	preview := br.textNow(`[data-testid="event-preview-body"]`)
 	for _, want := range []string{`"evtName": "wallet_points_rewarded"`, `"evtData"`, `$D_`, `"points": 404`} {
 		if !strings.Contains(preview, want) {
 			t.Errorf("CleverTap preview lacks %s:\n%s", want, preview)
