@@ -24,22 +24,22 @@ func (s *server) handleHealthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok")
 }
 
-// readiness is the body of /readyz.
+// readiness is the body of /readyz: ready or not, nothing about the
+// insides (the reason goes to the log, for the operator).
 type readiness struct {
-	Status           string `json:"status"`
-	Reason           string `json:"reason,omitempty"`
-	MigrationVersion int64  `json:"migration_version,omitempty"`
+	Status string `json:"status"` // "ok" or "unavailable"
 }
 
 // handleReadyz answers 200 when the database answers within 2 s and its
-// schema is at the latest embedded migration, 503 with the reason otherwise.
+// schema is at the latest embedded migration, 503 otherwise; the reason is
+// logged, never answered.
 func (s *server) handleReadyz(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
 	notReady := func(reason string, err error) error {
 		s.log.WarnContext(ctx, "not ready", "reason", reason, "err", err, "request_id", app.RequestIDFrom(ctx))
-		return c.JSON(http.StatusServiceUnavailable, readiness{Status: "unavailable", Reason: reason})
+		return c.JSON(http.StatusServiceUnavailable, readiness{Status: "unavailable"})
 	}
 	if err := s.db.Pool.Ping(ctx); err != nil {
 		return notReady("database unreachable", err)
@@ -51,7 +51,7 @@ func (s *server) handleReadyz(c echo.Context) error {
 	if current != latest {
 		return notReady(fmt.Sprintf("migrations pending: database at %d, latest %d", current, latest), nil)
 	}
-	return c.JSON(http.StatusOK, readiness{Status: "ok", MigrationVersion: current})
+	return c.JSON(http.StatusOK, readiness{Status: "ok"})
 }
 
 // handleStatic serves web/static. A URL with the current content version

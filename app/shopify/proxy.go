@@ -20,18 +20,22 @@ type ProxyRequest struct {
 
 // VerifyProxy checks the "signature" Shopify adds to app-proxy requests
 // (a different algorithm from the admin hmac, see SignProxy), refuses a query
-// that repeats hmac, shop, signature or timestamp, requires the timestamp to
-// be within 90 s of a.Now and validates the shop. Errors wrap ErrInvalidHMAC,
-// or ErrInvalidShop.
+// that repeats any parameter Shopify adds itself (proxyParams), requires the
+// timestamp to be within 90 s of a.Now, validates the shop and requires
+// logged_in_customer_id to be empty (a guest) or a customer id (digits).
+// Errors wrap ErrInvalidHMAC, or ErrInvalidShop.
 func (a *App) VerifyProxy(q url.Values) (ProxyRequest, error) {
 	secrets, err := a.secrets()
 	if err != nil {
 		return ProxyRequest{}, err
 	}
 	// Values are joined with "," before signing, so a repeated parameter
-	// could smuggle a second value under a valid signature; Shopify's Node
-	// library refuses these four outright.
-	for _, k := range []string{"hmac", "shop", "signature", "timestamp"} {
+	// could smuggle a second value under a valid signature (a second
+	// logged_in_customer_id, a second shop) while q.Get reads the first:
+	// Shopify never repeats its own parameters, so a repeat is refused. The
+	// storefront's own parameters may repeat (Shopify's documented example
+	// forwards extra=1&extra=2); they carry no authority.
+	for _, k := range proxyParams {
 		if len(q[k]) > 1 {
 			return ProxyRequest{}, unauthorized("Invalid request signature.", ErrInvalidHMAC, "repeated "+k+" parameter")
 		}
@@ -49,6 +53,9 @@ func (a *App) VerifyProxy(q url.Values) (ProxyRequest, error) {
 	shop, err := NormalizeShop(q.Get("shop"))
 	if err != nil {
 		return ProxyRequest{}, err
+	}
+	if id := q.Get("logged_in_customer_id"); id != "" && (len(id) > 20 || !allDigits(id)) {
+		return ProxyRequest{}, unauthorized("Invalid request signature.", ErrInvalidHMAC, "logged_in_customer_id is not a customer id")
 	}
 	return ProxyRequest{
 		Shop:               shop,
@@ -77,3 +84,6 @@ func proxyMessage(q url.Values) string {
 	sort.Strings(pairs)
 	return strings.Join(pairs, "")
 }
+
+// proxyParams are the parameters Shopify's app proxy adds to a request.
+var proxyParams = []string{"shop", "logged_in_customer_id", "path_prefix", "timestamp", "signature", "hmac"}

@@ -77,6 +77,11 @@ func TestApp_VerifyProxy(t *testing.T) {
 		{name: "DuplicateTimestamp", query: resigned(proxyQuery + "&timestamp=1317327556"), now: at, wantErr: shopify.ErrInvalidHMAC},
 		{name: "DuplicateHMAC", query: resigned(proxyQuery + "&hmac=a&hmac=b"), now: at, wantErr: shopify.ErrInvalidHMAC},
 		{name: "DuplicateSignature", query: resigned(proxyQuery) + "&signature=" + proxySignature, now: at, wantErr: shopify.ErrInvalidHMAC},
+		{name: "DuplicateCustomer", query: resigned(proxyCustomerQuery + "&logged_in_customer_id=2"), now: at, wantErr: shopify.ErrInvalidHMAC},
+		{name: "DuplicateGuestAndCustomer", query: resigned(proxyQuery + "&logged_in_customer_id=&logged_in_customer_id=7"), now: at, wantErr: shopify.ErrInvalidHMAC},
+		{name: "DuplicatePathPrefix", query: resigned(proxyQuery + "&path_prefix=%2Fapps%2Fother"), now: at, wantErr: shopify.ErrInvalidHMAC},
+		{name: "CustomerNotDigits", query: resigned(proxyQuery + "&logged_in_customer_id=1%20OR%201"), now: at, wantErr: shopify.ErrInvalidHMAC},
+		{name: "CustomerGID", query: resigned(proxyQuery + "&logged_in_customer_id=gid%3A%2F%2Fshopify%2FCustomer%2F1"), now: at, wantErr: shopify.ErrInvalidHMAC},
 		{name: "SignedLookalikeShop", query: resigned("shop=a.myshopify.com.evil.com&timestamp=1317327555"), now: at, wantErr: shopify.ErrInvalidShop},
 	}
 	for _, tt := range tests {
