@@ -59,6 +59,10 @@ func startRun(t *testing.T, args []string, env map[string]string) (base string, 
 	t.Helper()
 	port := freePort(t)
 	env["PORT"] = strconv.Itoa(port)
+	if env["METRICS_ADDR"] == "" {
+		// The internal metrics listener, on a port of this test's own.
+		env["METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // a failed start still stops run
 	out = &syncBuffer{}
@@ -123,11 +127,12 @@ func TestServe_EndToEnd(t *testing.T) {
 	shopify.InstallShop(shop)
 	fs := httptest.NewServer(shopify)
 	t.Cleanup(fs.Close)
-	base, out := mustRun(t, []string{"serve"}, map[string]string{
+	env := map[string]string{
 		"DATABASE_URL": dbURL, "SHOPIFY_API_KEY": key, "SHOPIFY_API_SECRET": secret,
 		"APP_URL": "http://localhost", "ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		"SHOPIFY_SHOP_ORIGIN": fs.URL + "/{shop}", "LOG_FORMAT": "text",
-	})
+	}
+	base, out := mustRun(t, []string{"serve"}, env)
 
 	// Embedded entry: the ID token installs the shop (token exchange).
 	resp, err := http.Get(base + "/?embedded=1&shop=" + shop + "&host=YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvZTJlLXNob3A&id_token=" + shopify.MintIDToken(shop, 1, time.Minute))
@@ -184,8 +189,14 @@ func TestServe_EndToEnd(t *testing.T) {
 	if code != 401 {
 		t.Fatalf("bad token: %d", code)
 	}
-	for _, path := range []string{"/readyz", "/metrics"} {
-		resp, err := http.Get(base + path)
+	// /metrics is not on the public port without a METRICS_TOKEN; the
+	// internal METRICS_ADDR listener serves it.
+	if resp, err := http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("public /metrics: %v %v", resp.Status, err)
+	}
+	for _, url := range []string{base + "/readyz", "http://" + env["METRICS_ADDR"] + "/metrics"} {
+		path := url[strings.LastIndex(url, "/"):]
+		resp, err := http.Get(url)
 		if err != nil {
 			t.Fatal(err)
 		}

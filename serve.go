@@ -200,6 +200,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	metrics := worker.NewMetrics(reg, db.Pool)
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
+	go metrics.RefreshLoop(runCtx, worker.RefreshEvery, log)
 	if work {
 		if err := rc.Start(runCtx); err != nil {
 			return fmt.Errorf("start workers: %w", err)
@@ -231,6 +232,12 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 			log.Warn("workers did not stop cleanly", "err", err)
 		}
 	}
+	stopMetrics, err := serveMetrics(cfg.MetricsAddr, reg, log)
+	if err != nil {
+		stopWorkers()
+		return err
+	}
+	defer stopMetrics()
 	if m == modeWorker {
 		<-ctx.Done()
 		stopWorkers()
@@ -304,4 +311,26 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	<-writerDone
 	stopWorkers()
 	return nil
+}
+
+// serveMetrics serves /metrics on the internal address addr ("" for none),
+// away from the public port. It returns the function that stops it.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR %s: %w (set METRICS_ADDR to a free host:port, or off)", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", web.MetricsHandler(reg))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }

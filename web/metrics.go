@@ -1,12 +1,17 @@
 package web
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/perkbridge/perkbridge/app"
 )
 
 // httpMetrics are the server's Prometheus metrics. Routes are labelled by
@@ -63,4 +68,27 @@ func (m *httpMetrics) observe(method, route string, status int, d time.Duration)
 	}
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+// MetricsHandler serves the registry's metrics, for the internal listener
+// (METRICS_ADDR) that serve runs beside the public server.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// handleMetrics is GET /metrics on the public port: served only to
+// "Authorization: Bearer <METRICS_TOKEN>" when a token is configured, and
+// not at all otherwise (the internal METRICS_ADDR listener serves it). The
+// token is compared in constant time.
+func (s *server) handleMetrics(c echo.Context) error {
+	if s.cfg.MetricsToken == "" {
+		return echo.ErrNotFound
+	}
+	got, ok := bearerToken(c.Request())
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.MetricsToken)) != 1 {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+		return app.Errorf(app.EUNAUTHORIZED, "A metrics token is required.")
+	}
+	MetricsHandler(s.registry).ServeHTTP(c.Response(), c.Request())
+	return nil
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Route names, for e.Reverse. Templates get their URLs from these, never
@@ -57,7 +56,7 @@ const apiBodyLimit = "1M"
 func addRoutes(e *echo.Echo, s *server) {
 	e.GET("/healthz", s.handleHealthz).Name = routeHealthz
 	e.GET("/readyz", s.handleReadyz).Name = routeReadyz
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))).Name = routeMetrics
+	e.GET("/metrics", s.handleMetrics).Name = routeMetrics
 	e.GET("/static/*", s.handleStatic).Name = routeStatic
 
 	// Shopify webhooks, every topic: mounted bare, see Deps.WebhookHandler.

@@ -107,10 +107,14 @@ func TestHealth(t *testing.T) {
 
 func TestMetrics_CountRequestsByRoute(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	const token = "metrics-token-0123456789"
+	b := setup(t, func(o *setupOpts) { o.env = map[string]string{"METRICS_TOKEN": token} })
 	requireStatus(t, b.get("/healthz"), http.StatusOK)
 	requireStatus(t, b.get("/api/v1/customers/5"), http.StatusUnauthorized)
-	rec := b.get("/metrics")
+	// On the public port only with the token (compared in constant time).
+	requireStatus(t, b.get("/metrics"), http.StatusUnauthorized)
+	requireStatus(t, b.get("/metrics", "Authorization", "Bearer wrong-token-0123456789"), http.StatusUnauthorized)
+	rec := b.get("/metrics", "Authorization", "Bearer "+token)
 	requireStatus(t, rec, http.StatusOK)
 	body := rec.Body.String()
 	for _, want := range []string{
@@ -125,6 +129,8 @@ func TestMetrics_CountRequestsByRoute(t *testing.T) {
 	if strings.Contains(body, `route="/api/v1/customers/5"`) {
 		t.Error("raw path used as a label")
 	}
+	// Without a configured token the public port does not serve it at all.
+	requireStatus(t, setup(t).get("/metrics"), http.StatusNotFound)
 }
 
 func TestStatic(t *testing.T) {

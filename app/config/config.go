@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -37,9 +38,15 @@ type Config struct {
 	KlaviyoOrigin     string
 	CleverTapOrigin   string // "" means the per-region default hosts
 	Workers           bool   // serve also runs background workers
-	LogLevel          string
-	LogFormat         string // "json" or "text"
-	Demo              bool
+	// MetricsAddr is the internal listener serving /metrics (METRICS_ADDR,
+	// default 127.0.0.1:9090, demo 127.0.0.1:0; "off" for none).
+	MetricsAddr string
+	// MetricsToken, when set (METRICS_TOKEN), also serves /metrics on the
+	// public port to "Authorization: Bearer <token>".
+	MetricsToken string
+	LogLevel     string
+	LogFormat    string // "json" or "text"
+	Demo         bool
 }
 
 var versionRe = regexp.MustCompile(`^(\d{4}-(01|04|07|10)|unstable)$`)
@@ -155,6 +162,22 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 			bad("CLEVERTAP_API_ORIGIN", "%v", err)
 		}
 		c.CleverTapOrigin = strings.TrimRight(c.CleverTapOrigin, "/")
+	}
+	c.MetricsToken = strings.TrimSpace(getenv("METRICS_TOKEN"))
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		bad("METRICS_TOKEN", "must be at least 16 characters (a random secret)")
+	}
+	switch m := strings.TrimSpace(getenv("METRICS_ADDR")); {
+	case m == "off":
+	case m == "" && demo:
+		c.MetricsAddr = "127.0.0.1:0"
+	case m == "":
+		c.MetricsAddr = "127.0.0.1:9090"
+	default:
+		if _, port, err := net.SplitHostPort(m); err != nil || port == "" {
+			bad("METRICS_ADDR", "must be host:port (e.g. 127.0.0.1:9090) or off, got %q", m)
+		}
+		c.MetricsAddr = m
 	}
 	if w := getenv("WORKERS"); w != "" {
 		switch w {
