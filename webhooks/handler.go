@@ -6,12 +6,17 @@
 package webhooks
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,47 +29,57 @@ import (
 // line items run to a few MiB; 8 MiB leaves room without inviting abuse.
 const MaxBody = 8 << 20
 
+// MaxInFlightBytes caps the webhook bodies being read at once (each
+// counted at its Content-Length, or MaxBody when it has none): a hundred
+// slow 8 MiB uploads get 503s beyond it instead of the process's memory.
+const MaxInFlightBytes = 64 << 20
+
+// Deadline bounds one webhook request, body read and durable write
+// included: below Shopify's 5 s, so a stalled database answers 503 (Shopify
+// retries) before Shopify gives up on its own.
+const Deadline = 4 * time.Second
+
 // Handler receives webhooks.
 type Handler struct {
 	app      *shopify.App
 	writer   *inbox.Writer
 	log      *slog.Logger
 	received *prometheus.CounterVec
+	inFlight atomic.Int64 // body bytes being read now
+	maxBytes int64
+	deadline time.Duration
 }
 
 // NewHandler returns the intake handler and registers its metrics.
 func NewHandler(sh *shopify.App, w *inbox.Writer, log *slog.Logger, reg prometheus.Registerer) *Handler {
-	h := &Handler{app: sh, writer: w, log: log,
+	h := &Handler{app: sh, writer: w, log: log, maxBytes: MaxInFlightBytes, deadline: Deadline,
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "perkbridge_webhooks_received_total",
-			Help: "Webhook deliveries by topic and outcome (accepted, duplicate, ignored, malformed, unauthorized, too_large, bad_request, unavailable).",
+			Help: "Webhook deliveries by topic and outcome (accepted, duplicate, ignored, malformed, unauthorized, too_large, bad_request, busy, unavailable).",
 		}, []string{"topic", "outcome"})}
 	reg.MustRegister(h.received)
 	return h
 }
 
-// Serve is the echo handler for POST /webhooks.
+// Limit sets the in-flight byte cap and the request deadline (tests).
+func (h *Handler) Limit(maxBytes int64, deadline time.Duration) {
+	h.maxBytes, h.deadline = maxBytes, deadline
+}
+
+// InFlightBytes is the body bytes being read now (tests, metrics).
+func (h *Handler) InFlightBytes() int64 { return h.inFlight.Load() }
+
+// Serve is the echo handler for POST /webhooks. The headers are checked
+// before a byte of the body is read (a request without a well-formed
+// signature, topic, shop or webhook id costs nothing), the body is read
+// within the in-flight byte cap and the deadline, and the HMAC is verified
+// before anything parses the body.
 func (h *Handler) Serve(c echo.Context) error {
 	r := c.Request()
-	if r.ContentLength > MaxBody {
-		h.count("", "too_large")
-		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "Webhook body is larger than 8 MiB.")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, MaxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			h.count("", "too_large")
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "Webhook body is larger than 8 MiB.")
-		}
-		return echo.NewHTTPError(http.StatusBadRequest, "Could not read the webhook body.")
-	}
 	hd := shopify.WebhookHeadersFrom(r.Header)
-	// The signature is checked before anything else reads the body: an
-	// unsigned request must not cost a parse or a database write.
-	if err := h.app.VerifyWebhook(body, hd.HMAC); err != nil {
+	if mac, err := base64.StdEncoding.DecodeString(hd.HMAC); err != nil || len(mac) != sha256.Size {
 		h.count("", "unauthorized")
-		h.log.WarnContext(r.Context(), "webhook rejected: bad signature", "shop_header", safeDomain(hd.ShopDomain), "reason", err)
+		h.log.WarnContext(r.Context(), "webhook rejected: signature header missing or malformed", "shop_header", safeDomain(hd.ShopDomain))
 		return echo.NewHTTPError(http.StatusUnauthorized, "Invalid webhook signature.")
 	}
 	if hd.Topic == "" || hd.ShopDomain == "" || hd.WebhookID == "" {
@@ -75,6 +90,42 @@ func (h *Handler) Serve(c echo.Context) error {
 	if err != nil {
 		h.count(hd.Topic, "bad_request")
 		return echo.NewHTTPError(http.StatusBadRequest, "X-Shopify-Shop-Domain is not a myshopify.com domain.")
+	}
+	if r.ContentLength > MaxBody {
+		h.count("", "too_large")
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "Webhook body is larger than 8 MiB.")
+	}
+	reserve := r.ContentLength
+	if reserve < 0 {
+		reserve = MaxBody // unknown length: the most it may be
+	}
+	if h.inFlight.Add(reserve) > h.maxBytes {
+		h.inFlight.Add(-reserve)
+		h.count(hd.Topic, "busy")
+		c.Response().Header().Set("Retry-After", "1")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "Too many webhooks in flight; retry shortly.")
+	}
+	defer h.inFlight.Add(-reserve)
+	ctx, cancel := context.WithTimeout(r.Context(), h.deadline)
+	defer cancel()
+	// The body must arrive within the deadline too: a slow upload is cut.
+	_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Now().Add(h.deadline))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.count("", "too_large")
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "Webhook body is larger than 8 MiB.")
+		}
+		h.count(hd.Topic, "bad_request")
+		return echo.NewHTTPError(http.StatusBadRequest, "Could not read the webhook body in time.")
+	}
+	// The signature is checked before anything else reads the body: an
+	// unsigned request must not cost a parse or a database write.
+	if err := h.app.VerifyWebhook(body, hd.HMAC); err != nil {
+		h.count("", "unauthorized")
+		h.log.WarnContext(r.Context(), "webhook rejected: bad signature", "shop_header", safeDomain(hd.ShopDomain), "reason", err)
+		return echo.NewHTTPError(http.StatusUnauthorized, "Invalid webhook signature.")
 	}
 	d := inbox.Delivery{
 		ShopDomain: domain, WebhookID: hd.WebhookID, EventID: hd.EventID, Topic: hd.Topic,
@@ -90,7 +141,7 @@ func (h *Handler) Serve(c echo.Context) error {
 	if err := json.Unmarshal(body, &probe); err != nil {
 		d.Status, d.Error = inbox.StatusFailed, "malformed JSON: "+err.Error()
 	}
-	res, err := h.writer.Write(r.Context(), d)
+	res, err := h.writer.Write(ctx, d)
 	if err != nil {
 		// Nothing was acknowledged: 503 makes Shopify retry, and a retry of
 		// a delivery that did commit is deduplicated.

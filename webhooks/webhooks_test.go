@@ -32,9 +32,10 @@ const secret = "test-webhook-secret"
 type bundle struct {
 	db     *store.DB
 	st     *store.Store
-	srv    *httptest.Server
-	writer *inbox.Writer
-	log    *slog.Logger
+	srv     *httptest.Server
+	writer  *inbox.Writer
+	handler *webhooks.Handler
+	log     *slog.Logger
 }
 
 // setup runs the intake (handler + group-commit writer with an insert-only
@@ -58,7 +59,7 @@ func setup(t testing.TB) *bundle {
 	e.POST("/webhooks", h.Serve)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &bundle{db: db, st: store.New(db.Gorm), srv: srv, writer: w, log: log}
+	return &bundle{db: db, st: store.New(db.Gorm), srv: srv, writer: w, handler: h, log: log}
 }
 
 // startWorker runs a working River client until the returned stop is
@@ -266,6 +267,9 @@ func TestIntake(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, b.srv.URL+"/webhooks", io.NopCloser(bytes.NewReader(body)))
 		req.ContentLength = -1
 		req.Header.Set("X-Shopify-Hmac-Sha256", fake.SignShopifyWebhook(secret, body))
+		req.Header.Set("X-Shopify-Topic", "orders/paid")
+		req.Header.Set("X-Shopify-Shop-Domain", shop)
+		req.Header.Set("X-Shopify-Webhook-Id", "w-huge-chunked")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -46,6 +46,14 @@ func Open(ctx context.Context, url string, maxConns int32, log *slog.Logger) (*D
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.ConnectTimeout = 3 * time.Second
+	// A backstop for every statement and idle transaction, so a stalled
+	// database or a forgotten transaction frees its connection; the
+	// DATABASE_URL may set its own (options=-c statement_timeout=...).
+	for k, v := range map[string]string{"statement_timeout": "30s", "idle_in_transaction_session_timeout": "60s"} {
+		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
 	cfg.HealthCheckPeriod = 5 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
