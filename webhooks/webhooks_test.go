@@ -30,8 +30,8 @@ import (
 const secret = "test-webhook-secret"
 
 type bundle struct {
-	db     *store.DB
-	st     *store.Store
+	db      *store.DB
+	st      *store.Store
 	srv     *httptest.Server
 	writer  *inbox.Writer
 	handler *webhooks.Handler
