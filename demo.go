@@ -358,8 +358,12 @@ Perkbridge demo is running.
 		d.origins.clevertap, demoCleverTapAccount, demoCleverTapCode, demoCleverTapRegion, defined, state+",")
 	traffic := o.traffic
 	if traffic > 0 {
-		fmt.Fprintf(out, "  Traffic            simulated shoppers, %g actions a second (orders online and at POS, refunds,\n"+
-			"                     cancellations, sign-ups, referrals, fulfilments, storefront redemptions); -traffic=0 turns it off\n", traffic)
+		unit := "actions"
+		if traffic == 1 {
+			unit = "action"
+		}
+		fmt.Fprintf(out, "  Traffic            simulated shoppers, %g %s a second (orders online and at POS, refunds,\n"+
+			"                     cancellations, sign-ups, referrals, fulfilments, storefront redemptions); -traffic=0 turns it off\n", traffic, unit)
 	} else {
 		fmt.Fprintf(out, "  Traffic            off (-traffic=0); send some with: go run . simulate -url %s -rate 2\n", url)
 	}

@@ -193,7 +193,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	loyal := loyalty.New(st, tn, inserter, log, loyalty.WithEventsHook(forward.RouteHook))
 	processor := webhooks.NewProcessor(loyal, log)
 	work := m == modeWorker || (m != modeWorker && cfg.Workers)
-	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work, MaintenanceOnStart: true}, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal})
+	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo}, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal})
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,9 @@ type Config struct {
 	// LoyaltyTickInterval is how often shops due for their periodic
 	// loyalty work are enqueued (default LoyaltyTickInterval).
 	LoyaltyTickInterval time.Duration
+	// QuietRiver logs River's own messages (job counts, client start and
+	// stop) only from warnings up: the demo's terminal is for people.
+	QuietRiver bool
 	// MaintenanceOnStart ticks once at start too (serve and worker set
 	// it), so a process restarted more often than the tick still runs the
 	// periodic work; tests with a frozen clock leave it off.
@@ -69,6 +72,9 @@ type Deps struct {
 // NewClient builds the River client over pool.
 func NewClient(pool *pgxpool.Pool, cfg Config, deps Deps) (*river.Client[pgx.Tx], error) {
 	rc := &river.Config{Logger: deps.Logger, ID: cfg.ID}
+	if cfg.QuietRiver && deps.Logger != nil {
+		rc.Logger = slog.New(minLevel{deps.Logger.Handler(), slog.LevelWarn})
+	}
 	if cfg.Work {
 		if deps.Store == nil || deps.Dispatch == nil || deps.Logger == nil {
 			return nil, errors.New("worker: Store, Dispatch and Logger are required")
@@ -229,3 +235,19 @@ func Kick(ctx context.Context, rc *river.Client[pgx.Tx], webhookID int64) error 
 	}
 	return nil
 }
+
+// minLevel is a slog handler that drops records below its level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler { return minLevel{h.Handler.WithGroup(name), h.level} }
