@@ -232,22 +232,38 @@ func (p *Processor) customersRedact(ctx context.Context, tx *store.Store, shop *
 		return nil, err
 	}
 	id := r.Customer.ID
+	target := store.RedactTarget{ShopifyCustomerID: id, OrderIDs: r.OrdersToRedact}
+	if r.Customer.Email != "" {
+		target.Emails = append(target.Emails, r.Customer.Email)
+	}
+	if r.Customer.Phone != "" {
+		target.Phones = append(target.Phones, r.Customer.Phone)
+	}
 	if id == 0 && r.Customer.Email != "" {
-		// A redaction may carry only an email.
-		if found, err := tx.SearchCustomers(ctx, shop.ID, r.Customer.Email, 2); err == nil && len(found) == 1 {
-			id = found[0].ShopifyID
+		// A redaction may carry only an email: an exact, case-insensitive
+		// match, never a search (ann@ must not find joann@).
+		if c, err := tx.CustomerByEmail(ctx, shop.ID, r.Customer.Email); err == nil {
+			id, target.ShopifyCustomerID = c.ShopifyID, c.ShopifyID
+		} else if app.ErrorCode(err) != app.ENOTFOUND {
+			return nil, err
 		}
 	}
 	if id != 0 {
-		if _, err := tx.DeleteCustomer(ctx, shop.ID, id); err != nil {
-			return nil, err
+		// What we hold may differ from the redact payload (an email changed
+		// since): everything we stored about them goes too.
+		if c, err := tx.CustomerByShopifyID(ctx, shop.ID, id); err == nil {
+			target.Emails = append(target.Emails, c.Email)
+			target.Phones = append(target.Phones, c.Phone)
 		}
-		if _, err := tx.RedactCustomerWebhooks(ctx, shop.ID, id); err != nil {
+		if _, err := tx.DeleteCustomer(ctx, shop.ID, id); err != nil {
 			return nil, err
 		}
 		if err := tx.DeleteDataRequests(ctx, shop.ID, id); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := tx.RedactWebhooksNaming(ctx, shop.ID, target); err != nil {
+		return nil, err
 	}
 	// An invited friend who never ordered is known only by the email the
 	// referral link collected.

@@ -30,6 +30,7 @@ import (
 const secret = "test-webhook-secret"
 
 type bundle struct {
+	dbURL   string
 	db      *store.DB
 	st      *store.Store
 	srv     *httptest.Server
@@ -43,7 +44,12 @@ type bundle struct {
 // so tests can decide when processing happens.
 func setup(t testing.TB) *bundle {
 	t.Helper()
-	db := pgtest.NewDB(t)
+	dbURL := pgtest.NewURL(t)
+	db, err := store.Open(context.Background(), dbURL, 20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc, err := worker.NewClient(db.Pool, worker.Config{}, worker.Deps{})
 	if err != nil {
@@ -59,7 +65,7 @@ func setup(t testing.TB) *bundle {
 	e.POST("/webhooks", h.Serve)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &bundle{db: db, st: store.New(db.Gorm), srv: srv, writer: w, handler: h, log: log}
+	return &bundle{dbURL: dbURL, db: db, st: store.New(db.Gorm), srv: srv, writer: w, handler: h, log: log}
 }
 
 // startWorker runs a working River client until the returned stop is

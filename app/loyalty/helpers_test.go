@@ -133,7 +133,7 @@ VALUES ($1, $2, $3, $4, $5, 'pending') RETURNING id`, shop.ID, shop.Domain, uuid
 		var ig *job.IgnoredError
 		if errors.As(err, &ig) {
 			status, reason = store.WebhookIgnored, ig.Reason
-			return tx.MarkWebhookIgnored(ctx, id, ig.Reason)
+			return tx.MarkWebhookIgnored(ctx, id, ig.Reason, subject)
 		}
 		if err != nil {
 			return err

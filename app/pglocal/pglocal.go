@@ -55,6 +55,11 @@ var ErrNoBinaries = errors.New("pglocal: no PostgreSQL server binaries found (lo
 // FindBinDir returns the directory holding initdb, pg_ctl and postgres.
 func FindBinDir() (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		// A link in PATH (Debian's /usr/local/bin/pg_ctl) points into the
+		// real bin folder, which also has pg_dump and the rest.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
 		dir := filepath.Dir(p)
 		if hasServer(dir) {
 			return dir, nil

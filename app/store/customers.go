@@ -108,6 +108,24 @@ func (s *Store) CustomerByShopifyID(ctx context.Context, shopID app.ShopID, shop
 	return &c, nil
 }
 
+// CustomerByEmail returns the shop's customer with exactly this email,
+// compared case-insensitively (never a pattern search); ENOTFOUND when
+// there is none or more than one.
+func (s *Store) CustomerByEmail(ctx context.Context, shopID app.ShopID, email string) (*Customer, error) {
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return nil, app.Errorf(app.ENOTFOUND, "Customer not found.")
+	}
+	var cs []Customer
+	if err := s.db.WithContext(ctx).Where("shop_id = ? AND lower(email) = lower(?)", shopID, email).Limit(2).Find(&cs).Error; err != nil {
+		return nil, fmt.Errorf("store: customer by email: %w", formatError(err))
+	}
+	if len(cs) != 1 {
+		return nil, app.Errorf(app.ENOTFOUND, "Customer not found.")
+	}
+	return &cs[0], nil
+}
+
 // SetCustomerMetafields caches metafield values read from the GraphQL API.
 func (s *Store) SetCustomerMetafields(ctx context.Context, shopID app.ShopID, shopifyID int64, values map[string]string) error {
 	b, _ := json.Marshal(values)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -69,10 +70,12 @@ func (s *Store) MarkWebhookProcessed(ctx context.Context, id int64, subjectCusto
 }
 
 // MarkWebhookIgnored records that the delivery needs no effect (for example
-// a topic for an uninstalled shop), with the reason.
-func (s *Store) MarkWebhookIgnored(ctx context.Context, id int64, reason string) error {
+// a topic for an uninstalled shop), with the reason and, when known, the
+// customer the payload was about (for customers/redact).
+func (s *Store) MarkWebhookIgnored(ctx context.Context, id int64, reason string, subjectCustomerID *int64) error {
 	err := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", id).Updates(map[string]any{
 		"status": WebhookIgnored, "processed_at": gorm.Expr("now()"), "last_error": reason,
+		"subject_customer_id": subjectCustomerID,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("store: mark webhook ignored: %w", formatError(err))
@@ -178,15 +181,62 @@ func (s *Store) WebhookCounts(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-// RedactCustomerWebhooks blanks the stored payloads about a customer, keeping
-// the rows (without personal data) so that redelivered webhooks stay
-// deduplicated.
-func (s *Store) RedactCustomerWebhooks(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64) (int64, error) {
-	res := s.db.WithContext(ctx).Exec(`
-UPDATE webhooks SET body = '\x'::bytea, headers = '{}'::jsonb, redacted_at = now()
-WHERE shop_id = ? AND subject_customer_id = ? AND redacted_at IS NULL`, shopID, shopifyCustomerID)
+// RedactTarget names what customers/redact must leave no trace of in the
+// stored webhook bodies: the customer (by Shopify id), their email and
+// phone, and the orders Shopify lists in orders_to_redact (guest orders
+// included).
+type RedactTarget struct {
+	ShopifyCustomerID int64
+	Emails            []string
+	Phones            []string
+	OrderIDs          []int64
+}
+
+// RedactWebhooksNaming blanks every stored webhook body of the shop that
+// names the target, whatever its topic or status (processed, ignored,
+// failed, pending): the rows recorded with the customer as subject, and
+// every body that contains the customer's GraphQL id or "customer_id", the
+// email (case-insensitively), the phone, or one of the orders (GraphQL id
+// or "order_id"). Bodies are searched as text where they are stored, so
+// nothing the app copied survives in a payload. The rows stay (without
+// personal data) so redelivered webhooks stay deduplicated.
+func (s *Store) RedactWebhooksNaming(ctx context.Context, shopID app.ShopID, t RedactTarget) (int64, error) {
+	var conds []string
+	var args []any
+	if t.ShopifyCustomerID != 0 {
+		id := fmt.Sprint(t.ShopifyCustomerID)
+		conds = append(conds, "m.subject_customer_id = ?", "strpos(b, ?) > 0", `b ~ ?`)
+		args = append(args, t.ShopifyCustomerID, "gid://shopify/customer/"+id, `"customer_id":\s*`+id+`\y`)
+	}
+	for _, e := range t.Emails {
+		if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
+			conds = append(conds, "strpos(b, ?) > 0")
+			args = append(args, e)
+		}
+	}
+	for _, p := range t.Phones {
+		if p = strings.TrimSpace(p); p != "" {
+			conds = append(conds, "strpos(b, ?) > 0")
+			args = append(args, strings.ToLower(p))
+		}
+	}
+	for _, o := range t.OrderIDs {
+		id := fmt.Sprint(o)
+		conds = append(conds, "strpos(b, ?) > 0", `b ~ ?`)
+		args = append(args, "gid://shopify/order/"+id, `"(order_)?id":\s*`+id+`\y`)
+	}
+	if len(conds) == 0 {
+		return 0, nil
+	}
+	// b is the body as lower-case text: bytes that are not ASCII are
+	// escaped by encode(…, 'escape'), which no search string contains.
+	q := `UPDATE webhooks w SET body = '\x'::bytea, headers = '{}'::jsonb, redacted_at = now()
+FROM (SELECT id, lower(encode(body, 'escape')) AS b, subject_customer_id FROM webhooks
+      WHERE shop_id = ? AND redacted_at IS NULL) m
+WHERE w.id = m.id AND (` + strings.Join(conds, " OR ") + `)`
+	res := s.db.WithContext(ctx).Exec(q, append([]any{shopID}, args...)...)
 	if res.Error != nil {
-		return 0, fmt.Errorf("store: redact webhooks: %w", formatError(res.Error))
+		return 0, fmt.Errorf("store: redact webhooks naming a customer: %w", formatError(res.Error))
 	}
 	return res.RowsAffected, nil
 }

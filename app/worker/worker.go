@@ -165,7 +165,7 @@ func (w *ProcessWebhookWorker) Work(ctx context.Context, j *river.Job[job.Proces
 		var ig *job.IgnoredError
 		switch {
 		case errors.As(err, &ig):
-			return tx.MarkWebhookIgnored(ctx, id, ig.Reason)
+			return tx.MarkWebhookIgnored(ctx, id, ig.Reason, subject)
 		case err != nil:
 			return err
 		}
@@ -250,4 +250,6 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 	return minLevel{h.Handler.WithAttrs(as), h.level}
 }
 
-func (h minLevel) WithGroup(name string) slog.Handler { return minLevel{h.Handler.WithGroup(name), h.level} }
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
+}
