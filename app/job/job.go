@@ -67,6 +67,18 @@ func (SweepWebhooks) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
 }
 
+// Retention blanks stored webhook bodies older than the retention (a
+// privacy sweep). It runs periodically.
+type Retention struct{}
+
+// Kind implements river.JobArgs.
+func (Retention) Kind() string { return "retention" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (Retention) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
+}
+
 // Backoff is the bounded retry schedule shared by our workers: 2^attempt
 // seconds, capped at 10 minutes, so 8 attempts span about half an hour
 // rather than River's default of weeks.

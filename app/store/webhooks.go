@@ -241,6 +241,19 @@ WHERE w.id = m.id AND (` + strings.Join(conds, " OR ") + `)`
 	return res.RowsAffected, nil
 }
 
+// BlankWebhookBodiesBefore blanks up to limit stored webhook bodies
+// received before the cutoff (any shop, any status: a failed one that old
+// is past reprocessing), keeping the rows for deduplication and the
+// merchant's history. It returns how many it blanked.
+func (s *Store) BlankWebhookBodiesBefore(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE webhooks SET body = '\x'::bytea, headers = '{}'::jsonb, redacted_at = now()
+WHERE id IN (SELECT id FROM webhooks WHERE received_at < ? AND redacted_at IS NULL ORDER BY id LIMIT ?)`, cutoff, limit)
+	if res.Error != nil {
+		return 0, fmt.Errorf("store: blank old webhook bodies: %w", formatError(res.Error))
+	}
+	return res.RowsAffected, nil
+}
+
 // RedactWebhookBody blanks one delivery's payload (compliance payloads carry
 // the very personal data they ask us to delete).
 func (s *Store) RedactWebhookBody(ctx context.Context, id int64) error {

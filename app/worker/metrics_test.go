@@ -2,11 +2,14 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perkbridge/perkbridge/app/pgtest"
+	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/app/worker"
 )
 
@@ -64,5 +67,30 @@ func TestMetrics_GaugesRefreshInTheBackground(t *testing.T) {
 	}
 	if got := pending(); got != 2 {
 		t.Fatalf("after the next refresh pending = %v, want 2", got)
+	}
+}
+
+// TestRetention_BlanksOldBodies: bodies older than the retention are
+// blanked (rows kept for deduplication), newer ones stay.
+func TestRetention_BlanksOldBodies(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	st := store.New(db.Gorm)
+	for i, age := range []time.Duration{40 * 24 * time.Hour, 31 * 24 * time.Hour, 29 * 24 * time.Hour, time.Hour} {
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO webhooks (shop_domain, webhook_id, topic, body, status, received_at)
+VALUES ('r.myshopify.com', $1, 'orders/paid', '{"email":"old@example.com"}', 'processed', now() - $2::interval)`,
+			fmt.Sprint("w", i), fmt.Sprintf("%d seconds", int(age.Seconds()))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := worker.BlankOldWebhookBodies(ctx, st, time.Now().Add(-worker.WebhookBodyRetention))
+	if err != nil || n != 2 {
+		t.Fatalf("blanked %d, %v; want the 2 older than 30 days", n, err)
+	}
+	var kept, blank int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE length(body) > 0), count(*) FILTER (WHERE length(body) = 0 AND redacted_at IS NOT NULL) FROM webhooks`).Scan(&kept, &blank)
+	if kept != 2 || blank != 2 {
+		t.Fatalf("%d bodies kept, %d blanked", kept, blank)
 	}
 }

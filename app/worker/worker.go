@@ -100,6 +100,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config, deps Deps) (*river.Client[pgx.Tx]
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &ProcessWebhookWorker{st: deps.Store, dispatch: deps.Dispatch, log: deps.Logger})
 		river.AddWorker(workers, &SweepWebhooksWorker{st: deps.Store, age: cfg.SweepAge, log: deps.Logger})
+		river.AddWorker(workers, &RetentionWorker{st: deps.Store, log: deps.Logger})
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{
 			job.QueueWebhooks:    {MaxWorkers: cfg.WebhookWorkers},
@@ -116,6 +117,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config, deps Deps) (*river.Client[pgx.Tx]
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval), func() (river.JobArgs, *river.InsertOpts) {
 				return job.SweepWebhooks{}, nil
 			}, &river.PeriodicJobOpts{RunOnStart: true, ID: "sweep_webhooks"}),
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
+				return job.Retention{}, nil
+			}, &river.PeriodicJobOpts{ID: "retention"}),
 		}
 		if deps.Loyalty != nil {
 			rc.PeriodicJobs = append(rc.PeriodicJobs, addLoyaltyWorkers(workers, cfg, deps)...)
@@ -252,4 +256,39 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.level}
+}
+
+// WebhookBodyRetention is how long a stored webhook body is kept: long
+// enough to reprocess a failure, short enough that order payloads (names,
+// addresses, phones) do not pile up.
+const WebhookBodyRetention = 30 * 24 * time.Hour
+
+// RetentionWorker blanks webhook bodies older than WebhookBodyRetention,
+// in batches, until none is left.
+type RetentionWorker struct {
+	river.WorkerDefaults[job.Retention]
+	st  *store.Store
+	log *slog.Logger
+}
+
+// Work implements river.Worker.
+func (w *RetentionWorker) Work(ctx context.Context, j *river.Job[job.Retention]) error {
+	n, err := BlankOldWebhookBodies(ctx, w.st, time.Now().Add(-WebhookBodyRetention))
+	if n > 0 {
+		w.log.InfoContext(ctx, "retention: webhook bodies blanked", "count", n)
+	}
+	return err
+}
+
+// BlankOldWebhookBodies blanks every body received before cutoff, 1,000 at
+// a time, and returns how many.
+func BlankOldWebhookBodies(ctx context.Context, st *store.Store, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		n, err := st.BlankWebhookBodiesBefore(ctx, cutoff, 1000)
+		total += n
+		if err != nil || n < 1000 {
+			return total, err
+		}
+	}
 }
