@@ -136,4 +136,5 @@ func addRoutes(e *echo.Echo, s *server) {
 	papi.GET("/rewards", s.handleProxyRewards).Name = routeProxyRewards
 	papi.POST("/redemptions", s.handleProxyRedeem).Name = routeProxyRedeem
 	papi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeProxyRedemption
+	papi.GET("/activity", s.handleProxyActivity).Name = routeProxyActivity
 }
