@@ -723,7 +723,7 @@ func TestStorefront_PanelGuestThenMemberRedeems(t *testing.T) {
 		t.Errorf("focus after redeeming = %s, want the code", f)
 	}
 	br.waitFor("the balance after redeeming", `document.querySelector('#pb-panel [data-f=balance]').textContent == '`+groupThousands(balance-500)+`'`)
-	if role, live := br.attr(`#pb-panel [data-pb-box] [data-pb-msg]`, "role"), br.attr(`#pb-panel [data-pb-box] [data-pb-msg]`, "aria-live"); role != "status" && live != "polite" {
+	if role, live := br.attr(`#pb-panel [data-pb-box] [data-pb-msg]`, "role"), br.attr(`#pb-panel [data-pb-box] [data-pb-msg]`, "aria-live"); role != "status" || live != "polite" {
 		t.Errorf("status message role=%q aria-live=%q, want a polite live region", role, live)
 	}
 	br.viewShot("storefront-panel-member")
