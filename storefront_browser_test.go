@@ -763,6 +763,26 @@ func TestStorefront_PanelGuestThenMemberRedeems(t *testing.T) {
 	br.do(chromedp.Click(chromedp.CSS(launcher)))
 	br.waitFor("the code on the next page", `document.querySelector('#pb-panel [data-f=code]').textContent == '`+code+`'`)
 
+	// A redemption Shopify could not complete: the page says the points came
+	// back and the shopper can try again. (The answers are stubbed in the
+	// page, so nothing is spent.)
+	br.do(chromedp.Evaluate[chromedp.Void](`(() => {
+		const real = window.fetch;
+		const answer = (body, status) => Promise.resolve(new Response(JSON.stringify(body), {status, headers: {'Content-Type': 'application/json'}}));
+		const failed = {id: 999999, status: 'failed', reward_id: 'amount-5', points_spent: 500};
+		window.fetch = (url, opts) => String(url).endsWith('/redemptions') ? answer({...failed, status: 'pending'}, 201)
+			: String(url).endsWith('/redemptions/999999') ? answer(failed, 200) : real(url, opts);
+	})()`))
+	br.do(chromedp.Click(chromedp.CSS(redeem)))
+	br.waitFor("the failure", `document.querySelector('#pb-panel [data-pb-box] [data-pb-msg]').dataset.bad == 'true'`)
+	if msg := br.text(`#pb-panel [data-pb-box] [data-pb-msg]`); msg != "We couldn’t create your code, so your 500 points are back in your balance." {
+		t.Errorf("failure message = %q", msg)
+	}
+	if !br.evalBool(`document.activeElement.matches('#pb-panel [data-pb-msg]') && document.querySelector('#pb-panel [data-pb-code]').hidden`) {
+		t.Errorf("after a failed redemption focus is on %s", br.evalString(`document.activeElement.outerHTML.slice(0, 80)`))
+	}
+	br.waitFor("redeem buttons back", `!document.querySelector('`+redeem+`').disabled`)
+
 	// On a phone the panel is a bottom sheet.
 	br.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 	br.do(chromedp.Reload())
