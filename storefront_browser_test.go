@@ -567,8 +567,8 @@ func TestStorefront_PanelGuestThenMemberRedeems(t *testing.T) {
 	const secret = "demo-api-secret"
 	base, out := mustRun(t, []string{"demo", "-connect=false", "-traffic=0"}, map[string]string{"DATABASE_URL": pgtest.NewURL(t)})
 
-	// Ada has her signup points once the seed's webhooks are processed;
-	// the merchant adds 1,000 through the admin API.
+	// Once the seed's customers/create is processed, the merchant gives Ada
+	// 1,000 points through the admin API (whatever she had before).
 	token := fake.NewShopify(fake.ShopifyOptions{APIKey: "demo-api-key", APISecret: secret}).MintIDToken(demoShop, 42, 10*time.Minute)
 	adminAPI := func(method, path string, body any) (int, map[string]any) {
 		var r io.Reader
@@ -589,8 +589,8 @@ func TestStorefront_PanelGuestThenMemberRedeems(t *testing.T) {
 		return resp.StatusCode, v
 	}
 	waitFor(t, "Ada's account", func() bool {
-		code, v := adminAPI(http.MethodGet, "/api/v1/customers/7001", nil)
-		return code == http.StatusOK && v["points_balance"].(float64) > 0
+		code, _ := adminAPI(http.MethodGet, "/api/v1/customers/7001", nil)
+		return code == http.StatusOK
 	})
 	if code, v := adminAPI(http.MethodPost, "/api/v1/customers/7001/points", map[string]any{"points": 1000, "reason": "Welcome to the beta"}); code != http.StatusOK {
 		t.Fatalf("credit Ada: %d %v\n%s", code, v, out.String())
@@ -753,10 +753,17 @@ func TestStorefront_PanelGuestThenMemberRedeems(t *testing.T) {
 	br.choose(`[data-pb=birthday] select[name=day]`, "14")
 	br.do(chromedp.Click(chromedp.CSS(`[data-pb=birthday] [type=submit]`)))
 	br.waitFor("the birthday answer", `document.querySelector('[data-pb=birthday] [data-pb-msg]').textContent != ''`)
-	if msg := br.text(`[data-pb=birthday] [data-pb-msg]`); msg != "Saved. Look out for your birthday gift." && msg != "Birthday gifts aren’t available in this shop yet." {
+	switch msg := br.text(`[data-pb=birthday] [data-pb-msg]`); msg {
+	case "Saved. Look out for your birthday gift.":
+		br.shot("storefront-blocks-member")
+		// The member's birthday comes back in the form on the next page.
+		br.do(chromedp.Reload())
+		br.waitFor("the birthday in the form", `document.querySelector('[data-pb=birthday] select[name=month]').value == '3' && document.querySelector('[data-pb=birthday] select[name=day]').value == '14'`)
+	case "Birthday gifts aren’t available in this shop yet.": // no PUT /proxy/api/v1/birthday in this build
+		br.shot("storefront-blocks-member")
+	default:
 		t.Errorf("birthday answer = %q", msg)
 	}
-	br.shot("storefront-blocks-member")
 
 	// The code is still there on the next page of the session.
 	br.do(chromedp.Navigate(shop + "/pages/about"))

@@ -1,5 +1,5 @@
-/* Perkbridge loyalty, for the app embed and blocks: no dependencies, no build.
-   It calls only the storefront API under the app proxy, which signs calls. */
+/* Perkbridge loyalty: the app embed's and blocks' one script. No dependencies;
+   it calls only the storefront API under the app proxy (/apps/loyalty). */
 (() => {
   'use strict';
   const $ = (sel, el = document) => el.querySelector(sel);
@@ -9,8 +9,8 @@
 
   const base = roots[0].dataset.proxy + '/api/v1';
   const lang = document.documentElement.lang || undefined;
-  const launcher = $('[data-pb-act=launcher]'), panel = $('#pb-panel');
-  let signedIn = !!roots[0].dataset.customer, member = null, rewards = [], loading = null, T = {}, store = {};
+  const launcher = $('[data-pb-act=launcher]'), panel = $('#pb-panel'), signedIn = !!roots[0].dataset.customer;
+  let member = null, rewards = [], loading = null, T = {}, store = {};
   try { T = JSON.parse($('[data-pb-i18n]').textContent); } catch (e) {}
   try { store = sessionStorage; } catch (e) {}
 
@@ -18,7 +18,7 @@
   const t = (key, vars = {}) => Object.keys(vars).reduce((s, k) => s.split('{' + k + '}').join(vars[k]), T[key] || '');
   const num = (n) => Number(n).toLocaleString(lang);
   const pts = (n) => t(n == 1 ? 'point_n' : 'points_n', {n: num(n)});
-  const date = (iso) => new Date(iso).toLocaleDateString(lang, {year: 'numeric', month: 'long', day: 'numeric'});
+  const date = (iso) => new Date(iso).toLocaleDateString(lang, {dateStyle: 'long'});
   const cap = (s) => s ? s[0].toUpperCase() + s.slice(1) : '';
   const setState = (s) => roots.forEach((r) => { r.dataset.pbState = s; });
   const on = (type, fn) => document.addEventListener(type, fn);
@@ -59,7 +59,7 @@
 
   // load shows the member (401: a guest) and the rewards.
   function load() {
-    const who = signedIn ? api('GET', '/member').catch((e) => { if (e.status != 401) throw e; signedIn = false; return null; }) : null;
+    const who = signedIn ? api('GET', '/member').catch((e) => { if (e.status != 401) throw e; return null; }) : null;
     return loading = Promise.all([who, api('GET', '/rewards')]).then(([m, r]) => {
       member = m;
       rewards = r;
@@ -88,13 +88,14 @@
       b.ariaLabel = t('redeem_label', {reward: rw.name, points: pts(rw.points_cost)});
     }));
     if (navigator.share) all('[data-pb-act=share]').forEach((b) => { b.hidden = false; });
+    if (m.birthday) all('[data-pb-birthday]').forEach((f) => { f.month.value = m.birthday.month; f.day.value = m.birthday.day; });
   }
 
   async function activity() {
     const list = await api('GET', '/activity').catch(() => null);
     if (!list) return;
     all('[data-pb-activity]').forEach((ul) => rows(ul, list.slice(0, 6), (li, a) => fill(li, {
-      what: (t('kind_' + a.kind, {order: a.order_name || ''}) || cap(a.kind)).trim(),
+      what: t('kind_' + a.kind, {order: a.order_name || ''}).trim(),
       when: date(a.created_at),
       pts: (a.points > 0 ? '+' : '−') + num(Math.abs(a.points))
     })));
@@ -184,7 +185,7 @@
     if (document.activeElement == (e.shiftKey ? first : last)) { e.preventDefault(); (e.shiftKey ? last : first).focus(); }
   });
   on('focusin', (e) => {
-    if (panel && !panel.hidden && !panel.contains(e.target)) (focusables()[0] || panel).focus();
+    if (panel && !panel.hidden && !panel.contains(e.target)) focusables()[0]?.focus();
   });
 
   on('click', (e) => {
@@ -206,7 +207,7 @@
     say(form, '');
     btn.disabled = true;
     try {
-      await api('PUT', '/birthday', {month: +form.elements.month.value, day: +form.elements.day.value});
+      await api('PUT', '/birthday', {month: +form.month.value, day: +form.day.value});
       say(form, t('birthday_saved'));
     } catch (err) {
       if (err.status == 401) return load();
@@ -218,7 +219,7 @@
   });
   // problem shows msg beside a field ('' clears it); false: no such field.
   function problem(form, name, msg) {
-    const slot = $(`[data-pb-error="${name}"]`, form), f = form.elements[name];
+    const slot = $(`[data-pb-error="${name}"]`, form), f = form[name];
     if (!slot) return false;
     slot.textContent = msg;
     f.ariaInvalid = !!msg;
