@@ -55,8 +55,13 @@ type memberView struct {
 	SpendablePoints   int64          `json:"spendable_points"`
 	PendingPoints     int64          `json:"pending_points"`
 	Tier              string         `json:"tier"`
+	TierName          string         `json:"tier_name,omitempty"`
 	NextTier          string         `json:"next_tier,omitempty"`
+	NextTierName      string         `json:"next_tier_name,omitempty"`
 	AmountToNextTier  int64          `json:"amount_to_next_tier,omitempty"`
+	// TierMetric says what AmountToNextTier counts: "amount_spent" (minor
+	// units of the shop currency) or "points_earned".
+	TierMetric string `json:"tier_metric,omitempty"`
 	Expiring          []expiringView `json:"expiring"`
 	ReferralURL       string         `json:"referral_url"`
 	// Birthday is the month and day the program knows, nil when none.
@@ -85,7 +90,15 @@ func (s *server) handleProxyMember(c echo.Context) error {
 		return err
 	}
 	v.PointsBalance, v.SpendablePoints, v.PendingPoints = cv.PointsBalance, cv.SpendablePoints, cv.PendingPoints
-	v.Tier, v.NextTier, v.AmountToNextTier = cv.Tier, cv.NextTier, cv.AmountToNextTier
+	v.Tier, v.TierName, v.NextTier, v.AmountToNextTier = cv.Tier, cv.TierName, cv.NextTier, cv.AmountToNextTier
+	if v.NextTier != "" {
+		if settings, _, err := s.st.ProgramSettings(c.Request().Context(), shop.ID); err == nil {
+			if l, ok := settings.Tiers.Tier(v.NextTier); ok {
+				v.NextTierName = l.Name
+			}
+			v.TierMetric = string(settings.Tiers.Metric)
+		}
+	}
 	v.ReferralURL = cv.ReferralURL
 	if v.Birthday, err = s.memberBirthday(c, shop, id); err != nil {
 		return err
@@ -203,6 +216,39 @@ func (s *server) handleProxyRedeem(c echo.Context) error {
 		return withDefaultField(err, "reward_id")
 	}
 	return c.JSON(http.StatusCreated, redemptionOf(cp))
+}
+
+// handleProxyRedemptions is GET /proxy/api/v1/redemptions: the signed-in
+// shopper's redemptions that still matter, newest first: codes that work
+// and are unused, and those Shopify is still creating.
+func (s *server) handleProxyRedemptions(c echo.Context) error {
+	shop, id, err := proxyMember(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	out := []redemptionView{}
+	cust, err := s.st.CustomerByShopifyID(ctx, shop.ID, id)
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		return c.JSON(http.StatusOK, out)
+	}
+	if err != nil {
+		return err
+	}
+	coupons, err := s.st.CouponsOf(ctx, shop.ID, cust.ID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for i := range coupons {
+		cp := &coupons[i]
+		usable := cp.Status == store.CouponPending ||
+			(cp.Status == store.CouponActive && cp.RedeemedAt == nil && (cp.ExpiresAt == nil || cp.ExpiresAt.After(now)))
+		if usable && len(out) < 20 {
+			out = append(out, redemptionOf(cp))
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // handleProxyRedemption is GET /proxy/api/v1/redemptions/{id}, for polling

@@ -113,6 +113,18 @@ func TestProxyAPI_MemberRewardsRedeem(t *testing.T) {
 	res, _ = b.proxyAPI(t, http.MethodPost, "/redemptions", sh.Domain, graceID, map[string]any{"reward_id": "amount-5", "request_id": "click-1"})
 	requireProxyError(t, res, http.StatusUnprocessableEntity, "reward_id")
 
+	// The list shows the pending redemption (no code yet), not Grace's.
+	res, _ = b.proxyAPI(t, http.MethodGet, "/redemptions", sh.Domain, adaID, nil)
+	var list []map[string]any
+	json.Unmarshal([]byte(res.body), &list)
+	if res.code != 200 || len(list) != 1 || list[0]["id"] != first["id"] || list[0]["status"] != "pending" || list[0]["code"] != nil {
+		t.Fatalf("redemptions = %d %s", res.code, res.body)
+	}
+	res, _ = b.proxyAPI(t, http.MethodGet, "/redemptions", sh.Domain, graceID, nil)
+	if res.code != 200 || strings.TrimSpace(res.body) != "[]" {
+		t.Fatalf("Grace's redemptions = %d %s", res.code, res.body)
+	}
+
 	rid := itoa(int64(first["id"].(float64)))
 	res, _ = b.proxyAPI(t, http.MethodGet, "/redemptions/"+rid, sh.Domain, adaID, nil)
 	if got := res.json(t); res.code != 200 || got["id"] != first["id"] || got["status"] != "pending" {

@@ -26,6 +26,7 @@ const (
 	routeAPICustomerBirthday = "api.customers.birthday"
 	routeProxyRewards        = "proxy.api.rewards"
 	routeProxyRedeem         = "proxy.api.redeem"
+	routeProxyRedemptions    = "proxy.api.redemptions"
 	routeProxyRedemption     = "proxy.api.redemption"
 	routeAppHome             = "app.home"
 	routeAppWebhooks         = "app.webhooks"
@@ -139,6 +140,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	papi.GET("/member", s.handleProxyMember).Name = routeProxyMember
 	papi.GET("/rewards", s.handleProxyRewards).Name = routeProxyRewards
 	papi.POST("/redemptions", s.handleProxyRedeem).Name = routeProxyRedeem
+	papi.GET("/redemptions", s.handleProxyRedemptions).Name = routeProxyRedemptions
 	papi.PUT("/birthday", s.handleProxyBirthday).Name = routeProxyBirthday
 	papi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeProxyRedemption
 	papi.GET("/activity", s.handleProxyActivity).Name = routeProxyActivity
