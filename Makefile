@@ -4,12 +4,20 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: demo test bench generate check-generated build lint help
+.PHONY: demo test bench fuzz generate check-generated build lint help
+
+# Fuzz targets (package:function). `make test` runs each briefly after the
+# tests; `make fuzz FUZZTIME=5m` searches longer. A crasher is written to
+# the package's testdata/fuzz and then runs as a seed in every `go test`.
+FUZZ_TARGETS = app/shopify:FuzzVerifyWebhook app/shopify:FuzzVerifyProxy app/shopify:FuzzVerifyCallback \
+	app/shopify:FuzzVerifyIDToken app/shopify:FuzzDecodePayloads app/clevertap:FuzzParseUpload app/klaviyo:FuzzNewAPIError
+FUZZTIME ?= 3s
 
 help:
 	@echo "make demo   run the app with a demo store and sandbox Klaviyo/CleverTap (http://127.0.0.1:8080)"
 	@echo "make test   run every test against a throwaway PostgreSQL"
 	@echo "make bench  run the benchmarks with their reference limits"
+	@echo "make fuzz   run every fuzz target (FUZZTIME=3s each by default)"
 	@echo "make build  build ./perkbridge"
 
 demo:
@@ -19,6 +27,14 @@ demo:
 # every test package clones its databases from one migrated template.
 test: check-generated
 	$(GO) run ./app/pglocal/withpg -- $(GO) test -count=1 -timeout 30m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg >/tmp/perkbridge-fuzz.log 2>&1 || { cat /tmp/perkbridge-fuzz.log; exit 1; }; \
+	done; echo "fuzz: $(words $(FUZZ_TARGETS)) targets, no crasher"
 
 bench:
 	$(GO) run ./app/pglocal/withpg -durable -- $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
