@@ -44,7 +44,9 @@ func earnTopic(s program.Settings) string {
 //   - The earning topic (orders/paid, or orders/fulfilled per EarnOn)
 //     credits the order's points once (key ledger.KeyEarn), with the tier
 //     multiplier, and at once takes back the share of refunds that came
-//     first (ledger.KeyCatchUp). A guest order earns nothing and is counted.
+//     first (ledger.KeyCatchUp). A guest order earns nothing and is counted,
+//     unless the program keeps its points waiting for an account
+//     (GuestPointsDays, guests.go).
 //   - orders/cancelled takes back what refunds left (ledger.KeyCancel).
 //   - A member's order that is fulfilled (orders/fulfilled, or any topic
 //     with fulfillment_status fulfilled) remembers when and its products,
@@ -114,10 +116,16 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 		}
 	}
 
+	guest, err := s.guestOrder(u, ord, topic, o) // points for guests: guests.go
+	if err != nil {
+		return err
+	}
 	ignored := ""
 	switch {
 	case topic == TopicOrdersCancelled:
 		ignored, err = s.cancelOrder(u, ord)
+	case guest:
+		ignored, err = s.holdGuestPoints(u, ord, o, exp)
 	case topic == earnTopic(settings) && ord.CustomerID == nil:
 		ignored = "guest order without a customer: counted, earns no points"
 		if !ord.GuestCounted {
@@ -241,6 +249,9 @@ func (s *Service) cancelOrder(u *unit, ord *store.LoyaltyOrder) (string, error) 
 	setOrderState(ord, next)
 	now := u.now
 	ord.CancelledAt = &now
+	if held, err := s.guestTakeBack(u, ord); err != nil || held {
+		return "", err // the points were waiting for a guest: guests.go
+	}
 	if u.acct == nil || ord.EarnedAt == nil {
 		return "", nil
 	}
@@ -335,6 +346,9 @@ func (s *Service) applyRefund(u *unit, ord *store.LoyaltyOrder, row *store.Order
 	setOrderState(ord, next)
 	if err := u.tx.PriceOrderRefund(u.ctx, u.shop.ID, row.ID, refundBase, reverse); err != nil {
 		return err
+	}
+	if held, err := s.guestTakeBack(u, ord); err != nil || held {
+		return err // the points were waiting for a guest: guests.go
 	}
 	if ord.CustomerID == nil || ord.EarnedAt == nil {
 		return nil // remembered: the earn (if any) accounts for it
