@@ -1,0 +1,68 @@
+package webhooks_test
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestEndToEnd_GuestOrderPointsWaitingReachesBothSinks: the sample
+// orders/paid carries the customer record checkout created (state
+// disabled, not an account). Its points wait for an account, and
+// points_waiting reaches Klaviyo and CleverTap through the same routing and
+// identity resolution as any customer's event: the record's email for
+// Klaviyo, its Shopify id for CleverTap.
+func TestEndToEnd_GuestOrderPointsWaitingReachesBothSinks(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const shop = "e2e-guest.myshopify.com"
+
+	p := newPipeline(t, b, shop)
+	p.connect(t, "points_waiting", "Points Waiting", "klaviyo", "clevertap")
+	p.start(t, b, "e2e-guest")
+	before := time.Now()
+	resp, err := p.sf.SendWebhookWithID(ctx, b.srv.URL+"/webhooks", shop, "orders/paid", "e2e-guest-paid-1", sample(t, "orders/paid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("webhook status %d", resp.StatusCode)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := p.kf.WaitForEvents(wctx, 1); err != nil {
+		t.Fatalf("Klaviyo: %v", err)
+	}
+	if err := p.cf.WaitForEvents(wctx, 1); err != nil {
+		t.Fatalf("CleverTap: %v", err)
+	}
+	ke := p.kf.Events()
+	if len(ke) != 1 || ke[0].Metric != "Points Waiting" || ke[0].Profile.Email != "john@example.com" {
+		t.Fatalf("Klaviyo events %+v", ke)
+	}
+	if pts, _ := ke[0].Properties["points"].(float64); pts != 404 {
+		t.Fatalf("Klaviyo points %v (want 404 for the 404.95 order)", ke[0].Properties["points"])
+	}
+	until, _ := time.Parse(time.RFC3339, stringOf(ke[0].Properties["waiting_until"]))
+	if want := before.AddDate(0, 0, 30); until.Before(want.Add(-time.Minute)) || until.After(want.Add(time.Hour)) {
+		t.Fatalf("Klaviyo waiting_until %v, want about %v", ke[0].Properties["waiting_until"], want)
+	}
+	ce := p.cf.Events()
+	if len(ce) != 1 || ce[0].Name != "Points Waiting" || ce[0].Identity != "115310627314723954" {
+		t.Fatalf("CleverTap events %+v", ce)
+	}
+	// Nothing was credited: the record has no account yet.
+	if n := b.count(t, "SELECT count(*) FROM ledger_entries"); n != 0 {
+		t.Fatalf("%d ledger entries for a guest order", n)
+	}
+	if n := b.count(t, "SELECT count(*) FROM guest_points WHERE points = 404 AND email = 'john@example.com' AND claimed_at IS NULL"); n != 1 {
+		t.Fatalf("%d waiting rows", n)
+	}
+}
+
+func stringOf(v any) string {
+	s, _ := v.(string)
+	return s
+}
