@@ -1,9 +1,14 @@
 package webhooks_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/perkbridge/perkbridge/app/store"
+	"github.com/perkbridge/perkbridge/webhooks"
 )
 
 // TestEndToEnd_GuestOrderPointsWaitingReachesBothSinks: the sample
@@ -65,4 +70,48 @@ func TestEndToEnd_GuestOrderPointsWaitingReachesBothSinks(t *testing.T) {
 func stringOf(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// TestCompliance_CustomerRedactDeletesGuestPoints: a guest's waiting points
+// hold the order's email and phone without a customer row to cascade from;
+// customers/redact deletes those of its email and of its orders_to_redact,
+// and nothing of another shopper or another shop.
+func TestCompliance_CustomerRedactDeletesGuestPoints(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	sh := b.installShop(t, "guest-privacy.myshopify.com")
+	other := b.installShop(t, "guest-neighbour.myshopify.com")
+	b.startWorker(t, webhooks.NoLoyalty{}, "w")
+	now := time.Now()
+	hold := func(s *store.Shop, orderID int64, email string) {
+		t.Helper()
+		gid := fmt.Sprintf("gid://shopify/Order/%d", orderID)
+		o, err := b.st.UpsertLoyaltyOrder(ctx, s.ID, store.OrderSeen{OrderGID: gid, ShopifyID: orderID}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &store.GuestPoints{OrderID: o.ID, OrderGID: gid, Email: email, Points: 50, WaitingUntil: now.AddDate(0, 0, 30)}
+		if _, err := b.st.InsertGuestPoints(ctx, s.ID, g, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold(sh, 1001, "john@example.com")  // the redacted email
+	hold(sh, 299938, "jon@example.com") // an order to redact
+	hold(sh, 1002, "grace@example.com") // someone else
+	hold(other, 1001, "john@example.com")
+	body := bytes.ReplaceAll(sample(t, "customers/redact"), []byte("{shop}.myshopify.com"), []byte(sh.Domain))
+	b.send(t, delivery{topic: "customers/redact", shop: sh.Domain, id: "guest-redact", body: body})
+	b.waitFor(t, "redact", func() bool {
+		return b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'guest-redact' AND status IN ('processed','ignored')") == 1
+	})
+	if n := b.count(t, "SELECT count(*) FROM guest_points WHERE shop_id = $1 AND (email IN ('john@example.com', 'jon@example.com'))", sh.ID); n != 0 {
+		t.Fatalf("%d waiting rows of the redacted shopper survived", n)
+	}
+	if n := b.count(t, "SELECT count(*) FROM guest_points WHERE shop_id = $1", sh.ID); n != 1 {
+		t.Fatalf("%d rows left in the shop, want grace's only", n)
+	}
+	if n := b.count(t, "SELECT count(*) FROM guest_points WHERE shop_id = $1", other.ID); n != 1 {
+		t.Fatal("redaction reached the other shop's waiting points")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/identity"
 	"github.com/perkbridge/perkbridge/app/job"
 	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
@@ -223,7 +224,8 @@ func (p *Processor) customersMerge(ctx context.Context, tx *store.Store, shop *s
 
 // customersRedact deletes the customer's personal data everywhere it is
 // kept: the customer row (and every table that cascades from it), a
-// referral of them as a friend who never ordered (by email), stored
+// referral of them as a friend who never ordered (by email), a guest's
+// waiting points (by email, phone and orders_to_redact), stored
 // payloads about them (blanked, rows kept for deduplication), exports made
 // for earlier data requests, and this request's own payload.
 func (p *Processor) customersRedact(ctx context.Context, tx *store.Store, shop *store.Shop, wh *store.Webhook) (*int64, error) {
@@ -252,6 +254,13 @@ func (p *Processor) customersRedact(ctx context.Context, tx *store.Store, shop *
 	// An invited friend who never ordered is known only by the email the
 	// referral link collected.
 	if _, err := tx.DeleteReferralsOfFriend(ctx, shop.ID, r.Customer.Email); err != nil {
+		return nil, err
+	}
+	// A guest's waiting points are held by email, phone and order, with no
+	// customer row to cascade from (app/loyalty/guests.go).
+	email, _ := identity.NormalizeEmail(r.Customer.Email)
+	phone, _ := identity.NormalizePhone(r.Customer.Phone)
+	if _, err := tx.DeleteGuestPointsOf(ctx, shop.ID, email, phone, r.OrdersToRedact); err != nil {
 		return nil, err
 	}
 	if err := tx.RedactWebhookBody(ctx, wh.ID); err != nil {
