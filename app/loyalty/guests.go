@@ -6,6 +6,7 @@ import (
 	"github.com/perkbridge/perkbridge/app/event"
 	"github.com/perkbridge/perkbridge/app/identity"
 	"github.com/perkbridge/perkbridge/app/ledger"
+	"github.com/perkbridge/perkbridge/app/program"
 	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/app/tier"
@@ -47,30 +48,41 @@ func keyWaiting(orderGID string) string {
 	return "waiting:" + ledger.GID("Order", orderGID)
 }
 
+// guestRecordState returns the state of the customer record an order
+// carries (row id recordID), when the earning topic may hold its points for
+// a guest: the payload's state when it says enabled (an account: no guest),
+// else the stored row's, read under a share lock taken before the order's
+// row lock. customers/update holds that row while it enables the record and
+// claims, so either the order sees the account and earns for it, or the
+// claim waits for the order's waiting points and credits them: a record
+// enabled while its order is processed never leaves points waiting. A state
+// nobody told (neither the row nor the payload) counts as an account, as
+// before waiting existed. "" when guest points do not apply.
+func (s *Service) guestRecordState(ctx context.Context, tx *store.Store, shop *store.Shop, settings program.Settings, topic string, o *shopify.Order, recordID int64) (string, error) {
+	if settings.GuestPointsDays <= 0 || topic != earnTopic(settings) || o.Customer.State == shopify.CustomerStateEnabled {
+		return "", nil
+	}
+	state, err := tx.LockCustomerState(ctx, shop.ID, recordID)
+	if err != nil || state != "" {
+		return state, err
+	}
+	if o.Customer.State == "" {
+		return shopify.CustomerStateEnabled, nil
+	}
+	return o.Customer.State, nil
+}
+
 // guestOrder reports whether the earning topic of this order holds its
-// points for a guest: waiting is on, the order has not earned, and it has no
-// customer, or a customer record that is not an account. A state nobody
-// told (neither the stored record nor the payload) counts as an account, as
-// before waiting existed.
-func (s *Service) guestOrder(u *unit, ord *store.LoyaltyOrder, topic string, o *shopify.Order) (bool, error) {
+// points for a guest: waiting is on, the order has not earned, and it has
+// no customer, or a record whose state (guestRecordState) is not enabled.
+func (s *Service) guestOrder(u *unit, ord *store.LoyaltyOrder, topic, recordState string) bool {
 	if u.settings.GuestPointsDays <= 0 || topic != earnTopic(u.settings) || ord.EarnedAt != nil {
-		return false, nil
+		return false
 	}
 	if ord.CustomerID == nil {
-		return true, nil
+		return true
 	}
-	if o.Customer != nil && o.Customer.State == shopify.CustomerStateEnabled {
-		return false, nil
-	}
-	c, err := u.tx.CustomerByShopifyID(u.ctx, u.shop.ID, *ord.ShopifyCustomerID)
-	if err != nil {
-		return false, err
-	}
-	state := c.State
-	if state == "" && o.Customer != nil {
-		state = o.Customer.State
-	}
-	return state != "" && state != shopify.CustomerStateEnabled, nil
+	return recordState != "" && recordState != shopify.CustomerStateEnabled
 }
 
 // holdGuestPoints earns a guest order's points into a guest_points row (see

@@ -337,3 +337,51 @@ func countOther(steps []guestStep) int {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestGuestPoints_OrderRacesTheAccount: the order of the record checkout
+// created and the customers/update that makes it an account are processed
+// at the same time, in two transactions. Whichever commits first, the
+// account ends with the order's points exactly once and nothing is left
+// waiting: either the order sees the account and earns, or the claim waits
+// for the held points (the order reads the record's state under a share
+// lock of the row the update holds).
+func TestGuestPoints_OrderRacesTheAccount(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for round := range 12 {
+		shop := b.newShop(t, "UTC")
+		b.program(t, shop, func(s *program.Settings) { s.SignupPoints = 0 })
+		// The record exists (an earlier checkout), not yet an account.
+		created := shop.InstalledAt.Add(time.Hour)
+		b.deliver(t, shop, "customers/create", customerPayload{ID: guestRecord, Email: "ada@example.com", State: "disabled", CreatedAt: created, UpdatedAt: created}.body(t))
+		orderBody := guestOrder{ID: guestOrderA, Record: guestRecord, Email: "ada@example.com", Subtotal: "180.00"}.body(t)
+		accountBody := customerPayload{ID: guestRecord, Email: "ada@example.com", State: "enabled", CreatedAt: created, UpdatedAt: created.Add(time.Minute)}.body(t)
+		start := make(chan struct{})
+		errs := make(chan error, 2)
+		for _, d := range []struct {
+			topic string
+			body  []byte
+		}{{"orders/paid", orderBody}, {"customers/update", accountBody}} {
+			go func() {
+				<-start
+				_, _, err := b.tryDeliver(shop, d.topic, d.body)
+				errs <- err
+			}()
+		}
+		close(start)
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if got := b.balance(t, shop, guestRecord); got != 180 {
+			t.Fatalf("round %d: balance %d, want 180 (%v)", round, got, keys(b.entries(t, shop, guestRecord)))
+		}
+		if n := countKind(b.entries(t, shop, guestRecord), ledger.KindEarn); n != 1 {
+			t.Fatalf("round %d: %d earn entries", round, n)
+		}
+		if n := b.count(t, "SELECT count(*) FROM guest_points WHERE shop_id = $1 AND claimed_at IS NULL", shop.ID); n != 0 {
+			t.Fatalf("round %d: %d rows left waiting for an account that exists", round, n)
+		}
+	}
+}

@@ -84,6 +84,7 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 		OrderGID: orderGID, ShopifyID: orderID, Name: o.Name, Currency: facts.Currency,
 		Channel: string(event.ChannelFromSourceName(o.SourceName)), TaxesIncluded: &taxesIncluded, BaseMinor: &base,
 	}
+	recordState := "" // for guest points (guests.go)
 	if o.Customer != nil {
 		if gid, cid := gidOf(o.Customer.AdminGraphQLAPIID, "Customer", o.Customer.ID); gid != "" {
 			rowID, err := tx.EnsureCustomer(ctx, shop.ID, store.CustomerIdentity{
@@ -91,6 +92,9 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 				FirstName: o.Customer.FirstName, LastName: o.Customer.LastName, State: o.Customer.State,
 			})
 			if err != nil {
+				return err
+			}
+			if recordState, err = s.guestRecordState(ctx, tx, shop, settings, topic, o, rowID); err != nil {
 				return err
 			}
 			seen.CustomerID, seen.ShopifyCustomerID = &rowID, &cid
@@ -116,10 +120,7 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 		}
 	}
 
-	guest, err := s.guestOrder(u, ord, topic, o) // points for guests: guests.go
-	if err != nil {
-		return err
-	}
+	guest := s.guestOrder(u, ord, topic, recordState) // points for guests: guests.go
 	ignored := ""
 	switch {
 	case topic == TopicOrdersCancelled:

@@ -59,6 +59,21 @@ RETURNING id`,
 	return true, nil
 }
 
+// LockCustomerState returns a customer row's state under a share lock held
+// to the end of the transaction: a concurrent customers/update of the row
+// (UpsertCustomer) waits for it, and it waits for that update's commit.
+func (s *Store) LockCustomerState(ctx context.Context, shopID app.ShopID, customerID int64) (string, error) {
+	var states []string
+	err := s.db.WithContext(ctx).Raw("SELECT state FROM customers WHERE shop_id = ? AND id = ? FOR SHARE", shopID, customerID).Scan(&states).Error
+	if err != nil {
+		return "", fmt.Errorf("store: lock customer state: %w", formatError(err))
+	}
+	if len(states) == 0 {
+		return "", fmt.Errorf("store: lock customer state %d: no row", customerID)
+	}
+	return states[0], nil
+}
+
 // UnclaimedGuestPointsOfOrder returns the order's waiting points not yet
 // claimed (expired or not), locked for the rest of the transaction, or nil.
 // The caller holds the order's row lock (UpsertLoyaltyOrder).
