@@ -2,7 +2,9 @@ package loyalty
 
 import (
 	"context"
+	"time"
 
+	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/event"
 	"github.com/perkbridge/perkbridge/app/identity"
 	"github.com/perkbridge/perkbridge/app/ledger"
@@ -225,4 +227,12 @@ func guestContact(o *shopify.Order) (email, phone string) {
 		}
 	}
 	return email, phone
+}
+
+// ExpireGuestPoints marks the shop's waiting points whose wait ended at or
+// before now as expired (RunMaintenance) and returns how many orders'. A
+// claim never credits them either way: it checks waiting_until itself.
+func (s *Service) ExpireGuestPoints(ctx context.Context, shopID app.ShopID, now time.Time) (int, error) {
+	n, err := s.st.ExpireGuestPoints(ctx, shopID, now)
+	return int(n), err
 }

@@ -385,3 +385,32 @@ func TestGuestPoints_OrderRacesTheAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestGuestPoints_MaintenanceExpires: the periodic work marks waiting
+// points expired once their wait ended, not before, and each once; an
+// account created afterwards claims nothing.
+func TestGuestPoints_MaintenanceExpires(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.program(t, b.shop, func(s *program.Settings) { s.SignupPoints = 0; s.GuestPointsDays = 10 })
+	b.deliver(t, b.shop, "orders/paid", guestOrder{ID: guestOrderA, Email: "ada@example.com", Subtotal: "180.00"}.body(t))
+	for _, tc := range []struct {
+		at   time.Duration
+		want int
+	}{{9 * day, 0}, {10 * day, 1}, {11 * day, 0}} {
+		r, err := b.svc.RunMaintenance(ctx, b.shop.ID, t0.Add(tc.at))
+		if err != nil || r.Guests != tc.want {
+			t.Fatalf("maintenance at +%v: %d guest orders expired, want %d (%v)", tc.at, r.Guests, tc.want, err)
+		}
+	}
+	if n := b.count(t, "SELECT count(*) FROM guest_points WHERE shop_id = $1 AND expired AND points = 180", b.shop.ID); n != 1 {
+		t.Fatalf("%d expired rows", n)
+	}
+	b.clock.Set(t0.Add(11 * day))
+	created := b.shop.InstalledAt.Add(time.Hour)
+	b.deliver(t, b.shop, "customers/create", customerPayload{ID: newAccount, Email: "ada@example.com", State: "enabled", CreatedAt: created, UpdatedAt: created}.body(t))
+	if got := b.balance(t, b.shop, newAccount); got != 0 {
+		t.Fatalf("expired points credited: balance %d", got)
+	}
+}
