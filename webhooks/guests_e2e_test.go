@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -74,8 +75,9 @@ func stringOf(v any) string {
 
 // TestCompliance_CustomerRedactDeletesGuestPoints: a guest's waiting points
 // hold the order's email and phone without a customer row to cascade from;
-// customers/redact deletes those of its email and of its orders_to_redact,
-// and nothing of another shopper or another shop.
+// customers/data_request lists those of its email, customers/redact deletes
+// those of its email and of its orders_to_redact, and nothing of another
+// shopper or another shop.
 func TestCompliance_CustomerRedactDeletesGuestPoints(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -100,6 +102,27 @@ func TestCompliance_CustomerRedactDeletesGuestPoints(t *testing.T) {
 	hold(sh, 299938, "jon@example.com") // an order to redact
 	hold(sh, 1002, "grace@example.com") // someone else
 	hold(other, 1001, "john@example.com")
+	// A data request lists the waiting points held under the email.
+	dr := bytes.ReplaceAll(sample(t, "customers/data_request"), []byte("{shop}.myshopify.com"), []byte(sh.Domain))
+	b.send(t, delivery{topic: "customers/data_request", shop: sh.Domain, id: "guest-dr", body: dr})
+	b.waitFor(t, "data request", func() bool {
+		return b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'guest-dr' AND status IN ('processed','ignored')") == 1
+	})
+	reqs, err := b.st.DataRequests(ctx, sh.ID)
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("%d exports, %v", len(reqs), err)
+	}
+	var export struct {
+		GuestPoints []struct {
+			OrderID string `json:"order_id"`
+			Points  int64  `json:"points"`
+		} `json:"guest_points"`
+	}
+	if err := json.Unmarshal(reqs[0].Export, &export); err != nil || len(export.GuestPoints) != 1 ||
+		export.GuestPoints[0].OrderID != "gid://shopify/Order/1001" || export.GuestPoints[0].Points != 50 {
+		t.Fatalf("export's guest points %+v (%v): %s", export.GuestPoints, err, reqs[0].Export)
+	}
+
 	body := bytes.ReplaceAll(sample(t, "customers/redact"), []byte("{shop}.myshopify.com"), []byte(sh.Domain))
 	b.send(t, delivery{topic: "customers/redact", shop: sh.Domain, id: "guest-redact", body: body})
 	b.waitFor(t, "redact", func() bool {

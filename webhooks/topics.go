@@ -312,6 +312,21 @@ func (p *Processor) customersDataRequest(ctx context.Context, tx *store.Store, s
 			return nil, err
 		}
 	}
+	// A guest's waiting points are held by the order's email or phone.
+	gEmail, _ := identity.NormalizeEmail(r.Customer.Email)
+	gPhone, _ := identity.NormalizePhone(r.Customer.Phone)
+	waiting, err := tx.GuestPointsOf(ctx, shop.ID, gEmail, gPhone)
+	if err != nil {
+		return nil, err
+	}
+	if len(waiting) > 0 {
+		rows := make([]map[string]any, len(waiting))
+		for i, g := range waiting {
+			rows[i] = map[string]any{"order_id": g.OrderGID, "email": g.Email, "phone": g.Phone, "points": g.Points,
+				"waiting_until": g.WaitingUntil, "claimed_at": g.ClaimedAt, "expired": g.Expired, "created_at": g.CreatedAt}
+		}
+		export["guest_points"] = rows
+	}
 	webhooks, err := tx.CustomerWebhookSummary(ctx, shop.ID, r.Customer.ID)
 	if err != nil {
 		return nil, err
