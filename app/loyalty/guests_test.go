@@ -179,6 +179,18 @@ func TestGuestPoints(t *testing.T) {
 			claimant: guestRecord, balance: 90, earns: []int64{guestOrderA}, waiting: []int64{180},
 		},
 		{
+			// The order had no customer: the claim moves it to the new
+			// account, so its refund and cancellation reach that account.
+			name: "NoCustomerRefundAndCancelAfterTheClaim",
+			steps: []guestStep{
+				paid(adaOrder),
+				accountStep("customers/create", newAccount, "ada@example.com", "", day),
+				refunded(9_200_000_000_000_000_004, guestOrderA, "45.00", 2*day),
+				cancelled(adaOrder, 3*day),
+			},
+			claimant: newAccount, balance: 0, earns: []int64{guestOrderA},
+		},
+		{
 			name: "RefundBeforeThePaidOrder",
 			steps: []guestStep{
 				refunded(9_200_000_000_000_000_003, guestOrderA, "80.00", 0),
