@@ -439,6 +439,7 @@ type ProgramForm struct {
 	ReviewPoints          string
 	ReviewRequestDays     string
 	PendingDays           string
+	GuestPointsDays       string
 	ExpiryMonths          string
 	ReminderDays          string // "30, 7, 1"
 	NudgeEnabled          bool

@@ -9,7 +9,7 @@ import (
 
 // programKeys are the top-level keys of program.Settings.
 var programKeys = []string{"points_per_currency_unit", "earn_base", "earn_on", "minimum_order_minor", "signup_points",
-	"birthday_points", "review_points", "review_request_days", "pending_days", "expiry_months", "reminder_days",
+	"birthday_points", "review_points", "review_request_days", "pending_days", "guest_points_days", "expiry_months", "reminder_days",
 	"unused_nudge", "rewards", "referral", "tiers"}
 
 func TestAPI_Program(t *testing.T) {

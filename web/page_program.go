@@ -120,6 +120,7 @@ var programLabels = map[string]string{
 	"signup_points":                  "Points for creating an account",
 	"expiry_months":                  "Points expire after",
 	"pending_days":                   "Spendable after",
+	"guest_points_days":              "Guest orders' points wait",
 	"reminder_days":                  "Expiry reminders",
 	"unused_nudge.threshold_points":  "Unused points reminder: smallest balance",
 	"unused_nudge.after_days":        "Unused points reminder: days",
@@ -189,6 +190,7 @@ func programForm(st program.Settings, exp int) templates.ProgramForm {
 		ReviewPoints:          strconv.FormatInt(st.ReviewPoints, 10),
 		ReviewRequestDays:     strconv.Itoa(st.ReviewRequestDays),
 		PendingDays:           strconv.Itoa(st.PendingDays),
+		GuestPointsDays:       strconv.Itoa(st.GuestPointsDays),
 		ExpiryMonths:          strconv.Itoa(st.ExpiryMonths),
 		NudgeEnabled:          st.UnusedNudge.Enabled,
 		NudgeThreshold:        strconv.FormatInt(st.UnusedNudge.ThresholdPoints, 10),
@@ -388,6 +390,8 @@ func parseProgramForm(form url.Values, current program.Settings, exp int) *progr
 	st.ExpiryMonths = p.int("expiry_months", f.ExpiryMonths)
 	f.PendingDays = get("pending_days")
 	st.PendingDays = p.int("pending_days", f.PendingDays)
+	f.GuestPointsDays = get("guest_points_days")
+	st.GuestPointsDays = p.int("guest_points_days", f.GuestPointsDays)
 	f.ReminderDays = get("reminder_days")
 	p.seen("reminder_days")
 	st.ReminderDays = []int{}

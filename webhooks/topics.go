@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/perkbridge/perkbridge/app"
+	"github.com/perkbridge/perkbridge/app/identity"
 	"github.com/perkbridge/perkbridge/app/job"
 	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
@@ -223,7 +224,8 @@ func (p *Processor) customersMerge(ctx context.Context, tx *store.Store, shop *s
 
 // customersRedact deletes the customer's personal data everywhere it is
 // kept: the customer row (and every table that cascades from it), a
-// referral of them as a friend who never ordered (by email), stored
+// referral of them as a friend who never ordered (by email), a guest's
+// waiting points (by email, phone and orders_to_redact), stored
 // payloads about them (blanked, rows kept for deduplication), exports made
 // for earlier data requests, and this request's own payload.
 func (p *Processor) customersRedact(ctx context.Context, tx *store.Store, shop *store.Shop, wh *store.Webhook) (*int64, error) {
@@ -268,6 +270,13 @@ func (p *Processor) customersRedact(ctx context.Context, tx *store.Store, shop *
 	// An invited friend who never ordered is known only by the email the
 	// referral link collected.
 	if _, err := tx.DeleteReferralsOfFriend(ctx, shop.ID, r.Customer.Email); err != nil {
+		return nil, err
+	}
+	// A guest's waiting points are held by email, phone and order, with no
+	// customer row to cascade from (app/loyalty/guests.go).
+	email, _ := identity.NormalizeEmail(r.Customer.Email)
+	phone, _ := identity.NormalizePhone(r.Customer.Phone)
+	if _, err := tx.DeleteGuestPointsOf(ctx, shop.ID, email, phone, r.OrdersToRedact); err != nil {
 		return nil, err
 	}
 	if err := tx.RedactWebhookBody(ctx, wh.ID); err != nil {
@@ -318,6 +327,21 @@ func (p *Processor) customersDataRequest(ctx context.Context, tx *store.Store, s
 		case app.ErrorCode(err) != app.ENOTFOUND:
 			return nil, err
 		}
+	}
+	// A guest's waiting points are held by the order's email or phone.
+	gEmail, _ := identity.NormalizeEmail(r.Customer.Email)
+	gPhone, _ := identity.NormalizePhone(r.Customer.Phone)
+	waiting, err := tx.GuestPointsOf(ctx, shop.ID, gEmail, gPhone)
+	if err != nil {
+		return nil, err
+	}
+	if len(waiting) > 0 {
+		rows := make([]map[string]any, len(waiting))
+		for i, g := range waiting {
+			rows[i] = map[string]any{"order_id": g.OrderGID, "email": g.Email, "phone": g.Phone, "points": g.Points,
+				"waiting_until": g.WaitingUntil, "claimed_at": g.ClaimedAt, "expired": g.Expired, "created_at": g.CreatedAt}
+		}
+		export["guest_points"] = rows
 	}
 	webhooks, err := tx.CustomerWebhookSummary(ctx, shop.ID, r.Customer.ID)
 	if err != nil {

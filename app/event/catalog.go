@@ -38,6 +38,7 @@ const (
 	ReviewSubmitted      Key = "review_submitted"
 	BirthdayReward       Key = "birthday_reward"
 	RedemptionFailed     Key = "redemption_failed"
+	PointsWaiting        Key = "points_waiting"
 )
 
 // FieldType is the type of an event field's value.
@@ -261,6 +262,17 @@ var catalog = []Definition{
 			req("reward_id", TypeString, "The reward asked for."),
 			req("points", TypeInteger, "Points returned."),
 			req("reason", TypeString, "Why Shopify did not create it."),
+		},
+	},
+	{
+		Key:          PointsWaiting,
+		Description:  "A paid order without a customer account earned points that wait for the shopper to create one.",
+		OrderDerived: true,
+		Fields: []Field{
+			req("points", TypeInteger, "Points waiting."),
+			req("order_id", TypeString, "Shopify order id."),
+			opt("order_name", TypeString, "Order name such as #1001."),
+			req("waiting_until", TypeTime, "The account must be created before this moment to receive them."),
 		},
 	},
 }

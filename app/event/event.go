@@ -356,6 +356,23 @@ func NewRedemptionFailed(c Common, rewardID string, points int64, reason string)
 	return newEvent(c, RedemptionFailed, p)
 }
 
+// NewPointsWaiting returns points_waiting: the order orderID earned points
+// (positive) that wait, under the order's email or phone, for the shopper
+// to create an account before waitingUntil.
+func NewPointsWaiting(c Common, points int64, orderID, orderName string, waitingUntil time.Time) (Event, error) {
+	if err := positive(PointsWaiting, "points", points); err != nil {
+		return Event{}, err
+	}
+	if orderID == "" {
+		return Event{}, app.Errorf(app.EINVALID, "Waiting points need the order id.")
+	}
+	if waitingUntil.IsZero() {
+		return Event{}, app.Errorf(app.EINVALID, "Waiting points need the end of the wait.")
+	}
+	p := props{"points": points}.str("order_id", numericID(orderID)).str("order_name", orderName).time("waiting_until", &waitingUntil)
+	return newEvent(c, PointsWaiting, p)
+}
+
 // Validate checks the event against its catalog entry: the common fields,
 // every required field present, no unknown field, each value a scalar of
 // the field's type, and exactly one of a OneOf group.

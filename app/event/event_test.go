@@ -36,6 +36,7 @@ var design = []struct {
 	{"review_submitted", []string{"product_id", "rating", "points"}},
 	{"birthday_reward", []string{"points", "coupon_code"}},
 	{"redemption_failed", []string{"reward_id", "points", "reason"}},
+	{"points_waiting", []string{"points", "order_id", "order_name", "waiting_until"}},
 }
 
 func TestCatalog_MatchesDesign(t *testing.T) {
@@ -45,6 +46,7 @@ func TestCatalog_MatchesDesign(t *testing.T) {
 		event.WalletPointsExpired, event.WalletPointsUnused, event.CouponCreated, event.CouponRedeemed,
 		event.TierUpgraded, event.TierDowngraded, event.ReferralCompleted, event.RefereeRewarded,
 		event.ReviewRequested, event.ReviewSubmitted, event.BirthdayReward, event.RedemptionFailed,
+		event.PointsWaiting,
 	}
 	cat := event.Catalog()
 	if len(cat) != len(design) || len(consts) != len(design) {
@@ -222,6 +224,14 @@ func TestConstructors(t *testing.T) {
 		{"RedemptionFailed", func(c event.Common) (event.Event, error) {
 			return event.NewRedemptionFailed(c, "amount-5", 500, "Shopify refused the code")
 		}, map[string]any{"reward_id": "amount-5", "points": int64(500), "reason": "Shopify refused the code"}, ""},
+		{"PointsWaiting", func(c event.Common) (event.Event, error) {
+			return event.NewPointsWaiting(c, 180, "gid://shopify/Order/7", "#7", exp)
+		}, map[string]any{"points": int64(180), "order_id": "7", "order_name": "#7", "waiting_until": exp.UTC()}, event.ChannelPOS},
+		{"ErrPointsWaitingZero", func(c event.Common) (event.Event, error) { return event.NewPointsWaiting(c, 0, "7", "#7", exp) }, nil, ""},
+		{"ErrPointsWaitingNoOrder", func(c event.Common) (event.Event, error) { return event.NewPointsWaiting(c, 5, "", "#7", exp) }, nil, ""},
+		{"ErrPointsWaitingNoEnd", func(c event.Common) (event.Event, error) {
+			return event.NewPointsWaiting(c, 5, "7", "#7", time.Time{})
+		}, nil, ""},
 		{"ErrRedemptionFailedNoPoints", func(c event.Common) (event.Event, error) { return event.NewRedemptionFailed(c, "amount-5", 0, "x") }, nil, ""},
 		{"ErrNoSourceKey", func(c event.Common) (event.Event, error) {
 			c.SourceKey = ""
@@ -504,6 +514,10 @@ func TestSampleProperties(t *testing.T) {
 				t.Error("sample id changes between calls")
 			}
 		})
+	}
+	// The guest's sample: what a "create an account to claim" flow shows.
+	if p := event.SampleProperties(event.PointsWaiting); p["points"] != int64(180) || p["order_name"] != "#9999" || p["waiting_until"] == nil {
+		t.Errorf("points_waiting sample = %v", p)
 	}
 	if event.SampleProperties("nope") != nil {
 		t.Error("SampleProperties(unknown) != nil")

@@ -68,6 +68,9 @@ func Sample(key Key) (Event, error) {
 		return NewBirthdayReward(c, 200, "")
 	case RedemptionFailed:
 		return NewRedemptionFailed(c, "amount-5", 500, "Shopify could not create the discount code")
+	case PointsWaiting:
+		c.PointsBalance, c.Tier = 0, ""
+		return NewPointsWaiting(c, 180, order, "#9999", *expires(30))
 	}
 	return Event{}, app.Errorf(app.ENOTFOUND, "Unknown event %q.", key)
 }

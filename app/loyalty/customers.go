@@ -34,7 +34,9 @@ const ReasonMerge = "merge"
 // earns nothing until it is an account, which arrives as a customers/create
 // with state enabled, or as the customers/update that enables it (an
 // invitation accepted). The stored row decides, and UpsertCustomer keeps
-// the newest state, so a late or repeated delivery changes nothing.
+// the newest state, so a late or repeated delivery changes nothing. An
+// account also claims the points of guest orders waiting under its email,
+// phone or record (guests.go).
 func (s *Service) CustomerUpserted(ctx context.Context, tx *store.Store, shop *store.Shop, c *store.Customer, _ bool, webhookRowID int64) error {
 	settings, _, err := tx.ProgramSettings(ctx, shop.ID)
 	if err != nil {
@@ -44,6 +46,10 @@ func (s *Service) CustomerUpserted(ctx context.Context, tx *store.Store, shop *s
 	u := s.newUnit(ctx, tx, shop, settings, s.clock(), actor, wh)
 	gid := shopify.GID("Customer", c.ShopifyID)
 	key := ledger.KeySignup(gid)
+	claims, err := s.guestClaims(ctx, tx, shop, c, u) // before the account: guests.go
+	if err != nil {
+		return err
+	}
 	if err := u.lock(c.ID, c.ShopifyID, key); err != nil {
 		return err
 	}
@@ -63,6 +69,9 @@ func (s *Service) CustomerUpserted(ctx context.Context, tx *store.Store, shop *s
 				return err
 			}
 		}
+	}
+	if err := s.claimGuestPoints(u, claims); err != nil {
+		return err
 	}
 	return u.flush()
 }

@@ -44,7 +44,9 @@ func earnTopic(s program.Settings) string {
 //   - The earning topic (orders/paid, or orders/fulfilled per EarnOn)
 //     credits the order's points once (key ledger.KeyEarn), with the tier
 //     multiplier, and at once takes back the share of refunds that came
-//     first (ledger.KeyCatchUp). A guest order earns nothing and is counted.
+//     first (ledger.KeyCatchUp). A guest order earns nothing and is counted,
+//     unless the program keeps its points waiting for an account
+//     (GuestPointsDays, guests.go).
 //   - orders/cancelled takes back what refunds left (ledger.KeyCancel).
 //   - A member's order that is fulfilled (orders/fulfilled, or any topic
 //     with fulfillment_status fulfilled) remembers when and its products,
@@ -82,6 +84,7 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 		OrderGID: orderGID, ShopifyID: orderID, Name: o.Name, Currency: facts.Currency,
 		Channel: string(event.ChannelFromSourceName(o.SourceName)), TaxesIncluded: &taxesIncluded, BaseMinor: &base,
 	}
+	recordState := "" // for guest points (guests.go)
 	if o.Customer != nil {
 		if gid, cid := gidOf(o.Customer.AdminGraphQLAPIID, "Customer", o.Customer.ID); gid != "" {
 			rowID, err := tx.EnsureCustomer(ctx, shop.ID, store.CustomerIdentity{
@@ -89,6 +92,9 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 				FirstName: o.Customer.FirstName, LastName: o.Customer.LastName, State: o.Customer.State,
 			})
 			if err != nil {
+				return err
+			}
+			if recordState, err = s.guestRecordState(ctx, tx, shop, settings, topic, o, rowID); err != nil {
 				return err
 			}
 			seen.CustomerID, seen.ShopifyCustomerID = &rowID, &cid
@@ -114,10 +120,13 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 		}
 	}
 
+	guest := s.guestOrder(u, ord, topic, recordState) // points for guests: guests.go
 	ignored := ""
 	switch {
 	case topic == TopicOrdersCancelled:
 		ignored, err = s.cancelOrder(u, ord)
+	case guest:
+		ignored, err = s.holdGuestPoints(u, ord, o, exp)
 	case topic == earnTopic(settings) && ord.CustomerID == nil:
 		ignored = "guest order without a customer: counted, earns no points"
 		if !ord.GuestCounted {
@@ -241,6 +250,9 @@ func (s *Service) cancelOrder(u *unit, ord *store.LoyaltyOrder) (string, error) 
 	setOrderState(ord, next)
 	now := u.now
 	ord.CancelledAt = &now
+	if held, err := s.guestTakeBack(u, ord); err != nil || held {
+		return "", err // the points were waiting for a guest: guests.go
+	}
 	if u.acct == nil || ord.EarnedAt == nil {
 		return "", nil
 	}
@@ -335,6 +347,9 @@ func (s *Service) applyRefund(u *unit, ord *store.LoyaltyOrder, row *store.Order
 	setOrderState(ord, next)
 	if err := u.tx.PriceOrderRefund(u.ctx, u.shop.ID, row.ID, refundBase, reverse); err != nil {
 		return err
+	}
+	if held, err := s.guestTakeBack(u, ord); err != nil || held {
+		return err // the points were waiting for a guest: guests.go
 	}
 	if ord.CustomerID == nil || ord.EarnedAt == nil {
 		return nil // remembered: the earn (if any) accounts for it

@@ -252,12 +252,14 @@ func TestReversals_NeverDouble(t *testing.T) {
 	}
 }
 
-// TestOrder_GuestCountedAndTestIgnored: an order without a customer earns
-// nothing and is counted once however often it arrives; a test order is
-// ignored and leaves no trace.
+// TestOrder_GuestCountedAndTestIgnored: with guest points off, an order
+// without a customer earns nothing and is counted once however often it
+// arrives (guests_test.go has them waiting); a test order is ignored and
+// leaves no trace.
 func TestOrder_GuestCountedAndTestIgnored(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.program(t, b.shop, func(s *program.Settings) { s.GuestPointsDays = 0 })
 	ctx := context.Background()
 	guest := order{ID: 900000000000000010, Subtotal: "50.00"}
 	for range 2 {
@@ -315,7 +317,8 @@ func TestOrder_ChannelFromSourceName(t *testing.T) {
 func TestOrder_IDsFromGraphQLIDs(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.deliver(t, b.shop, "orders/paid", sample(t, "orders/paid"))
+	// A member's order (the sample's record is not an account).
+	b.deliver(t, b.shop, "orders/paid", set(t, sample(t, "orders/paid"), "customer.state", "enabled"))
 	if n := b.count(t, "SELECT count(*) FROM orders WHERE order_gid = 'gid://shopify/Order/820982911946154508' AND shopify_id = 820982911946154508"); n != 1 {
 		t.Fatal("order not keyed by its exact GraphQL id")
 	}

@@ -39,6 +39,7 @@ type MaintenanceReport struct {
 	Reviews    int `json:"reviews"`     // review requests sent (review_requested)
 	Facts      int `json:"facts"`       // customers whose Shopify birth date was read
 	Rewards    int `json:"rewards"`     // reward coupons that ended unused
+	Guests     int `json:"guests"`      // guest orders whose points stopped waiting (guests.go)
 }
 
 // RunMaintenance runs every periodic use case of one shop at now: expiry
@@ -52,6 +53,9 @@ func (s *Service) RunMaintenance(ctx context.Context, shopID app.ShopID, now tim
 		return r, err
 	}
 	if r.Rewards, err = s.ExpireRewards(ctx, shopID, now); err != nil {
+		return r, err
+	}
+	if r.Guests, err = s.ExpireGuestPoints(ctx, shopID, now); err != nil {
 		return r, err
 	}
 	if r.Reminded, err = s.SendExpiryReminders(ctx, shopID, now); err != nil {

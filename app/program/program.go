@@ -100,6 +100,13 @@ type Settings struct {
 	// PendingDays keeps purchase points unspendable for this many days after
 	// they are credited, so a return inside the window costs nothing.
 	PendingDays int `json:"pending_days"`
+	// GuestPointsDays is how long the points of a paid order without a
+	// customer account wait for the shopper to create one with the order's
+	// email or phone (points_waiting); 0 turns waiting off: such orders
+	// earn nothing, and an order of a customer record that is not an
+	// account earns for that record as before. A program saved before this
+	// setting existed reads it as 0 (off).
+	GuestPointsDays int `json:"guest_points_days"`
 	// ExpiryMonths is the lifetime of each credited lot; 0 means points never
 	// expire.
 	ExpiryMonths int `json:"expiry_months"`
@@ -211,6 +218,7 @@ func Defaults() Settings {
 		ReviewPoints:            50,
 		ReviewRequestDays:       14,
 		PendingDays:             0,
+		GuestPointsDays:         30,
 		ExpiryMonths:            12,
 		ReminderDays:            []int{30, 7, 1},
 		UnusedNudge:             UnusedNudge{Enabled: false, ThresholdPoints: 500, AfterDays: 30},

@@ -64,6 +64,10 @@ func TestSettings_Validate(t *testing.T) {
 		{"ErrReviewNegative", func(s *program.Settings) { s.ReviewPoints = -1 }, "review_points"},
 		{"ErrReviewDaysNegative", func(s *program.Settings) { s.ReviewRequestDays = -1 }, "review_request_days"},
 		{"ErrReviewDaysHuge", func(s *program.Settings) { s.ReviewRequestDays = 366 }, "review_request_days"},
+		{"GuestPointsOff", func(s *program.Settings) { s.GuestPointsDays = 0 }, ""},
+		{"GuestPointsYear", func(s *program.Settings) { s.GuestPointsDays = program.MaxDays }, ""},
+		{"ErrGuestPointsNegative", func(s *program.Settings) { s.GuestPointsDays = -1 }, "guest_points_days"},
+		{"ErrGuestPointsHuge", func(s *program.Settings) { s.GuestPointsDays = 366 }, "guest_points_days"},
 		{"ErrPendingNegative", func(s *program.Settings) { s.PendingDays = -1 }, "pending_days"},
 		{"ErrPendingHuge", func(s *program.Settings) { s.PendingDays = 366 }, "pending_days"},
 		{"ErrPendingOutlivesExpiry", func(s *program.Settings) { s.ExpiryMonths = 1; s.ReminderDays = nil; s.PendingDays = 28 }, "pending_days"},
@@ -237,7 +241,7 @@ func TestSettings_JSON(t *testing.T) {
 		"points_per_currency_unit", "earn_base", "earn_on", "minimum_order_minor", "signup_points",
 		"birthday_points", "review_points", "review_request_days", "pending_days", "expiry_months",
 		"reminder_days", "unused_nudge", "rewards", "referral", "tiers",
-		"welcome_existing_accounts", "count_test_orders",
+		"welcome_existing_accounts", "count_test_orders", "guest_points_days",
 	} {
 		if _, ok := m[key]; !ok {
 			t.Errorf("JSON lacks %q: %s", key, b)
@@ -252,8 +256,11 @@ func TestSettings_JSON(t *testing.T) {
 	if m["welcome_existing_accounts"] != false || m["count_test_orders"] != false {
 		t.Errorf("welcome_existing_accounts = %v, count_test_orders = %v; want both off", m["welcome_existing_accounts"], m["count_test_orders"])
 	}
+	if m["guest_points_days"] != float64(30) {
+		t.Errorf("guest_points_days = %v, want 30 by default", m["guest_points_days"])
+	}
 	var old program.Settings
-	if err := json.Unmarshal([]byte(`{"signup_points": 100}`), &old); err != nil || old.WelcomeExistingAccounts || old.CountTestOrders {
+	if err := json.Unmarshal([]byte(`{"signup_points": 100}`), &old); err != nil || old.WelcomeExistingAccounts || old.CountTestOrders || old.GuestPointsDays != 0 {
 		t.Errorf("a program without the switches decodes as %+v, %v", old, err)
 	}
 

@@ -20,7 +20,7 @@ const (
 	MaxRewardPoints          = 10_000_000 // cost of one reward, nudge threshold
 	MaxMoneyMinor            = 1 << 50    // minimum order, reward minimum, tier thresholds (~1.1e15)
 	MaxFixedAmount           = 1_000_000  // fixed discount, major units
-	MaxDays                  = 365        // pending days, reminder offsets, nudge and review delays
+	MaxDays                  = 365        // pending days, reminder offsets, nudge, review and guest points delays
 	MaxExpiryMonths          = 60         // lot lifetime
 	MaxWindowMonths          = 60         // rolling tier window
 	MaxReminders             = 5          // reminder offsets per lot
@@ -126,6 +126,7 @@ func (s Settings) Validate() error {
 	checkRange(&ps, "birthday_points", "Birthday points", s.BirthdayPoints, 0, MaxCreditPoints)
 	checkRange(&ps, "review_points", "Review points", s.ReviewPoints, 0, MaxCreditPoints)
 	checkRange(&ps, "review_request_days", "Review request days", int64(s.ReviewRequestDays), 0, MaxDays)
+	checkRange(&ps, "guest_points_days", "Guest points days", int64(s.GuestPointsDays), 0, MaxDays)
 	checkRange(&ps, "expiry_months", "Expiry months", int64(s.ExpiryMonths), 0, MaxExpiryMonths)
 
 	// The N-month span is at least N×28 days. Bounding pending days and
