@@ -20,10 +20,42 @@ func (s *Store) ProgramSettings(ctx context.Context, shopID app.ShopID) (setting
 	if len(rows) == 0 {
 		return program.Defaults(), false, nil
 	}
-	if err := json.Unmarshal(rows[0].Settings, &settings); err != nil {
+	settings, err = decodeSettings(rows[0].Settings)
+	if err != nil {
 		return program.Settings{}, true, fmt.Errorf("store: program: decode settings: %w", err)
 	}
 	return settings, true, nil
+}
+
+// decodeSettings reads saved settings; a top-level setting the saved
+// program predates takes its default (a program saved before
+// guest_points_days existed gets the default 30, not 0). Only whole
+// top-level keys are filled: a saved list or group is kept as saved.
+func decodeSettings(raw []byte) (program.Settings, error) {
+	var saved map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &saved); err != nil {
+		return program.Settings{}, err
+	}
+	defRaw, err := json.Marshal(program.Defaults())
+	if err != nil {
+		return program.Settings{}, err
+	}
+	var defaults map[string]json.RawMessage
+	if err := json.Unmarshal(defRaw, &defaults); err != nil {
+		return program.Settings{}, err
+	}
+	for k, v := range defaults {
+		if _, ok := saved[k]; !ok {
+			saved[k] = v
+		}
+	}
+	merged, err := json.Marshal(saved)
+	if err != nil {
+		return program.Settings{}, err
+	}
+	var s program.Settings
+	err = json.Unmarshal(merged, &s)
+	return s, err
 }
 
 // SaveProgramSettings stores the shop's program, replacing the previous
