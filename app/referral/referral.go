@@ -111,7 +111,6 @@ func NormalizeEmail(s string) (string, bool) {
 	return s, true
 }
 
-
 // CanonicalEmail returns the mailbox an address delivers to, as far as
 // referral fraud goes: NormalizeEmail, then the "+tag" of the local part
 // dropped (every large provider delivers john+x@ to john@), and for Gmail
