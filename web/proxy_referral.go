@@ -1,11 +1,13 @@
 package web
 
 import (
+	"net"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/program"
 	"github.com/perkbridge/perkbridge/templates"
 )
@@ -33,11 +35,16 @@ func (s *server) handleReferralShow(c echo.Context) error {
 
 // handleReferralSubmit is POST /proxy/r/{code} with the form field email:
 // the friend gets a discount code (loyalty.Service.Refer; asking again
-// shows the same code). Refusals re-render the form with the reason: 422
-// for a malformed email or a self-referral, 409 for a customer who has
-// ordered or an email already referred, 404 for a disabled program or an
-// unknown code. The storefront session (logged_in_customer_id) is trusted
-// only because verifyProxy checked the signature over it.
+// shows the same code). Any email that is not the referrer's own gets the
+// same answer, 201 and a code for a first order, whether or not it is a
+// customer's or was referred before (no enumeration: such referrals are
+// stored blocked for the merchant, and the code only works for customers
+// without orders). Refusals re-render the form with the reason: 422 for a
+// malformed email or a self-referral, 429 past the attempt limits per
+// client address and per link or the link's daily cap, 404 for a disabled
+// program or an unknown code. The storefront session
+// (logged_in_customer_id) is trusted only because verifyProxy checked the
+// signature over it.
 func (s *server) handleReferralSubmit(c echo.Context) error {
 	shop, err := shopFrom(c)
 	if err != nil {
@@ -48,7 +55,11 @@ func (s *server) handleReferralSubmit(c echo.Context) error {
 	// The form body only: the query is Shopify's, and signed.
 	email := strings.TrimSpace(c.Request().PostFormValue("email"))
 	loggedIn, _ := loggedInCustomer(proxyRequest(c)) // 0 for a guest
-	fc, err := s.loyalty.Refer(ctx, shop.ID, code, email, loggedIn)
+	err = s.loyalty.ReferralAttempt(ctx, shop.ID, shop.Domain, code, shopperAddress(c.Request()))
+	var fc *loyalty.FriendCoupon
+	if err == nil {
+		fc, err = s.loyalty.Refer(ctx, shop.ID, code, email, loggedIn)
+	}
 	if err != nil {
 		v := templates.ReferralView{Email: email}
 		if ref, rerr := s.loyalty.Referrer(ctx, shop.ID, code); rerr == nil {
@@ -93,4 +104,24 @@ func offer(t program.DiscountType, value, currency string) string {
 		return value + "% off"
 	}
 	return strings.TrimSpace(currency+" "+value) + " off"
+}
+
+// shopperAddress is the shopper's IP address on an app-proxy request: the
+// first X-Forwarded-For entry, which Shopify's proxy sets to the client it
+// serves (the request reached us signed by Shopify, so the header is
+// Shopify's, with any hops of our own hosting appended after it), else the
+// connection's peer. [INFERRED] Shopify documents no header for it; the
+// first entry is what its proxy is observed to send.
+func shopperAddress(r *http.Request) string {
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		first, _, _ := strings.Cut(xff, ",")
+		if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+			return ip.String()
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

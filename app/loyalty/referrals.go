@@ -65,6 +65,47 @@ const VerifyDelay = 5 * time.Second
 // asking again for their code is not counted.
 const MaxReferralsPerDay = 25
 
+// Attempt limits of the storefront referral form, per hour: every POST
+// counts, refused ones and repeats included, so that the form cannot be
+// used to test many emails (or codes) quickly. The per-link cap of new
+// friends (MaxReferralsPerDay) stays on top.
+const (
+	MaxReferralAttemptsPerAddress = 10
+	MaxReferralAttemptsPerLink    = 60
+)
+
+// ErrTooManyAttempts is the answer past an attempt limit.
+var ErrTooManyAttempts = app.Errorf(app.ERATELIMITED, "Too many tries in a short time. Please try again in an hour.")
+
+// ReferralAttempt counts one attempt at the referral form of link code
+// from the client at clientAddr (the shopper's IP address, as the app
+// proxy forwards it; "" when unknown) in the current hour, and returns
+// ErrTooManyAttempts past MaxReferralAttemptsPerAddress for the address or
+// MaxReferralAttemptsPerLink for the link. The counts commit on their own,
+// whatever the attempt then gives.
+func (s *Service) ReferralAttempt(ctx context.Context, shopID app.ShopID, shopDomain, code, clientAddr string) error {
+	window := s.clock().Truncate(time.Hour)
+	if key := referral.ClientKey(shopDomain, clientAddr); key != "" {
+		n, err := s.st.CountReferralAttempt(ctx, shopID, key, window)
+		if err != nil {
+			return err
+		}
+		if n > MaxReferralAttemptsPerAddress {
+			return ErrTooManyAttempts
+		}
+	}
+	if code, ok := referral.NormalizeCode(code); ok {
+		n, err := s.st.CountReferralAttempt(ctx, shopID, "link:"+code, window)
+		if err != nil {
+			return err
+		}
+		if n > MaxReferralAttemptsPerLink {
+			return ErrTooManyAttempts
+		}
+	}
+	return nil
+}
+
 // Referrer is the member behind a referral code, as the storefront page
 // shows them.
 type Referrer struct {

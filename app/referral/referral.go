@@ -5,6 +5,9 @@ package referral
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
 	"net/mail"
 	"strings"
 	"unicode"
@@ -216,4 +219,22 @@ func MaskEmail(s string) string {
 	}
 	r := []rune(s[:at])
 	return string(r[0]) + "***" + s[at:]
+}
+
+// ClientKey names a storefront client by its address for attempt limits,
+// without keeping the address: a hash of the shop and the address, IPv6
+// addresses cut to their /64 (one household or host gets a /64, and can
+// pick any address in it). "" when addr is no IP address.
+func ClientKey(shopDomain, addr string) string {
+	ip := net.ParseIP(strings.TrimSpace(addr))
+	if ip == nil {
+		return ""
+	}
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	} else {
+		ip = ip.Mask(net.CIDRMask(64, 128))
+	}
+	sum := sha256.Sum256([]byte(shopDomain + "|" + ip.String()))
+	return "addr:" + hex.EncodeToString(sum[:16])
 }

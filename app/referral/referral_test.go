@@ -166,3 +166,23 @@ func TestMaskEmail(t *testing.T) {
 		}
 	}
 }
+
+func TestClientKey(t *testing.T) {
+	t.Parallel()
+	a := referral.ClientKey("shop-a.myshopify.com", "203.0.113.7")
+	if a == "" || strings.Contains(a, "203.0.113.7") || a != referral.ClientKey("shop-a.myshopify.com", " 203.0.113.7 ") {
+		t.Fatalf("key %q", a)
+	}
+	if a == referral.ClientKey("shop-a.myshopify.com", "203.0.113.8") || a == referral.ClientKey("shop-b.myshopify.com", "203.0.113.7") {
+		t.Fatal("different clients or shops share a key")
+	}
+	if referral.ClientKey("s", "2001:db8:1:2:aaaa::1") != referral.ClientKey("s", "2001:db8:1:2:bbbb::9") {
+		t.Fatal("one IPv6 /64 has several keys")
+	}
+	if referral.ClientKey("s", "2001:db8:1:2::1") == referral.ClientKey("s", "2001:db8:1:3::1") {
+		t.Fatal("two IPv6 /64 share a key")
+	}
+	if referral.ClientKey("s", "unknown") != "" {
+		t.Fatal("junk has a key")
+	}
+}
