@@ -18,6 +18,7 @@ const (
 	routeAppReferralApprove = "app.referrals.approve"
 	routeAPIReferrals       = "api.referrals.list"
 	routeAPIReferralApprove = "api.referrals.approve"
+	routeProxyRefer         = "proxy.api.referrals"
 )
 
 // doneReferralApproved is the outcome code of an approval, for the flash.

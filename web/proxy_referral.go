@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/program"
 	"github.com/perkbridge/perkbridge/templates"
@@ -124,4 +125,64 @@ func shopperAddress(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// referInput is the body of POST /proxy/api/v1/referrals.
+type referInput struct {
+	Email string `json:"email"`
+}
+
+// referView is a friend's discount code as the storefront JSON API
+// answers it: for a first order only, one use.
+type referView struct {
+	Code           string `json:"code"`
+	DiscountType   string `json:"discount_type"`
+	DiscountValue  string `json:"discount_value"`
+	Currency       string `json:"currency"`
+	FirstOrderOnly bool   `json:"first_order_only"`
+}
+
+// handleProxyRefer is POST /proxy/api/v1/referrals {"email"}: the
+// signed-in member refers a friend by email through their own link, and
+// gets the friend's code to pass on. As on the referral page, any email
+// but the member's own is answered alike (201, or 200 with the same code
+// when asked again), customer or not (DESIGN.md §6: no enumeration); the
+// member's own email or an alias of it is 422 (email), a guest 401, past
+// the attempt limits 429.
+func (s *server) handleProxyRefer(c echo.Context) error {
+	shop, id, err := proxyMember(c)
+	if err != nil {
+		return err
+	}
+	var in referInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	member, err := s.st.CustomerByShopifyID(ctx, shop.ID, id)
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		return app.Errorf(app.ENOTFOUND, "Your account is not in the loyalty program yet; try again after your first order or sign-up.")
+	}
+	if err != nil {
+		return err
+	}
+	code, _, err := s.loyalty.ReferralLink(ctx, shop.ID, member.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.loyalty.ReferralAttempt(ctx, shop.ID, shop.Domain, code, shopperAddress(c.Request())); err != nil {
+		return err
+	}
+	// The member is the referrer here: their own session is no
+	// self-referral, their own email still is.
+	fc, err := s.loyalty.Refer(ctx, shop.ID, code, in.Email, 0)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if fc.Created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, referView{Code: fc.Code, DiscountType: string(fc.DiscountType), DiscountValue: fc.DiscountValue.String(),
+		Currency: fc.Currency, FirstOrderOnly: true})
 }

@@ -275,3 +275,54 @@ func TestProxyReferral_AttemptLimits(t *testing.T) {
 		t.Fatalf("next hour: %d", rec.Code)
 	}
 }
+
+// TestProxyAPI_Refer: POST /proxy/api/v1/referrals {"email"} by the
+// signed-in member answers a customer's email and a new one alike (201
+// and a code for a first order), refuses the member's own alias (422 with
+// the field) and guests (401).
+func TestProxyAPI_Refer(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	sh := b.install(t, "shop-a.myshopify.com")
+	ctx := context.Background()
+	s := program.Defaults()
+	s.Referral.Enabled = true
+	if err := b.loyalty.SaveProgram(ctx, sh.ID, s); err != nil {
+		t.Fatal(err)
+	}
+	ada := b.customer(t, sh, 5_300_000_001, "ada@example.com")
+	old := b.customer(t, sh, 5_300_000_002, "old@example.com")
+	if _, err := b.db.Pool.Exec(ctx, `INSERT INTO orders (shop_id, order_gid, shopify_id, customer_id, shopify_customer_id, created_at, updated_at)
+VALUES ($1, 'gid://shopify/Order/1', 1, $2, $3, now(), now())`, sh.ID, old.id, old.shopifyID); err != nil {
+		t.Fatal(err)
+	}
+	adaID := itoa(ada.shopifyID)
+	shape := func(res *httpResult) string {
+		v := res.json(t)
+		code, _ := v["code"].(string)
+		if !strings.HasPrefix(code, "PBF-") {
+			t.Fatalf("no code: %s", res.body)
+		}
+		return strings.ReplaceAll(res.body, code, "CODE")
+	}
+	resNew, _ := b.proxyAPI(t, http.MethodPost, "/referrals", sh.Domain, adaID, map[string]any{"email": "new@example.com"})
+	resOld, _ := b.proxyAPI(t, http.MethodPost, "/referrals", sh.Domain, adaID, map[string]any{"email": "old@example.com"})
+	if resNew.code != http.StatusCreated || resOld.code != resNew.code || shape(resNew) != shape(resOld) {
+		t.Fatalf("new %d %s, customer %d %s", resNew.code, resNew.body, resOld.code, resOld.body)
+	}
+	if v := resNew.json(t); v["first_order_only"] != true || v["discount_type"] != "percentage" {
+		t.Fatalf("answer %v", v)
+	}
+	again, _ := b.proxyAPI(t, http.MethodPost, "/referrals", sh.Domain, adaID, map[string]any{"email": "NEW@example.com"})
+	if again.code != http.StatusOK || again.json(t)["code"] != resNew.json(t)["code"] {
+		t.Fatalf("again %d %s", again.code, again.body)
+	}
+	self, _ := b.proxyAPI(t, http.MethodPost, "/referrals", sh.Domain, adaID, map[string]any{"email": "Ada+me@example.com"})
+	if self.code != http.StatusUnprocessableEntity || !strings.Contains(self.body, `"field":"email"`) {
+		t.Fatalf("self alias %d %s", self.code, self.body)
+	}
+	guest, _ := b.proxyAPI(t, http.MethodPost, "/referrals", sh.Domain, "", map[string]any{"email": "x@example.com"})
+	if guest.code != http.StatusUnauthorized {
+		t.Fatalf("guest %d", guest.code)
+	}
+}

@@ -146,4 +146,5 @@ func addRoutes(e *echo.Echo, s *server) {
 	papi.POST("/redemptions", s.handleProxyRedeem).Name = routeProxyRedeem
 	papi.PUT("/birthday", s.handleProxyBirthday).Name = routeProxyBirthday
 	papi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeProxyRedemption
+	papi.POST("/referrals", s.handleProxyRefer).Name = routeProxyRefer
 }
