@@ -653,3 +653,36 @@ func TestCreateReferralCoupon(t *testing.T) {
 		t.Fatalf("second discount %+v", codes)
 	}
 }
+
+// TestCreateReferralCoupon_SegmentGone: a cached segment the merchant
+// deleted in Shopify makes the discount fail with a user error; the cache
+// is dropped and the next attempt makes the segment again.
+func TestCreateReferralCoupon_SegmentGone(t *testing.T) {
+	t.Parallel()
+	sb := setupShopify(t, false)
+	code := referralSetup(t, sb.bundle)
+	ctx := context.Background()
+	if _, err := sb.svc.Refer(ctx, sb.shop.ID, code, "grace@example.com", 0); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := sb.st.ReferralByFriendEmail(ctx, sb.shop.ID, "grace@example.com")
+	if err := sb.st.SaveReferralSegment(ctx, sb.shop.ID, "gid://shopify/Segment/404", sb.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.svc.CreateReferralCoupon(ctx, sb.shop.ID, r.ID, false); err == nil {
+		t.Fatal("a deleted segment went unnoticed")
+	}
+	if gid, _ := sb.st.ReferralSegment(ctx, sb.shop.ID); gid != "" || len(sb.fake.DiscountCodes(sb.shop.Domain)) != 0 {
+		t.Fatalf("cached segment %q after the refusal", gid)
+	}
+	if err := sb.svc.CreateReferralCoupon(ctx, sb.shop.ID, r.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	segs, codes := sb.fake.Segments(sb.shop.Domain), sb.fake.DiscountCodes(sb.shop.Domain)
+	if len(segs) != 1 || len(codes) != 1 || codes[0].CustomerSegmentIDs[0] != segs[0].ID {
+		t.Fatalf("segments %+v, discounts %+v", segs, codes)
+	}
+	if gid, _ := sb.st.ReferralSegment(ctx, sb.shop.ID); gid != segs[0].ID {
+		t.Fatalf("cached %q", gid)
+	}
+}
