@@ -152,6 +152,7 @@ type shopifyShop struct {
 	refuseDiscounts []string
 	discounts       []ShopifyDiscount
 	segments        []ShopifySegment
+	orders          []*ShopifyOrder
 }
 
 type shopifyAccess struct {

@@ -864,6 +864,8 @@ func (e *gqlExec) resolveQuery(fld *ast.Field, a map[string]any, path []any) any
 		return e.findCustomer(func(c *ShopifyCustomer) bool { return c.ID == id })
 	case "segments":
 		return e.resolveSegmentsQuery(a)
+	case "order":
+		return e.resolveOrderQuery(fld, a, path)
 	case "codeDiscountNodeByCode":
 		code, _ := a["code"].(string)
 		for i := range e.shop.discounts {

@@ -182,6 +182,8 @@ func (e *gqlExec) resolveSegmentTypes(typeName string, obj any, fld *ast.Field) 
 			return pg.items
 		}
 		return pg
+	case "Order":
+		return e.resolveOrder(obj.(*ShopifyOrder), fld)
 	case "MailingAddress":
 		ad := obj.(*ShopifyAddress)
 		return map[string]any{"id": "gid://shopify/MailingAddress/1", "address1": nullable(ad.Address1), "address2": nullable(ad.Address2),
@@ -199,4 +201,77 @@ func (e *gqlExec) resolveSegmentsQuery(a map[string]any) any {
 		cursors = append(cursors, strconv.Itoa(i))
 	}
 	return paginate(items, cursors, toInt(a["first"]), toInt(a["last"]), a)
+}
+
+// ShopifyOrder is an order of a fake shop, as order(id) serves it: what
+// referral checks read (contact and shipping address).
+type ShopifyOrder struct {
+	ID              int64
+	CustomerID      int64 // 0 for a guest
+	Email, Phone    string
+	ShippingAddress *ShopifyAddress
+}
+
+// AddOrder records an order of shop; it counts in its customer's
+// numberOfOrders when the customer exists.
+func (f *Shopify) AddOrder(shop string, o ShopifyOrder) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.shopLocked(normalizeShop(shop))
+	for i, old := range s.orders {
+		if old.ID == o.ID {
+			s.orders[i] = &o
+			return
+		}
+	}
+	s.orders = append(s.orders, &o)
+	for _, c := range s.customers {
+		if c.ID == o.CustomerID && o.CustomerID != 0 {
+			c.NumberOfOrders++
+		}
+	}
+}
+
+func init() {
+	shopifySchema["QueryRoot"].fields["order"] = gqlField{typ: "Order", args: map[string]bool{"id": true}}
+	shopifySchema["Order"] = gqlType{fields: map[string]gqlField{
+		"id": {typ: "ID"}, "email": {typ: "String"}, "phone": {typ: "String"},
+		"shippingAddress": {typ: "MailingAddress"}, "customer": {typ: "Customer"},
+	}}
+}
+
+// resolveOrderQuery serves QueryRoot.order.
+func (e *gqlExec) resolveOrderQuery(fld *ast.Field, a map[string]any, path []any) any {
+	raw, _ := a["id"].(string)
+	id, ok := parseGID(raw, "Order")
+	if !ok {
+		e.fail(fmt.Sprintf("Invalid global id '%s'", raw), fld.Position, path,
+			ext("code", "argumentLiteralsIncompatible", "typeName", "CoercionError"))
+		return nil
+	}
+	for _, o := range e.shop.orders {
+		if o.ID == id {
+			return o
+		}
+	}
+	return nil
+}
+
+func (e *gqlExec) resolveOrder(o *ShopifyOrder, fld *ast.Field) any {
+	switch fld.Name {
+	case "id":
+		return fmt.Sprintf("gid://shopify/Order/%d", o.ID)
+	case "email":
+		return nullable(o.Email)
+	case "phone":
+		return nullable(o.Phone)
+	case "shippingAddress":
+		if o.ShippingAddress == nil {
+			return nil
+		}
+		return o.ShippingAddress
+	case "customer":
+		return e.findCustomer(func(c *ShopifyCustomer) bool { return o.CustomerID != 0 && c.ID == o.CustomerID })
+	}
+	return nil
 }

@@ -90,3 +90,25 @@ func TestShopify_CustomerOrdersAndAddress(t *testing.T) {
 		t.Fatalf("got %s", r.Body)
 	}
 }
+
+// TestShopify_Order: order(id) serves what AddOrder recorded, and the
+// order counts for its customer.
+func TestShopify_Order(t *testing.T) {
+	t.Parallel()
+	b := setupShopify(t)
+	b.fake.AddCustomer(testShop, fake.ShopifyCustomer{ID: 7, Email: "a@example.com"})
+	b.fake.AddOrder(testShop, fake.ShopifyOrder{ID: 55, CustomerID: 7, Email: "a+x@example.com", Phone: "+15145550000",
+		ShippingAddress: &fake.ShopifyAddress{Address1: "1 Rue", Zip: "H2X 1Y4", CountryCode: "CA"}})
+	b.fake.AddOrder(testShop, fake.ShopifyOrder{ID: 55, CustomerID: 7, Email: "a+x@example.com"}) // the same order again
+	tok := b.fake.ValidAccessToken(testShop)
+	r := b.graphql(t, tok, `{ order(id: "gid://shopify/Order/55") { id email phone shippingAddress { address1 zip } customer { id numberOfOrders } }
+  none: order(id: "gid://shopify/Order/56") { id } }`, nil)
+	d := path(r.JSON(t), "data")
+	if path(d, "order", "email") != "a+x@example.com" || path(d, "order", "customer", "numberOfOrders") != "1" || path(d, "none") != nil {
+		t.Fatalf("got %s", r.Body)
+	}
+	r = b.graphql(t, tok, `{ order(id: "nope") { id } }`, nil)
+	if path(r.JSON(t), "errors", 0, "message") != "Invalid global id 'nope'" {
+		t.Fatalf("bad id: %s", r.Body)
+	}
+}
