@@ -82,3 +82,26 @@ func TestClient_CustomerFacts(t *testing.T) {
 		t.Fatalf("missing customer: %v", err)
 	}
 }
+
+// TestClient_OrderContact reads an order's email, phone and shipping
+// address; a missing order is ENOTFOUND.
+func TestClient_OrderContact(t *testing.T) {
+	t.Parallel()
+	b := setupFake(t, fake.ShopifyOptions{})
+	b.fake.AddOrder(fakeShop, fake.ShopifyOrder{ID: 9, Email: "g@example.com", Phone: "+15145551234",
+		ShippingAddress: &fake.ShopifyAddress{Address1: "1 Rue", City: "Montréal", Zip: "H2X 1Y4", CountryCode: "CA", Phone: "+15145550000"}})
+	c, _ := b.client(t, false)
+	o, err := c.OrderContact(context.Background(), "gid://shopify/Order/9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Email != "g@example.com" || o.Phone != "+15145551234" || o.ShippingAddress == nil || o.ShippingAddress.Address1 != "1 Rue" || o.ShippingAddress.Phone != "+15145550000" {
+		t.Fatalf("order %+v", o)
+	}
+	if _, err := c.OrderContact(context.Background(), "gid://shopify/Order/10"); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Fatalf("missing order: %v", err)
+	}
+	if _, err := c.OrderContact(context.Background(), "gid://shopify/Customer/9"); app.ErrorCode(err) != app.EINVALID {
+		t.Fatalf("not an order id: %v", err)
+	}
+}

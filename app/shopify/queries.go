@@ -573,3 +573,52 @@ func (c *Client) CustomerFacts(ctx context.Context, gid string) (*CustomerFacts,
 	}
 	return out, nil
 }
+
+// OrderContact is what referral checks read of an order in Shopify: its
+// contact email and phone and where it ships.
+type OrderContact struct {
+	Email           string
+	Phone           string
+	ShippingAddress *Address
+}
+
+const orderContact = `query OrderContact($id: ID!) {
+  order(id: $id) {
+    id email phone
+    shippingAddress { address1 address2 city zip countryCodeV2 phone }
+  }
+}`
+
+// OrderContact fetches an order's email, phone and shipping address. A
+// missing order is an ENOTFOUND *app.Error.
+func (c *Client) OrderContact(ctx context.Context, gid string) (*OrderContact, error) {
+	if kind, _, err := ParseGID(gid); err != nil || kind != "Order" {
+		return nil, app.Errorf(app.EINVALID, "Invalid order id.")
+	}
+	var data struct {
+		Order *struct {
+			Email   string `json:"email"`
+			Phone   string `json:"phone"`
+			Address *struct {
+				Address1    string `json:"address1"`
+				Address2    string `json:"address2"`
+				City        string `json:"city"`
+				Zip         string `json:"zip"`
+				CountryCode string `json:"countryCodeV2"`
+				Phone       string `json:"phone"`
+			} `json:"shippingAddress"`
+		} `json:"order"`
+	}
+	if err := c.Do(ctx, orderContact, map[string]any{"id": gid}, &data); err != nil {
+		return nil, fmt.Errorf("shopify: order contact: %w", err)
+	}
+	o := data.Order
+	if o == nil {
+		return nil, app.Errorf(app.ENOTFOUND, "Order not found.")
+	}
+	out := &OrderContact{Email: o.Email, Phone: o.Phone}
+	if a := o.Address; a != nil {
+		out.ShippingAddress = &Address{Address1: a.Address1, Address2: a.Address2, City: a.City, Zip: a.Zip, CountryCode: a.CountryCode, Phone: a.Phone}
+	}
+	return out, nil
+}
