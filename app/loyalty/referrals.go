@@ -465,8 +465,10 @@ func (s *Service) kickAt(ctx context.Context, args river.JobArgs, at time.Time, 
 // transaction while it asks Shopify: the friend must have at most one
 // order in Shopify (this one: orders from before the app was installed
 // count), and must not share the referrer's email (ignoring case, "+"
-// aliases and Gmail dots), phone (E.164) or default address (Shopify makes
-// a new customer's shipping address their default). Then, in one
+// aliases and Gmail dots), phone (E.164) or address: the friend's order
+// (its email, phone and shipping address, read from Shopify) and the
+// friend's customer record (email, phone, default address) against the
+// referrer's customer record. Then, in one
 // transaction with the referral locked and still verifying, the referrer
 // is paid (payReferral) or the referral is blocked: exactly once, however
 // often the job runs. Shopify's failures are retried by the job; after the
@@ -548,32 +550,47 @@ func (s *Service) referralCheck(ctx context.Context, shop *store.Shop, r *store.
 	if err != nil {
 		return "", err
 	}
+	// The friend's order: where it ships, its contact. An order Shopify
+	// no longer has (deleted) leaves the friend's customer record alone.
+	oc, err := client.OrderContact(ctx, r.CompletedOrderGID)
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		oc, err = &shopify.OrderContact{}, nil
+	}
+	if err != nil {
+		return "", err
+	}
 	if ff.NumberOfOrders > 1 {
 		return fmt.Sprintf(blockNotFirstOrder, ff.NumberOfOrders), nil
 	}
-	for _, fe := range []string{friend.Email, ff.Email, r.FriendOrderEmail} {
+	for _, fe := range []string{friend.Email, ff.Email, r.FriendOrderEmail, oc.Email} {
 		for _, re := range []string{referrer.Email, rf.Email} {
 			if referral.SameEmail(fe, re) {
 				return BlockSameEmail, nil
 			}
 		}
 	}
-	phones := func(c *store.Customer, f *shopify.CustomerFacts) []string {
+	phones := func(c *store.Customer, f *shopify.CustomerFacts, more ...*shopify.Address) []string {
 		out := []string{c.Phone, f.Phone}
-		if f.DefaultAddress != nil {
-			out = append(out, f.DefaultAddress.Phone)
+		for _, a := range append(more, f.DefaultAddress) {
+			if a != nil {
+				out = append(out, a.Phone)
+			}
 		}
 		return out
 	}
-	for _, fp := range phones(friend, ff) {
+	for _, fp := range append(phones(friend, ff, oc.ShippingAddress), oc.Phone) {
 		for _, rp := range phones(referrer, rf) {
 			if referral.SamePhone(fp, rp) {
 				return BlockSamePhone, nil
 			}
 		}
 	}
-	if ff.DefaultAddress != nil && rf.DefaultAddress != nil && referral.SameAddress(addressOf(ff.DefaultAddress), addressOf(rf.DefaultAddress)) {
-		return BlockSameAddress, nil
+	if rf.DefaultAddress != nil {
+		for _, fa := range []*shopify.Address{oc.ShippingAddress, ff.DefaultAddress} {
+			if fa != nil && referral.SameAddress(addressOf(fa), addressOf(rf.DefaultAddress)) {
+				return BlockSameAddress, nil
+			}
+		}
 	}
 	return "", nil
 }

@@ -190,8 +190,9 @@ func TestRefer_DailyCapPerLink(t *testing.T) {
 var adaHome = fake.ShopifyAddress{Address1: "12 Main St.", City: "Ottawa", Zip: "K1A 0B1", CountryCode: "CA", Phone: "+1 613 555 0101"}
 
 // referralShopify is referralSetup with a fake Shopify that knows the
-// referrer (email, phone, address) and the friend (a new customer: one
-// order, their own email).
+// referrer (email, phone, address) and the friend (a new customer, no
+// orders yet, their own email, phone and address); tests record the
+// friend's orders in the fake (AddOrder), which counts them.
 func referralShopify(t *testing.T) (*shopifyBundle, string) {
 	t.Helper()
 	sb := setupShopify(t, false)
@@ -200,7 +201,6 @@ func referralShopify(t *testing.T) (*shopifyBundle, string) {
 	sb.fake.AddCustomer(sb.shop.Domain, fake.ShopifyCustomer{ID: referrerID, Email: "ada@example.com", Phone: "+16135550100", DefaultAddress: &home})
 	sb.fake.AddCustomer(sb.shop.Domain, fake.ShopifyCustomer{ID: friendID, Email: "grace@example.com", Phone: "+14165550199",
 		DefaultAddress: &fake.ShopifyAddress{Address1: "9 Queen St W", City: "Toronto", Zip: "M5H 2N2", CountryCode: "CA"}})
-	sb.fake.SetOrderCount(sb.shop.Domain, friendID, 1)
 	return sb, code
 }
 
@@ -236,6 +236,7 @@ func TestReferral_CompletesOnce(t *testing.T) {
 	// the order to the referral. orders/create first (no earn), then
 	// orders/paid three times, then a second order.
 	body := friendOrder(t, 9201, friendID, "grace.work@example.com", strings.ToLower(fc.Code))
+	b.fake.AddOrder(b.shop.Domain, fake.ShopifyOrder{ID: 9201, CustomerID: friendID, Email: "grace.work@example.com"})
 	if st, _ := b.deliver(t, b.shop, "orders/create", body); st != store.WebhookIgnored {
 		t.Fatalf("orders/create: %s", st)
 	}
@@ -345,17 +346,25 @@ func TestReferral_Checks(t *testing.T) {
 		email  string // the order's email
 		friend func(c *fake.ShopifyCustomer)
 		reason string // "" completes
+		order  func(o *fake.ShopifyOrder)
 	}{
-		{"NewFriend", "grace@example.com", nil, ""},
-		{"PriorOrdersInShopify", "grace@example.com", func(c *fake.ShopifyCustomer) { c.NumberOfOrders = 3 },
-			"Not the friend's first order: Shopify counts 3 orders for them."},
-		{"SameEmailAlias", "JOHN+x@Example.com", nil, loyalty.BlockSameEmail},
-		{"SameEmailInShopify", "grace@example.com", func(c *fake.ShopifyCustomer) { c.Email = "Ada+Promo@example.com" }, loyalty.BlockSameEmail},
-		{"SamePhone", "grace@example.com", func(c *fake.ShopifyCustomer) { c.Phone = "+1 (613) 555-0100" }, loyalty.BlockSamePhone},
-		{"SamePhoneOnAddress", "grace@example.com", func(c *fake.ShopifyCustomer) { c.Phone = ""; c.DefaultAddress.Phone = "+16135550101" }, loyalty.BlockSamePhone},
-		{"SameShippingAddress", "grace@example.com", func(c *fake.ShopifyCustomer) {
+		{"NewFriend", "grace@example.com", nil, "", nil},
+		{"PriorOrdersInShopify", "grace@example.com", func(c *fake.ShopifyCustomer) { c.NumberOfOrders = 2 }, // orders from before the install
+			"Not the friend's first order: Shopify counts 3 orders for them.", nil},
+		{"OrderShipsToReferrer", "grace@example.com", nil, loyalty.BlockSameAddress, func(o *fake.ShopifyOrder) {
+			o.ShippingAddress = &fake.ShopifyAddress{Address1: "12 main st", City: "OTTAWA", Zip: "K1A0B1", CountryCode: "CA"}
+		}},
+		{"OrderPhoneIsReferrers", "grace@example.com", nil, loyalty.BlockSamePhone, func(o *fake.ShopifyOrder) { o.Phone = "+1-613-555-0100" }},
+		{"OrderShippingPhoneIsReferrers", "grace@example.com", nil, loyalty.BlockSamePhone, func(o *fake.ShopifyOrder) {
+			o.ShippingAddress = &fake.ShopifyAddress{Address1: "9 Queen St W", Zip: "M5H 2N2", CountryCode: "CA", Phone: "+16135550101"}
+		}},
+		{"SameEmailAlias", "JOHN+x@Example.com", nil, loyalty.BlockSameEmail, nil},
+		{"SameEmailInShopify", "grace@example.com", func(c *fake.ShopifyCustomer) { c.Email = "Ada+Promo@example.com" }, loyalty.BlockSameEmail, nil},
+		{"SamePhone", "grace@example.com", func(c *fake.ShopifyCustomer) { c.Phone = "+1 (613) 555-0100" }, loyalty.BlockSamePhone, nil},
+		{"SamePhoneOnAddress", "grace@example.com", func(c *fake.ShopifyCustomer) { c.Phone = ""; c.DefaultAddress.Phone = "+16135550101" }, loyalty.BlockSamePhone, nil},
+		{"SameDefaultAddress", "grace@example.com", func(c *fake.ShopifyCustomer) {
 			c.DefaultAddress = &fake.ShopifyAddress{Address1: "12 MAIN ST", City: "ottawa", Zip: "k1a0b1", CountryCode: "ca"}
-		}, loyalty.BlockSameAddress},
+		}, loyalty.BlockSameAddress, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -378,6 +387,13 @@ func TestReferral_Checks(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := b.balance(t, b.shop, referrerID)
+			// Shopify has the order (and counts it for the friend).
+			o := fake.ShopifyOrder{ID: 9701, CustomerID: friendID, Email: tc.email,
+				ShippingAddress: &fake.ShopifyAddress{Address1: "9 Queen St W", City: "Toronto", Zip: "M5H 2N2", CountryCode: "CA"}}
+			if tc.order != nil {
+				tc.order(&o)
+			}
+			b.fake.AddOrder(b.shop.Domain, o)
 			b.deliver(t, b.shop, "orders/paid", friendOrder(t, 9701, friendID, tc.email, fc.Code))
 			b.verifyAll(t)
 			b.verifyAll(t) // nothing left to do
