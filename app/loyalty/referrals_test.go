@@ -702,3 +702,44 @@ func TestCreateReferralCoupon_SegmentGone(t *testing.T) {
 		t.Fatalf("cached %q", gid)
 	}
 }
+
+// TestReferralAttempt_Limits: every attempt counts, per client address and
+// per link, in the current hour; unknown addresses and junk codes count
+// only where they can.
+func TestReferralAttempt_Limits(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code := referralSetup(t, b)
+	ctx := context.Background()
+	for i := range loyalty.MaxReferralAttemptsPerAddress {
+		if err := b.svc.ReferralAttempt(ctx, b.shop.ID, b.shop.Domain, code, "2001:db8:7:7::1"); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// Another address in the same IPv6 /64 is the same client.
+	if err := b.svc.ReferralAttempt(ctx, b.shop.ID, b.shop.Domain, code, "2001:db8:7:7::ffff"); err != loyalty.ErrTooManyAttempts || app.ErrorCode(err) != app.ERATELIMITED {
+		t.Fatalf("past the address limit: %v", err)
+	}
+	// The link: MaxReferralAttemptsPerLink from anywhere (here: no known
+	// address), the allowed attempts above included (the refused one
+	// stopped at the address and did not count for the link).
+	for i := loyalty.MaxReferralAttemptsPerAddress; i < loyalty.MaxReferralAttemptsPerLink; i++ {
+		if err := b.svc.ReferralAttempt(ctx, b.shop.ID, b.shop.Domain, strings.ToLower(code), ""); err != nil {
+			t.Fatalf("link attempt %d: %v", i, err)
+		}
+	}
+	if err := b.svc.ReferralAttempt(ctx, b.shop.ID, b.shop.Domain, code, "198.51.100.1"); err != loyalty.ErrTooManyAttempts {
+		t.Fatalf("past the link limit: %v", err)
+	}
+	// Junk codes are not counted per link; the next hour starts afresh.
+	if err := b.svc.ReferralAttempt(ctx, b.shop.ID, b.shop.Domain, "../x", ""); err != nil {
+		t.Fatalf("junk code: %v", err)
+	}
+	b.clock.Add(time.Hour)
+	if err := b.svc.ReferralAttempt(ctx, b.shop.ID, b.shop.Domain, code, "2001:db8:7:7::1"); err != nil {
+		t.Fatalf("next hour: %v", err)
+	}
+	if n := b.count(t, "SELECT count(*) FROM referral_attempts WHERE client_key LIKE '%2001%' OR client_key LIKE '%198.51%'"); n != 0 {
+		t.Fatal("a client address is stored in the clear")
+	}
+}
