@@ -74,7 +74,7 @@ func TestLayout_Embedded(t *testing.T) {
 	}
 	var labels []string
 	links.Each(func(_ int, s *goquery.Selection) { labels = append(labels, s.Text()) })
-	if got := strings.Join(labels, ","); got != "Home,Integrations,Events,Statistics,Delivery log,Program,Customers,Webhooks" {
+	if got := strings.Join(labels, ","); got != "Home,Integrations,Events,Statistics,Delivery log,Program,Customers,Webhooks,Referrals" {
 		t.Errorf("nav = %s", got)
 	}
 	if href, _ := links.Eq(7).Attr("href"); href != "/app/webhooks" {

@@ -58,6 +58,7 @@ func AppNav() []NavItem {
 		{Label: "Program", Route: "app.program.edit"},
 		{Label: "Customers", Route: "app.customers.list"},
 		{Label: "Webhooks", Route: "app.webhooks"},
+		{Label: "Referrals", Route: "app.referrals.list"},
 	}
 }
 

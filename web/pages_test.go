@@ -67,7 +67,7 @@ func TestPages_Home(t *testing.T) {
 		h, _ := s.Attr("href")
 		navs = append(navs, h)
 	})
-	if strings.Join(navs, " ") != "/app /app/integrations /app/events /app/stats /app/deliveries /app/program /app/customers /app/webhooks" {
+	if strings.Join(navs, " ") != "/app /app/integrations /app/events /app/stats /app/deliveries /app/program /app/customers /app/webhooks /app/referrals" {
 		t.Errorf("nav = %v", navs)
 	}
 }

@@ -100,6 +100,8 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.GET("/customers/:id", s.handleCustomerPage).Name = routeAppCustomer
 	pages.POST("/customers/:id/points", s.handleCustomerAdjustPage).Name = routeAppCustomerAdjust
 	pages.POST("/customers/:id/birthday", s.handleCustomerBirthdayPage).Name = routeAppCustomerBirthday
+	pages.GET("/referrals", s.handleReferralsPage).Name = routeAppReferrals
+	pages.POST("/referrals/:id/approve", s.handleReferralApprovePage).Name = routeAppReferralApprove
 
 	// JSON admin API. Preflights are answered before authentication, as
 	// they never carry the Authorization header.
@@ -124,6 +126,8 @@ func addRoutes(e *echo.Echo, s *server) {
 	api.POST("/customers/:shopify_customer_id/points", s.handleCustomerPoints).Name = routeAPICustomerPoints
 	api.POST("/customers/:shopify_customer_id/redeem", s.handleCustomerRedeem).Name = routeAPICustomerRedeem
 	api.PUT("/customers/:shopify_customer_id/birthday", s.handleCustomerBirthday).Name = routeAPICustomerBirthday
+	api.GET("/referrals", s.handleReferralsList).Name = routeAPIReferrals
+	api.POST("/referrals/:id/approve", s.handleReferralApprove).Name = routeAPIReferralApprove
 	api.GET("/webhooks", s.handleWebhooksList).Name = routeAPIWebhooks
 	api.POST("/webhooks/:id/reprocess", s.handleWebhookReprocess).Name = routeAPIWebhookReprocess
 	api.GET("/data_requests", s.handleDataRequestsList).Name = routeAPIDataRequests
@@ -144,4 +148,5 @@ func addRoutes(e *echo.Echo, s *server) {
 	papi.PUT("/birthday", s.handleProxyBirthday).Name = routeProxyBirthday
 	papi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeProxyRedemption
 	papi.GET("/activity", s.handleProxyActivity).Name = routeProxyActivity
+	papi.POST("/referrals", s.handleProxyRefer).Name = routeProxyRefer
 }

@@ -74,6 +74,10 @@ type ShopifyCustomer struct {
 	Email, Phone        string
 	FirstName, LastName string
 	Metafields          map[string]string // "namespace.key" -> value
+	// NumberOfOrders is what Shopify counts for the customer (SetOrderCount).
+	NumberOfOrders int
+	// DefaultAddress is the customer's default address, nil when none.
+	DefaultAddress *ShopifyAddress
 }
 
 // ShopifyDiscount is a discount created through discountCodeBasicCreate.
@@ -86,6 +90,10 @@ type ShopifyDiscount struct {
 	AppliesOncePerCustomer bool
 	Input                  map[string]any // the DiscountCodeBasicInput as received
 	CreatedAt              time.Time
+
+	// CustomerSegmentIDs are the segments of context.customerSegments.add:
+	// only their members may use the code.
+	CustomerSegmentIDs []string
 }
 
 // ShopifyTokens is an expiring offline token pair (reference §1.5, §1.7).
@@ -143,6 +151,8 @@ type shopifyShop struct {
 	// refuseDiscounts is the user error the next discount creations get.
 	refuseDiscounts []string
 	discounts       []ShopifyDiscount
+	segments        []ShopifySegment
+	orders          []*ShopifyOrder
 }
 
 type shopifyAccess struct {

@@ -717,6 +717,8 @@ func (e *gqlExec) resolve(typeName string, obj any, fld *ast.Field, path []any) 
 		case "metafieldsSet":
 			list, _ := a["metafields"].([]any)
 			return e.setMetafields(list)
+		case "segmentCreate":
+			return e.createSegment(a)
 		}
 	case "Shop":
 		s := obj.(*shopifyShop)
@@ -841,6 +843,8 @@ func (e *gqlExec) resolve(typeName string, obj any, fld *ast.Field, path []any) 
 		case "asyncUsageCount":
 			return 0
 		}
+	default:
+		return e.resolveSegmentTypes(typeName, obj, fld)
 	}
 	return nil
 }
@@ -858,6 +862,10 @@ func (e *gqlExec) resolveQuery(fld *ast.Field, a map[string]any, path []any) any
 			return nil
 		}
 		return e.findCustomer(func(c *ShopifyCustomer) bool { return c.ID == id })
+	case "segments":
+		return e.resolveSegmentsQuery(a)
+	case "order":
+		return e.resolveOrderQuery(fld, a, path)
 	case "codeDiscountNodeByCode":
 		code, _ := a["code"].(string)
 		for i := range e.shop.discounts {
@@ -978,6 +986,13 @@ func (e *gqlExec) resolveCustomer(c *ShopifyCustomer, fld *ast.Field, a map[stri
 		return nullable(c.Email)
 	case "defaultPhoneNumber":
 		return nullable(c.Phone)
+	case "numberOfOrders":
+		return strconv.Itoa(c.NumberOfOrders) // UnsignedInt64 is serialised as a string
+	case "defaultAddress":
+		if c.DefaultAddress == nil {
+			return nil
+		}
+		return c.DefaultAddress
 	case "metafield":
 		ns, _ := a["namespace"].(string)
 		key, _ := a["key"].(string)
@@ -1073,6 +1088,8 @@ func (e *gqlExec) createDiscount(in map[string]any) *discountPayload {
 	case in["context"] != nil && in["customerSelection"] != nil:
 		add("context", "Only one of context or customerSelection can be provided", "INVALID")
 	}
+	segments, serrs := e.discountSegments(in)
+	p.errors = append(p.errors, serrs...)
 	if len(p.errors) > 0 {
 		return p
 	}
@@ -1083,6 +1100,7 @@ func (e *gqlExec) createDiscount(in map[string]any) *discountPayload {
 		UsageLimit: toInt(in["usageLimit"]), Input: in, CreatedAt: e.f.now(),
 	}
 	d.AppliesOncePerCustomer, _ = in["appliesOncePerCustomer"].(bool)
+	d.CustomerSegmentIDs = segments
 	for _, sel := range []string{"context", "customerSelection"} {
 		if ctx, ok := in[sel].(map[string]any); ok {
 			if cs, ok := ctx["customers"].(map[string]any); ok {

@@ -92,3 +92,21 @@ func (CreateReferralCoupon) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: MaxCouponAttempts,
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
 }
+
+// VerifyReferral checks a referral whose friend paid a first order with
+// Shopify (the friend's order count, both customers' email, phone and
+// address) and completes or blocks it. Kicked when the order is processed
+// and re-kicked by SweepCoupons while the referral is still verifying.
+type VerifyReferral struct {
+	ShopID     int64 `json:"shop_id" river:"unique"`
+	ReferralID int64 `json:"referral_id" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (VerifyReferral) Kind() string { return "verify_referral" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: unique while live.
+func (VerifyReferral) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: MaxCouponAttempts,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
+}

@@ -5,8 +5,14 @@ package referral
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
 	"net/mail"
 	"strings"
+	"unicode"
+
+	"github.com/perkbridge/perkbridge/app/identity"
 )
 
 // ProxyPath is where the app proxy is mounted on the storefront
@@ -108,10 +114,127 @@ func NormalizeEmail(s string) (string, bool) {
 	return s, true
 }
 
+// CanonicalEmail returns the mailbox an address delivers to, as far as
+// referral fraud goes: NormalizeEmail, then the "+tag" of the local part
+// dropped (every large provider delivers john+x@ to john@), and for Gmail
+// (gmail.com, googlemail.com) the dots of the local part dropped and the
+// domain made gmail.com, since Gmail ignores them. "" for an address that
+// is not one.
+func CanonicalEmail(s string) string {
+	s, ok := NormalizeEmail(s)
+	if !ok {
+		return ""
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	if domain == "googlemail.com" {
+		domain = "gmail.com"
+	}
+	if domain == "gmail.com" {
+		local = strings.ReplaceAll(local, ".", "")
+	}
+	if local == "" {
+		return ""
+	}
+	return local + "@" + domain
+}
+
 // SameEmail reports whether two addresses are the same person's, as far as
-// referrals go: equal after NormalizeEmail. Empty addresses never match.
+// referrals go: the same CanonicalEmail (case, "+" aliases and Gmail dots
+// ignored). Empty or malformed addresses never match.
 func SameEmail(a, b string) bool {
-	a, _ = NormalizeEmail(a)
-	b, _ = NormalizeEmail(b)
+	a, b = CanonicalEmail(a), CanonicalEmail(b)
 	return a != "" && a == b
+}
+
+// CanonicalPhone returns a phone number in E.164 ("+15145551234"), or ""
+// when it is not a valid international number: numbers without a country
+// code cannot be compared safely and never match.
+func CanonicalPhone(s string) string {
+	n, err := identity.NormalizePhone(s)
+	if err != nil {
+		return ""
+	}
+	return n
+}
+
+// SamePhone reports whether two phone numbers are the same in E.164.
+func SamePhone(a, b string) bool {
+	a, b = CanonicalPhone(a), CanonicalPhone(b)
+	return a != "" && a == b
+}
+
+// Address is a postal address as far as comparing two goes.
+type Address struct {
+	Address1, Address2, City, Zip, CountryCode string
+}
+
+// Canonical returns the address as compared: lines, city, postal code and
+// country, lower case, with punctuation dropped and runs of spaces made
+// one ("12 Main St." and "12  main st" are the same); postal codes lose
+// their spaces. "" when the first line or the postal code is missing:
+// such an address is too vague to call two people one household.
+func (a Address) Canonical() string {
+	clean := func(s string) string {
+		s = strings.ToLower(s)
+		var b strings.Builder
+		space := false
+		for _, r := range s {
+			switch {
+			case unicode.IsLetter(r) || unicode.IsDigit(r):
+				if space && b.Len() > 0 {
+					b.WriteByte(' ')
+				}
+				space = false
+				b.WriteRune(r)
+			default:
+				space = true
+			}
+		}
+		return b.String()
+	}
+	line1, zip := clean(a.Address1), strings.ReplaceAll(clean(a.Zip), " ", "")
+	if line1 == "" || zip == "" {
+		return ""
+	}
+	return strings.Join([]string{line1, clean(a.Address2), clean(a.City), zip, clean(a.CountryCode)}, "|")
+}
+
+// SameAddress reports whether two addresses are the same place.
+func SameAddress(a, b Address) bool {
+	ca, cb := a.Canonical(), b.Canonical()
+	return ca != "" && ca == cb
+}
+
+// MaskEmail hides most of an address for lists a merchant reads over
+// someone's shoulder: the first letter of the local part, then "***", and
+// the domain ("g***@example.com").
+func MaskEmail(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	if at < 1 {
+		return "***"
+	}
+	r := []rune(s[:at])
+	return string(r[0]) + "***" + s[at:]
+}
+
+// ClientKey names a storefront client by its address for attempt limits,
+// without keeping the address: a hash of the shop and the address, IPv6
+// addresses cut to their /64 (one household or host gets a /64, and can
+// pick any address in it). "" when addr is no IP address.
+func ClientKey(shopDomain, addr string) string {
+	ip := net.ParseIP(strings.TrimSpace(addr))
+	if ip == nil {
+		return ""
+	}
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	} else {
+		ip = ip.Mask(net.CIDRMask(64, 128))
+	}
+	sum := sha256.Sum256([]byte(shopDomain + "|" + ip.String()))
+	return "addr:" + hex.EncodeToString(sum[:16])
 }

@@ -382,3 +382,243 @@ func (c *Client) discountInput(in DiscountCodeInput) (map[string]any, error) {
 	}
 	return input, nil
 }
+
+const segmentCreate = `mutation SegmentCreate($name: String!, $query: String!) {
+  segmentCreate(name: $name, query: $query) {
+    segment { id }
+    userErrors { field message }
+  }
+}`
+
+const segmentsList = `query Segments($after: String) {
+  segments(first: 250, after: $after) { nodes { id name } pageInfo { hasNextPage endCursor } }
+}`
+
+// EnsureSegment returns the id of the shop's customer segment named name,
+// creating it with query (ShopifyQL, e.g. "number_of_orders = 0") when the
+// shop has none: segmentCreate, and on a taken name (an earlier create
+// whose answer was lost, or a merchant's segment of that name) the
+// existing one found by listing segments. Other userErrors come back as an
+// EINVALID *app.Error wrapping a *MutationError.
+func (c *Client) EnsureSegment(ctx context.Context, name, query string) (string, error) {
+	var data struct {
+		Create *struct {
+			Segment *struct {
+				ID string `json:"id"`
+			} `json:"segment"`
+			UserErrors []UserError `json:"userErrors"`
+		} `json:"segmentCreate"`
+	}
+	if err := c.Do(ctx, segmentCreate, map[string]any{"name": name, "query": query}, &data); err != nil {
+		return "", fmt.Errorf("shopify: create segment: %w", err)
+	}
+	if data.Create == nil {
+		return "", fmt.Errorf("shopify: create segment: empty response")
+	}
+	if ue := data.Create.UserErrors; len(ue) > 0 {
+		taken := false
+		for _, e := range ue {
+			taken = taken || (len(e.Field) > 0 && e.Field[len(e.Field)-1] == "name" && strings.Contains(strings.ToLower(e.Message), "taken"))
+		}
+		if taken {
+			if id, err := c.findSegment(ctx, name); err != nil || id != "" {
+				return id, err
+			}
+		}
+		return "", UserErrorsErr("create segment", ue)
+	}
+	if data.Create.Segment == nil {
+		return "", fmt.Errorf("shopify: create segment: no segment returned")
+	}
+	return data.Create.Segment.ID, nil
+}
+
+// findSegment returns the id of the segment named name, "" when none.
+func (c *Client) findSegment(ctx context.Context, name string) (string, error) {
+	var after any
+	for range 20 {
+		var data struct {
+			Segments struct {
+				Nodes []struct {
+					ID   string `json:"id"`
+					Name string `json:"name"`
+				} `json:"nodes"`
+				PageInfo struct {
+					HasNextPage bool   `json:"hasNextPage"`
+					EndCursor   string `json:"endCursor"`
+				} `json:"pageInfo"`
+			} `json:"segments"`
+		}
+		if err := c.Do(ctx, segmentsList, map[string]any{"after": after}, &data); err != nil {
+			return "", fmt.Errorf("shopify: segments: %w", err)
+		}
+		for _, s := range data.Segments.Nodes {
+			if strings.EqualFold(s.Name, name) {
+				return s.ID, nil
+			}
+		}
+		if !data.Segments.PageInfo.HasNextPage {
+			break
+		}
+		after = data.Segments.PageInfo.EndCursor
+	}
+	return "", nil
+}
+
+// CreateSegmentDiscountCode creates a basic code discount, as
+// CreateDiscountCode does (usageLimit 1, appliesOncePerCustomer), that only
+// members of the customer segments may use: context.customerSegments
+// instead of one customer or everyone. in.CustomerGID must be empty.
+func (c *Client) CreateSegmentDiscountCode(ctx context.Context, in DiscountCodeInput, segmentGIDs []string) (*DiscountCodeNode, error) {
+	if in.CustomerGID != "" || len(segmentGIDs) == 0 {
+		return nil, app.FieldError("context", "Give customer segments, and no customer.")
+	}
+	for _, id := range segmentGIDs {
+		if kind, _, err := ParseGID(id); err != nil || kind != "Segment" {
+			return nil, app.FieldError("context", "Invalid customer segment id.")
+		}
+	}
+	input, err := c.discountInput(in)
+	if err != nil {
+		return nil, err
+	}
+	input["context"] = map[string]any{"customerSegments": map[string]any{"add": segmentGIDs}}
+	var data struct {
+		Create *struct {
+			CodeDiscountNode *struct {
+				ID string `json:"id"`
+			} `json:"codeDiscountNode"`
+			UserErrors []UserError `json:"userErrors"`
+		} `json:"discountCodeBasicCreate"`
+	}
+	if err := c.Do(ctx, discountCodeBasicCreate, map[string]any{"input": input}, &data); err != nil {
+		return nil, fmt.Errorf("shopify: create discount code: %w", err)
+	}
+	if data.Create == nil {
+		return nil, fmt.Errorf("shopify: create discount code: empty response")
+	}
+	if err := UserErrorsErr("create discount code", data.Create.UserErrors); err != nil {
+		return nil, err
+	}
+	if data.Create.CodeDiscountNode == nil {
+		return nil, fmt.Errorf("shopify: create discount code: no discount node returned")
+	}
+	return &DiscountCodeNode{ID: data.Create.CodeDiscountNode.ID, Code: in.Code, Title: in.Title}, nil
+}
+
+// CustomerFacts is what referral checks read of a customer in Shopify.
+type CustomerFacts struct {
+	GID            string
+	NumberOfOrders int64 // every order Shopify counts for the customer, before the app was installed too
+	Email          string
+	Phone          string
+	DefaultAddress *Address
+}
+
+const customerFacts = `query CustomerFacts($id: ID!) {
+  customer(id: $id) {
+    id numberOfOrders
+    defaultEmailAddress { emailAddress }
+    defaultPhoneNumber { phoneNumber }
+    defaultAddress { address1 address2 city zip countryCodeV2 phone }
+  }
+}`
+
+// CustomerFacts fetches a customer's order count, email, phone and default
+// address. A missing customer is an ENOTFOUND *app.Error.
+func (c *Client) CustomerFacts(ctx context.Context, gid string) (*CustomerFacts, error) {
+	if kind, _, err := ParseGID(gid); err != nil || kind != "Customer" {
+		return nil, app.Errorf(app.EINVALID, "Invalid customer id.")
+	}
+	var data struct {
+		Customer *struct {
+			ID             string      `json:"id"`
+			NumberOfOrders json.Number `json:"numberOfOrders"` // UnsignedInt64: a string
+			Email          *struct {
+				EmailAddress string `json:"emailAddress"`
+			} `json:"defaultEmailAddress"`
+			Phone *struct {
+				PhoneNumber string `json:"phoneNumber"`
+			} `json:"defaultPhoneNumber"`
+			Address *struct {
+				Address1    string `json:"address1"`
+				Address2    string `json:"address2"`
+				City        string `json:"city"`
+				Zip         string `json:"zip"`
+				CountryCode string `json:"countryCodeV2"`
+				Phone       string `json:"phone"`
+			} `json:"defaultAddress"`
+		} `json:"customer"`
+	}
+	if err := c.Do(ctx, customerFacts, map[string]any{"id": gid}, &data); err != nil {
+		return nil, fmt.Errorf("shopify: customer facts: %w", err)
+	}
+	cu := data.Customer
+	if cu == nil {
+		return nil, app.Errorf(app.ENOTFOUND, "Customer not found.")
+	}
+	n, err := strconv.ParseInt(cu.NumberOfOrders.String(), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("shopify: customer facts: numberOfOrders %q: %w", cu.NumberOfOrders, err)
+	}
+	out := &CustomerFacts{GID: cu.ID, NumberOfOrders: n}
+	if cu.Email != nil {
+		out.Email = cu.Email.EmailAddress
+	}
+	if cu.Phone != nil {
+		out.Phone = cu.Phone.PhoneNumber
+	}
+	if a := cu.Address; a != nil {
+		out.DefaultAddress = &Address{Address1: a.Address1, Address2: a.Address2, City: a.City, Zip: a.Zip, CountryCode: a.CountryCode, Phone: a.Phone}
+	}
+	return out, nil
+}
+
+// OrderContact is what referral checks read of an order in Shopify: its
+// contact email and phone and where it ships.
+type OrderContact struct {
+	Email           string
+	Phone           string
+	ShippingAddress *Address
+}
+
+const orderContact = `query OrderContact($id: ID!) {
+  order(id: $id) {
+    id email phone
+    shippingAddress { address1 address2 city zip countryCodeV2 phone }
+  }
+}`
+
+// OrderContact fetches an order's email, phone and shipping address. A
+// missing order is an ENOTFOUND *app.Error.
+func (c *Client) OrderContact(ctx context.Context, gid string) (*OrderContact, error) {
+	if kind, _, err := ParseGID(gid); err != nil || kind != "Order" {
+		return nil, app.Errorf(app.EINVALID, "Invalid order id.")
+	}
+	var data struct {
+		Order *struct {
+			Email   string `json:"email"`
+			Phone   string `json:"phone"`
+			Address *struct {
+				Address1    string `json:"address1"`
+				Address2    string `json:"address2"`
+				City        string `json:"city"`
+				Zip         string `json:"zip"`
+				CountryCode string `json:"countryCodeV2"`
+				Phone       string `json:"phone"`
+			} `json:"shippingAddress"`
+		} `json:"order"`
+	}
+	if err := c.Do(ctx, orderContact, map[string]any{"id": gid}, &data); err != nil {
+		return nil, fmt.Errorf("shopify: order contact: %w", err)
+	}
+	o := data.Order
+	if o == nil {
+		return nil, app.Errorf(app.ENOTFOUND, "Order not found.")
+	}
+	out := &OrderContact{Email: o.Email, Phone: o.Phone}
+	if a := o.Address; a != nil {
+		out.ShippingAddress = &Address{Address1: a.Address1, Address2: a.Address2, City: a.City, Zip: a.Zip, CountryCode: a.CountryCode, Phone: a.Phone}
+	}
+	return out, nil
+}

@@ -109,7 +109,9 @@ WHERE r.shop_id = ? AND r.code = ?`, shopID, code).Take(&c).Error
 // Referral statuses.
 const (
 	ReferralOpen      = "open"      // the friend has a discount code and has not ordered yet
+	ReferralVerifying = "verifying" // the friend's first paid order waits for the checks with Shopify
 	ReferralCompleted = "completed" // the friend's first qualifying order rewarded the referrer
+	ReferralBlocked   = "blocked"   // a fraud check failed (BlockReason); the merchant may approve it
 )
 
 // Referral is one referred friend.
@@ -133,6 +135,14 @@ type Referral struct {
 	CompletedAt        *time.Time
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	// Fraud checks (migration 00043).
+	BlockReason      string
+	BlockedAt        *time.Time
+	ApprovedAt       *time.Time
+	ApprovedBy       string
+	FriendOrderEmail string // the order's email, canonical (referral.CanonicalEmail)
+	VerifyAttempts   int
+	VerifyError      string
 }
 
 // TableName implements gorm's tabler.
@@ -144,11 +154,19 @@ func (Referral) TableName() string { return "referrals" }
 // is taken (the caller draws another).
 func (s *Store) InsertReferral(ctx context.Context, shopID app.ShopID, r *Referral) (bool, error) {
 	var rows []Referral
+	status := r.Status
+	if status == "" {
+		status = ReferralOpen
+	}
+	var blockedAt *time.Time
+	if status == ReferralBlocked {
+		blockedAt = &r.CreatedAt
+	}
 	err := s.db.WithContext(ctx).Raw(`INSERT INTO referrals (shop_id, referrer_customer_id, referral_code, friend_email,
-    coupon_code, discount_type, discount_value, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *`,
+    coupon_code, discount_type, discount_value, status, block_reason, blocked_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *`,
 		shopID, r.ReferrerCustomerID, r.ReferralCode, r.FriendEmail, r.CouponCode, r.DiscountType, r.DiscountValue,
-		r.CreatedAt, r.CreatedAt).Scan(&rows).Error
+		status, r.BlockReason, blockedAt, r.CreatedAt, r.CreatedAt).Scan(&rows).Error
 	if err != nil {
 		return false, fmt.Errorf("store: insert referral: %w", formatError(err))
 	}
@@ -168,11 +186,12 @@ func (s *Store) Referral(ctx context.Context, shopID app.ShopID, id int64) (*Ref
 	return &r, nil
 }
 
-// ReferralByFriendEmail returns the shop's referral of a friend email
-// (lower case).
+// ReferralByFriendEmail returns the shop's first referral of a friend
+// email (lower case); other members' later referrals of the same email are
+// blocked ones.
 func (s *Store) ReferralByFriendEmail(ctx context.Context, shopID app.ShopID, email string) (*Referral, error) {
 	var r Referral
-	if err := s.db.WithContext(ctx).Where("shop_id = ? AND friend_email = ?", shopID, email).Take(&r).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("shop_id = ? AND friend_email = ?", shopID, email).Order("id").Take(&r).Error; err != nil {
 		return nil, fmt.Errorf("store: referral: %w", formatError(err))
 	}
 	return &r, nil
@@ -215,16 +234,185 @@ LIMIT 1 FOR UPDATE`, shopID, lower, email, email, lower).Scan(&rows).Error
 	return &rows[0], nil
 }
 
-// CompleteReferral marks an open referral completed by the friend's order;
-// it reports whether the row was still open.
-func (s *Store) CompleteReferral(ctx context.Context, shopID app.ShopID, id, friendCustomerID int64, orderGID string, points int64, now time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE referrals SET status = 'completed', friend_customer_id = ?, completed_order_gid = ?,
-    referrer_points = ?, completed_at = ?, updated_at = ?
-WHERE shop_id = ? AND id = ? AND status = 'open'`, friendCustomerID, orderGID, points, now, now, shopID, id)
+// CompleteReferral marks a referral completed, from status from
+// (ReferralVerifying after the checks passed, ReferralBlocked when the
+// merchant approved it: approvedBy names them); it reports whether the row
+// was still in status from, so that one caller only pays the referrer.
+func (s *Store) CompleteReferral(ctx context.Context, shopID app.ShopID, id int64, from string, points int64, approvedBy string, now time.Time) (bool, error) {
+	var approvedAt *time.Time
+	if approvedBy != "" {
+		approvedAt = &now
+	}
+	res := s.db.WithContext(ctx).Exec(`UPDATE referrals SET status = 'completed', referrer_points = ?, completed_at = ?,
+    approved_at = ?, approved_by = ?, updated_at = ?
+WHERE shop_id = ? AND id = ? AND status = ? AND friend_customer_id IS NOT NULL AND completed_order_gid <> ''`,
+		points, now, approvedAt, approvedBy, now, shopID, id, from)
 	if res.Error != nil {
 		return false, fmt.Errorf("store: complete referral: %w", formatError(res.Error))
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// FriendOrder is the friend's paid order that moves a referral to
+// verifying: its customer row, order and email (canonical).
+type FriendOrder struct {
+	CustomerID int64
+	OrderGID   string
+	Email      string
+}
+
+// MarkReferralVerifying moves an open referral to ReferralVerifying with
+// the friend's order; it reports whether the row was still open.
+func (s *Store) MarkReferralVerifying(ctx context.Context, shopID app.ShopID, id int64, o FriendOrder, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE referrals SET status = 'verifying', friend_customer_id = ?, completed_order_gid = ?,
+    friend_order_email = ?, updated_at = ?
+WHERE shop_id = ? AND id = ? AND status = 'open'`, o.CustomerID, o.OrderGID, o.Email, now, shopID, id)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: referral verifying: %w", formatError(res.Error))
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// BlockReferral moves a verifying referral to ReferralBlocked with the
+// reason; it reports whether the row was still verifying.
+func (s *Store) BlockReferral(ctx context.Context, shopID app.ShopID, id int64, reason string, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE referrals SET status = 'blocked', block_reason = ?, blocked_at = ?, updated_at = ?
+WHERE shop_id = ? AND id = ? AND status = 'verifying'`, truncate(reason, 500), now, now, shopID, id)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: block referral: %w", formatError(res.Error))
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// LockReferral returns one of the shop's referrals locked FOR UPDATE for
+// the rest of the transaction.
+func (s *Store) LockReferral(ctx context.Context, shopID app.ShopID, id int64) (*Referral, error) {
+	var rows []Referral
+	err := s.db.WithContext(ctx).Raw(`SELECT * FROM referrals WHERE shop_id = ? AND id = ? FOR UPDATE`, shopID, id).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: lock referral: %w", formatError(err))
+	}
+	if len(rows) == 0 {
+		return nil, app.Errorf(app.ENOTFOUND, "Referral not found.")
+	}
+	return &rows[0], nil
+}
+
+// RecordReferralVerifyAttempt counts a failed attempt to check a
+// verifying referral with Shopify.
+func (s *Store) RecordReferralVerifyAttempt(ctx context.Context, shopID app.ShopID, id int64, reason string, now time.Time) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE referrals SET verify_attempts = verify_attempts + 1, verify_error = ?, updated_at = ?
+WHERE shop_id = ? AND id = ? AND status = 'verifying'`, truncate(reason, 2000), now, shopID, id).Error
+	if err != nil {
+		return fmt.Errorf("store: referral verify attempt: %w", formatError(err))
+	}
+	return nil
+}
+
+// StaleVerifyingReferrals returns referrals verifying since before
+// olderThan (a kick lost), for the sweep that re-kicks their checks. It
+// acts for the system.
+func (s *Store) StaleVerifyingReferrals(ctx context.Context, olderThan time.Time, limit int) ([]PendingReferralCoupon, error) {
+	var out []PendingReferralCoupon
+	err := s.db.WithContext(ctx).Raw(`SELECT shop_id, id FROM referrals WHERE status = 'verifying' AND updated_at < ?
+ORDER BY updated_at LIMIT ?`, olderThan, limit).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: verifying referrals: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// ReferralListItem is a referral as the merchant's list shows it.
+type ReferralListItem struct {
+	Referral
+	ReferrerShopifyID int64
+	ReferrerEmail     string
+	ReferrerFirstName string
+	FriendShopifyID   *int64
+}
+
+// ListReferrals returns the shop's referrals in status (all when ""),
+// newest first (blocked ones by when they were blocked), at most limit.
+func (s *Store) ListReferrals(ctx context.Context, shopID app.ShopID, status string, limit int) ([]ReferralListItem, error) {
+	var out []ReferralListItem
+	err := s.db.WithContext(ctx).Raw(`SELECT r.*, c.shopify_id AS referrer_shopify_id, c.email AS referrer_email,
+    c.first_name AS referrer_first_name, f.shopify_id AS friend_shopify_id
+FROM referrals r JOIN customers c ON c.id = r.referrer_customer_id
+LEFT JOIN customers f ON f.id = r.friend_customer_id
+WHERE r.shop_id = ? AND (? = '' OR r.status = ?)
+ORDER BY coalesce(r.blocked_at, r.created_at) DESC, r.id DESC LIMIT ?`, shopID, status, status, limit).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: list referrals: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// ReferralOf returns the referral a member made of a friend email.
+func (s *Store) ReferralOf(ctx context.Context, shopID app.ShopID, referrerCustomerID int64, email string) (*Referral, error) {
+	var r Referral
+	err := s.db.WithContext(ctx).Where("shop_id = ? AND referrer_customer_id = ? AND friend_email = ?", shopID, referrerCustomerID, email).Take(&r).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: referral: %w", formatError(err))
+	}
+	return &r, nil
+}
+
+// FriendReferredBefore reports whether another member than
+// referrerCustomerID referred the friend email first.
+func (s *Store) FriendReferredBefore(ctx context.Context, shopID app.ShopID, referrerCustomerID int64, email string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM referrals WHERE shop_id = ? AND friend_email = ? AND referrer_customer_id <> ?`,
+		shopID, email, referrerCustomerID).Scan(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("store: referred before: %w", formatError(err))
+	}
+	return n > 0, nil
+}
+
+// ReferralSegment returns the shop's cached Shopify segment of customers
+// without orders, "" when none was created yet.
+func (s *Store) ReferralSegment(ctx context.Context, shopID app.ShopID) (string, error) {
+	var gids []string
+	err := s.db.WithContext(ctx).Raw(`SELECT segment_gid FROM referral_segments WHERE shop_id = ?`, shopID).Scan(&gids).Error
+	if err != nil {
+		return "", fmt.Errorf("store: referral segment: %w", formatError(err))
+	}
+	if len(gids) == 0 {
+		return "", nil
+	}
+	return gids[0], nil
+}
+
+// SaveReferralSegment caches the shop's segment id.
+func (s *Store) SaveReferralSegment(ctx context.Context, shopID app.ShopID, gid string, now time.Time) error {
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO referral_segments (shop_id, segment_gid, created_at) VALUES (?, ?, ?)
+ON CONFLICT (shop_id) DO UPDATE SET segment_gid = excluded.segment_gid`, shopID, gid, now).Error
+	if err != nil {
+		return fmt.Errorf("store: save referral segment: %w", formatError(err))
+	}
+	return nil
+}
+
+// CountReferralAttempt counts one attempt of a client (clientKey, a hash
+// of its address) at the shop's referral form in the window starting at
+// window, and returns the attempts in that window, this one included.
+// Rows of windows older than a day are deleted on the way.
+func (s *Store) CountReferralAttempt(ctx context.Context, shopID app.ShopID, clientKey string, window time.Time) (int, error) {
+	var n int
+	err := s.db.WithContext(ctx).Raw(`INSERT INTO referral_attempts (shop_id, client_key, window_start, attempts) VALUES (?, ?, ?, 1)
+ON CONFLICT (shop_id, client_key, window_start) DO UPDATE SET attempts = referral_attempts.attempts + 1
+RETURNING attempts`, shopID, clientKey, window).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("store: referral attempt: %w", formatError(err))
+	}
+	if n == 1 {
+		// The first attempt of a window: a good moment to forget old ones.
+		err = s.db.WithContext(ctx).Exec(`DELETE FROM referral_attempts WHERE window_start < ?`, window.Add(-24*time.Hour)).Error
+		if err != nil {
+			return 0, fmt.Errorf("store: forget referral attempts: %w", formatError(err))
+		}
+	}
+	return n, nil
 }
 
 // CustomerHasOrders reports whether a customer of the shop with email (any
@@ -310,4 +498,15 @@ func (s *Store) CountReferralsSince(ctx context.Context, shopID app.ShopID, refe
 		return 0, fmt.Errorf("store: count referrals: %w", formatError(err))
 	}
 	return n, nil
+}
+
+// ForgetReferralSegment drops the shop's cached segment id when it was
+// gid (the merchant deleted the segment in Shopify): the next friend
+// coupon creates it again.
+func (s *Store) ForgetReferralSegment(ctx context.Context, shopID app.ShopID, gid string) error {
+	err := s.db.WithContext(ctx).Exec(`DELETE FROM referral_segments WHERE shop_id = ? AND segment_gid = ?`, shopID, gid).Error
+	if err != nil {
+		return fmt.Errorf("store: forget referral segment: %w", formatError(err))
+	}
+	return nil
 }

@@ -45,6 +45,7 @@ func addLoyaltyWorkers(workers *river.Workers, cfg Config, deps Deps) []*river.P
 	river.AddWorker(workers, &LoyaltyMaintenanceWorker{svc: deps.Loyalty, st: deps.Store, log: deps.Logger})
 	river.AddWorker(workers, &CreateCouponWorker{svc: deps.Loyalty})
 	river.AddWorker(workers, &CreateReferralCouponWorker{svc: deps.Loyalty})
+	river.AddWorker(workers, &VerifyReferralWorker{svc: deps.Loyalty})
 	river.AddWorker(workers, &SweepCouponsWorker{svc: deps.Loyalty, log: deps.Logger})
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(cfg.LoyaltyTickInterval), func() (river.JobArgs, *river.InsertOpts) {
@@ -169,17 +170,25 @@ func (w *SweepCouponsWorker) Work(ctx context.Context, j *river.Job[job.SweepCou
 
 // KickStaleCoupons enqueues creation of every coupon (reward coupons and
 // referred friends' coupons) pending for longer than age (unique while a job for the coupon is live) and returns how many
-// jobs it added.
+// jobs it added. It also re-kicks the check of referrals verifying for
+// longer than age (a kick lost, or run before the order committed).
 func KickStaleCoupons(ctx context.Context, rc *river.Client[pgx.Tx], svc *loyalty.Service, age time.Duration) (int, error) {
 	stale, err := svc.StaleCoupons(ctx, age)
 	if err != nil {
 		return 0, err
 	}
 	friends, err := svc.StaleReferralCoupons(ctx, age)
-	if err != nil || len(stale)+len(friends) == 0 {
+	if err != nil {
 		return 0, err
 	}
-	params := make([]river.InsertManyParams, 0, len(stale)+len(friends))
+	verifying, err := svc.StaleVerifyingReferrals(ctx, age)
+	if err != nil || len(stale)+len(friends)+len(verifying) == 0 {
+		return 0, err
+	}
+	params := make([]river.InsertManyParams, 0, len(stale)+len(friends)+len(verifying))
+	for _, r := range verifying {
+		params = append(params, river.InsertManyParams{Args: job.VerifyReferral{ShopID: int64(r.ShopID), ReferralID: r.ReferralID}})
+	}
 	for _, c := range stale {
 		params = append(params, river.InsertManyParams{Args: job.CreateCoupon{ShopID: int64(c.ShopID), CouponID: c.ID}})
 	}
@@ -197,4 +206,21 @@ func KickStaleCoupons(ctx context.Context, rc *river.Client[pgx.Tx], svc *loyalt
 		}
 	}
 	return kicked, nil
+}
+
+// VerifyReferralWorker checks a referral whose friend paid a first order
+// with Shopify, then completes or blocks it.
+type VerifyReferralWorker struct {
+	river.WorkerDefaults[job.VerifyReferral]
+	svc *loyalty.Service
+}
+
+// NextRetry implements river.Worker: the bounded backoff of coupons.
+func (w *VerifyReferralWorker) NextRetry(j *river.Job[job.VerifyReferral]) time.Time {
+	return time.Now().Add(job.Backoff(j.Attempt))
+}
+
+// Work implements river.Worker.
+func (w *VerifyReferralWorker) Work(ctx context.Context, j *river.Job[job.VerifyReferral]) error {
+	return w.svc.VerifyReferral(ctx, app.ShopID(j.Args.ShopID), j.Args.ReferralID, j.Attempt >= j.MaxAttempts)
 }
