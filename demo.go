@@ -19,6 +19,8 @@ import (
 	"github.com/perkbridge/perkbridge/app/event"
 	"github.com/perkbridge/perkbridge/app/fake"
 	"github.com/perkbridge/perkbridge/app/forward"
+	"github.com/perkbridge/perkbridge/app/loyalty"
+	"github.com/perkbridge/perkbridge/app/program"
 	"github.com/perkbridge/perkbridge/app/simulate"
 	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/app/tenant"
@@ -138,10 +140,23 @@ func (d *demoEnv) addCustomer(c simulate.Customer) {
 // sandbox Klaviyo and CleverTap through the real Initialize path with the
 // seeds' example events. Webhook ids are fixed and connecting skips what
 // is already set up, so seeding again on the next start changes nothing.
-func (d *demoEnv) Seed(ctx context.Context, tn *tenant.Service, fwd *forward.Service, appURL string, connect bool, log *slog.Logger) (*store.Shop, error) {
+func (d *demoEnv) Seed(ctx context.Context, st *store.Store, tn *tenant.Service, fwd *forward.Service, loyal *loyalty.Service, appURL string, connect bool, log *slog.Logger) (*store.Shop, error) {
 	sh, err := tn.InstallFromIDToken(ctx, demoShop, d.shopify.MintIDToken(demoShop, 1, time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("demo: install %s: %w", demoShop, err)
+	}
+	// The demo's program shows every moment: referrals on, and review
+	// requests the day after fulfilment. A program the merchant saved on
+	// an earlier run is left as it is.
+	if _, saved, err := st.ProgramSettings(ctx, sh.ID); err != nil {
+		return nil, err
+	} else if !saved {
+		settings := program.Defaults()
+		settings.Referral.Enabled = true
+		settings.ReviewRequestDays = 1
+		if err := loyal.SaveProgram(ctx, sh.ID, settings); err != nil {
+			return nil, fmt.Errorf("demo: program: %w", err)
+		}
 	}
 	// Connect first, so the seed's own events already reach the sinks.
 	if connect {

@@ -282,7 +282,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	close(simDone)
 	if demo != nil {
 		// The seed goes through the real intake, so the server must be up.
-		if _, err := demo.Seed(ctx, tn, fwd, url, demoOpts.connect, log); err != nil {
+		if _, err := demo.Seed(ctx, st, tn, fwd, loyal, url, demoOpts.connect, log); err != nil {
 			_ = srv.Close()
 			return err
 		}

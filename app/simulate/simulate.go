@@ -425,7 +425,7 @@ func (s *Simulator) referral(ctx context.Context) (string, error) {
 	code := member.ReferralURL[strings.LastIndex(member.ReferralURL, "/")+1:]
 	friend := s.newCustomer()
 	form := url.Values{"email": {friend.Email}}
-	status, page, err := s.proxy(ctx, http.MethodPost, "/r/"+url.PathEscape(code), 0, "application/x-www-form-urlencoded", []byte(form.Encode()))
+	status, page, err := s.proxy(ctx, http.MethodPost, "/r/"+url.PathEscape(code), -friend.ID, "application/x-www-form-urlencoded", []byte(form.Encode()))
 	if err != nil {
 		return ActionReferral, err
 	}
@@ -529,8 +529,15 @@ func (s *Simulator) webhook(ctx context.Context, topic string, payload any) erro
 
 // proxy sends a storefront request the way Shopify's app proxy forwards
 // it: to /proxy{path}, with the signed query naming the shop and the
-// logged-in customer (0: a guest).
+// logged-in customer (0 or negative: a guest; a negative value names the
+// guest, for their client address), and X-Forwarded-For carrying the
+// shopper's address (one of the documentation range 203.0.113.0/24 per
+// shopper: a header only, nothing is sent there).
 func (s *Simulator) proxy(ctx context.Context, method, path string, customer int64, contentType string, body []byte) (int, []byte, error) {
+	shopper := customer
+	if customer < 0 {
+		customer = 0
+	}
 	q := url.Values{
 		"shop":                  {s.opts.Shop},
 		"path_prefix":           {"/apps/loyalty"},
@@ -549,6 +556,7 @@ func (s *Simulator) proxy(ctx context.Context, method, path string, customer int
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json, text/html")
+	req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", 1+uint64(shopper)%254))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, err
