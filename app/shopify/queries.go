@@ -279,6 +279,12 @@ func (c *Client) CreateDiscountCode(ctx context.Context, in DiscountCodeInput) (
 	if err != nil {
 		return nil, err
 	}
+	return c.createBasicDiscount(ctx, input, in)
+}
+
+// createBasicDiscount sends discountCodeBasicCreate with input (built
+// from in by discountInput) and reads the created node.
+func (c *Client) createBasicDiscount(ctx context.Context, input map[string]any, in DiscountCodeInput) (*DiscountCodeNode, error) {
 	var data struct {
 		Create *struct {
 			CodeDiscountNode *struct {
@@ -483,27 +489,7 @@ func (c *Client) CreateSegmentDiscountCode(ctx context.Context, in DiscountCodeI
 		return nil, err
 	}
 	input["context"] = map[string]any{"customerSegments": map[string]any{"add": segmentGIDs}}
-	var data struct {
-		Create *struct {
-			CodeDiscountNode *struct {
-				ID string `json:"id"`
-			} `json:"codeDiscountNode"`
-			UserErrors []UserError `json:"userErrors"`
-		} `json:"discountCodeBasicCreate"`
-	}
-	if err := c.Do(ctx, discountCodeBasicCreate, map[string]any{"input": input}, &data); err != nil {
-		return nil, fmt.Errorf("shopify: create discount code: %w", err)
-	}
-	if data.Create == nil {
-		return nil, fmt.Errorf("shopify: create discount code: empty response")
-	}
-	if err := UserErrorsErr("create discount code", data.Create.UserErrors); err != nil {
-		return nil, err
-	}
-	if data.Create.CodeDiscountNode == nil {
-		return nil, fmt.Errorf("shopify: create discount code: no discount node returned")
-	}
-	return &DiscountCodeNode{ID: data.Create.CodeDiscountNode.ID, Code: in.Code, Title: in.Title}, nil
+	return c.createBasicDiscount(ctx, input, in)
 }
 
 // CustomerFacts is what referral checks read of a customer in Shopify.
