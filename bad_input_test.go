@@ -218,7 +218,9 @@ func TestBadInput_Table(t *testing.T) {
 		{name: "webhook of an unknown shop is recorded, no effect", req: func() *http.Request {
 			return webhook("never-installed.myshopify.com", "customers/create", "w10", customer(9, "x@example.com"), "")
 		}, status: 200, delta: map[string]int64{"webhooks": 1}},
-		{name: "duplicate webhook id has no second effect", req: func() *http.Request { return webhook(shop, "customers/create", "seed-6001", customer(6001, "m6001@example.com"), "") }, status: 200},
+		{name: "duplicate webhook id has no second effect", req: func() *http.Request {
+			return webhook(shop, "customers/create", "seed-6001", customer(6001, "m6001@example.com"), "")
+		}, status: 200},
 
 		// OAuth.
 		{name: "OAuth begin for a domain that is not a shop", req: func() *http.Request { return mustReq(t, http.MethodGet, base+"/auth?shop=evil.example.com", nil) }, status: 400},
@@ -265,7 +267,9 @@ func TestBadInput_Table(t *testing.T) {
 		}, status: 404},
 
 		// JSON admin API input.
-		{name: "zero points", req: func() *http.Request { return api(http.MethodPost, "/api/v1/customers/6001/points", `{"points":0,"reason":"x"}`) }, status: 422, body: `"field":"points"`},
+		{name: "zero points", req: func() *http.Request {
+			return api(http.MethodPost, "/api/v1/customers/6001/points", `{"points":0,"reason":"x"}`)
+		}, status: 422, body: `"field":"points"`},
 		{name: "points without a reason", req: func() *http.Request { return api(http.MethodPost, "/api/v1/customers/6001/points", `{"points":5}`) }, status: 422, body: `"field":"reason"`},
 		{name: "debit beyond the balance", req: func() *http.Request {
 			return api(http.MethodPost, "/api/v1/customers/6001/points", `{"points":-100000,"reason":"x"}`)
@@ -274,7 +278,9 @@ func TestBadInput_Table(t *testing.T) {
 		{name: "program with a negative rate", req: func() *http.Request {
 			return api(http.MethodPut, "/api/v1/program", `{"points_per_currency_unit":"-1","earn_on":"paid"}`)
 		}, status: 422, body: "points_per_currency_unit"},
-		{name: "birthday on 30 February", req: func() *http.Request { return api(http.MethodPut, "/api/v1/customers/6001/birthday", `{"month":2,"day":30}`) }, status: 422, body: `"field":"day"`},
+		{name: "birthday on 30 February", req: func() *http.Request {
+			return api(http.MethodPut, "/api/v1/customers/6001/birthday", `{"month":2,"day":30}`)
+		}, status: 422, body: `"field":"day"`},
 		{name: "customer that does not exist", req: func() *http.Request { return api(http.MethodGet, "/api/v1/customers/999999", "") }, status: 404},
 		{name: "customer id that is not a number", req: func() *http.Request { return api(http.MethodGet, "/api/v1/customers/abc", "") }, status: 422},
 		{name: "API body over 1 MiB", req: func() *http.Request {
@@ -302,7 +308,9 @@ func TestBadInput_Table(t *testing.T) {
 			q.Set("logged_in_customer_id", "6002")
 			return proxy(http.MethodGet, "/api/v1/member", q, "")
 		}, status: 401},
-		{name: "proxy call older than 90 s", req: func() *http.Request { return proxy(http.MethodGet, "/api/v1/member", signed("6001", time.Now().Add(-3*time.Minute)), "") }, status: 401},
+		{name: "proxy call older than 90 s", req: func() *http.Request {
+			return proxy(http.MethodGet, "/api/v1/member", signed("6001", time.Now().Add(-3*time.Minute)), "")
+		}, status: 401},
 		{name: "proxy call repeating the customer", req: func() *http.Request {
 			q := signed("6001", time.Now())
 			q.Add("logged_in_customer_id", "7001")

@@ -50,20 +50,20 @@ func proxyMember(c echo.Context) (app.Shop, int64, error) {
 
 // memberView is GET /proxy/api/v1/member.
 type memberView struct {
-	ShopifyCustomerID string         `json:"shopify_customer_id"`
-	PointsBalance     int64          `json:"points_balance"`
-	SpendablePoints   int64          `json:"spendable_points"`
-	PendingPoints     int64          `json:"pending_points"`
-	Tier              string         `json:"tier"`
-	TierName          string         `json:"tier_name,omitempty"`
-	NextTier          string         `json:"next_tier,omitempty"`
-	NextTierName      string         `json:"next_tier_name,omitempty"`
-	AmountToNextTier  int64          `json:"amount_to_next_tier,omitempty"`
+	ShopifyCustomerID string `json:"shopify_customer_id"`
+	PointsBalance     int64  `json:"points_balance"`
+	SpendablePoints   int64  `json:"spendable_points"`
+	PendingPoints     int64  `json:"pending_points"`
+	Tier              string `json:"tier"`
+	TierName          string `json:"tier_name,omitempty"`
+	NextTier          string `json:"next_tier,omitempty"`
+	NextTierName      string `json:"next_tier_name,omitempty"`
+	AmountToNextTier  int64  `json:"amount_to_next_tier,omitempty"`
 	// TierMetric says what AmountToNextTier counts: "amount_spent" (minor
 	// units of the shop currency) or "points_earned".
-	TierMetric string `json:"tier_metric,omitempty"`
-	Expiring          []expiringView `json:"expiring"`
-	ReferralURL       string         `json:"referral_url"`
+	TierMetric  string         `json:"tier_metric,omitempty"`
+	Expiring    []expiringView `json:"expiring"`
+	ReferralURL string         `json:"referral_url"`
 	// Birthday is the month and day the program knows, nil when none.
 	Birthday *loyalty.Birthday `json:"birthday,omitempty"`
 }
