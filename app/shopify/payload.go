@@ -118,17 +118,19 @@ type Fulfillment struct {
 
 // LineItem is one line of an order.
 type LineItem struct {
-	ID                  int64                `json:"id"`
-	AdminGraphQLAPIID   string               `json:"admin_graphql_api_id"`
-	ProductID           int64                `json:"product_id"`
-	VariantID           int64                `json:"variant_id"`
-	Title               string               `json:"title"`
-	Name                string               `json:"name"`
-	VariantTitle        string               `json:"variant_title"`
-	SKU                 string               `json:"sku"`
-	Vendor              string               `json:"vendor"`
-	Quantity            int                  `json:"quantity"`
-	CurrentQuantity     int                  `json:"current_quantity"`
+	ID                int64  `json:"id"`
+	AdminGraphQLAPIID string `json:"admin_graphql_api_id"`
+	ProductID         int64  `json:"product_id"`
+	VariantID         int64  `json:"variant_id"`
+	Title             string `json:"title"`
+	Name              string `json:"name"`
+	VariantTitle      string `json:"variant_title"`
+	SKU               string `json:"sku"`
+	Vendor            string `json:"vendor"`
+	Quantity          int    `json:"quantity"`
+	// CurrentQuantity is Quantity less the units refunded and the units an
+	// order edit removed; nil when the payload does not say.
+	CurrentQuantity     *int                 `json:"current_quantity"`
 	FulfillableQuantity int                  `json:"fulfillable_quantity"`
 	FulfillmentStatus   string               `json:"fulfillment_status"`
 	Price               Money                `json:"price"` // unit price
@@ -142,6 +144,16 @@ type LineItem struct {
 	Grams               int64                `json:"grams"`
 	Properties          []NoteAttribute      `json:"properties"`
 	DiscountAllocations []DiscountAllocation `json:"discount_allocations"`
+	// TaxLines is the tax charged on the line (included in Price when the
+	// order's TaxesIncluded).
+	TaxLines []TaxLine `json:"tax_lines"`
+}
+
+// TaxLine is one tax charged on a line item or a shipping line.
+type TaxLine struct {
+	Title    string   `json:"title"`
+	Price    Money    `json:"price"`
+	PriceSet MoneySet `json:"price_set"`
 }
 
 // DiscountAllocation is the share of one discount application on a line.
@@ -214,6 +226,9 @@ type ShippingLine struct {
 	DiscountedPrice    Money    `json:"discounted_price"`
 	DiscountedPriceSet MoneySet `json:"discounted_price_set"`
 	IsRemoved          bool     `json:"is_removed"`
+	// TaxLines is the tax on this shipping line, part of the order's
+	// total_tax (and of the price when the order's TaxesIncluded).
+	TaxLines []TaxLine `json:"tax_lines"`
 }
 
 // Address is a billing, shipping or customer address.
@@ -328,6 +343,7 @@ type RefundShippingLine struct {
 	ShippingLineID    int64         `json:"shipping_line_id"`
 	FullRefund        bool          `json:"full_refund"`
 	SubtotalAmountSet MoneySet      `json:"subtotal_amount_set"`
+	TaxAmountSet      MoneySet      `json:"tax_amount_set"`
 	ShippingLine      *ShippingLine `json:"shipping_line"`
 }
 
@@ -342,6 +358,47 @@ const (
 	CustomerStateEnabled  = "enabled"
 	CustomerStateDeclined = "declined"
 )
+
+// OrderEdited is the body of orders/edited: {"order_edit": {…}}, not an
+// order.
+type OrderEdited struct {
+	OrderEdit OrderEdit `json:"order_edit"`
+}
+
+// OrderEdit is one committed edit of an order. Its lines carry ids and
+// quantities only, no prices: a line's price is in the order's line items,
+// which the orders/updated Shopify sends after the edit lists (added lines
+// included, removed ones with a lower current_quantity). The payload has no
+// GraphQL id; its numeric ids are exact in live deliveries.
+type OrderEdit struct {
+	ID             int64              `json:"id"`
+	AppID          int64              `json:"app_id"`
+	OrderID        int64              `json:"order_id"`
+	UserID         int64              `json:"user_id"`
+	StaffNote      string             `json:"staff_note"`
+	NotifyCustomer bool               `json:"notify_customer"`
+	CreatedAt      time.Time          `json:"created_at"`
+	CommittedAt    time.Time          `json:"committed_at"`
+	LineItems      OrderEditLineItems `json:"line_items"`
+	// Discounts and ShippingLines are kept raw: their changes reach the
+	// engine through the order's own amounts.
+	Discounts     json.RawMessage `json:"discounts"`
+	ShippingLines json.RawMessage `json:"shipping_lines"`
+}
+
+// OrderEditLineItems lists the lines an edit added and removed.
+type OrderEditLineItems struct {
+	Additions []OrderEditLine `json:"additions"`
+	Removals  []OrderEditLine `json:"removals"`
+}
+
+// OrderEditLine is a change of Delta units to the line item ID: a new line
+// (or more units of an existing one) among additions, fewer units among
+// removals.
+type OrderEditLine struct {
+	ID    int64 `json:"id"`
+	Delta int   `json:"delta"`
+}
 
 // Customer is a customer: the body of customers/create, customers/update
 // and customers/delete, and the result of Client.Customer, which also fills
