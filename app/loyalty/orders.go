@@ -453,9 +453,8 @@ func orderFacts(o *shopify.Order, orderGID string, exp int) (ledger.OrderFacts, 
 	if f.SubtotalAfterDiscountsMinor, err = money(o.SubtotalPriceSet, o.SubtotalPrice, exp); err != nil {
 		return f, err
 	}
-	// Total tax includes the tax on shipping: the payload types carry no
-	// per-line tax lines to split it (see the package notes).
-	if f.TaxMinor, err = money(o.TotalTaxSet, o.TotalTax, exp); err != nil {
+	var totalTax int64
+	if totalTax, err = money(o.TotalTaxSet, o.TotalTax, exp); err != nil {
 		return f, err
 	}
 	if len(o.ShippingLines) > 0 {
@@ -468,10 +467,20 @@ func orderFacts(o *shopify.Order, orderGID string, exp int) (ledger.OrderFacts, 
 				return f, err
 			}
 			f.ShippingMinor += v
+			t, err := taxOf(l.TaxLines, exp)
+			if err != nil {
+				return f, err
+			}
+			f.ShippingTaxMinor += t
 		}
 	} else if f.ShippingMinor, err = money(o.TotalShippingPriceSet, "", exp); err != nil {
 		return f, err
 	}
+	// total_tax includes the tax on shipping (shipping_lines[].tax_lines):
+	// the lines' tax is the rest. Taking all of it off the lines would
+	// under-credit every tax-inclusive order with shipping (EU, UK, AU) by
+	// the shipping VAT, and over-credit when the program adds tax.
+	f.TaxMinor = max(totalTax-f.ShippingTaxMinor, 0)
 	for _, li := range o.LineItems {
 		if !li.GiftCard {
 			continue
@@ -545,6 +554,19 @@ func refundFacts(r *shopify.Refund, exp int) (ledger.RefundFacts, error) {
 		}
 	}
 	return f, nil
+}
+
+// taxOf returns the sum of tax lines in minor units of the shop currency.
+func taxOf(lines []shopify.TaxLine, exp int) (int64, error) {
+	var sum int64
+	for _, tl := range lines {
+		v, err := money(tl.PriceSet, tl.Price, exp)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
 }
 
 // money returns an amount in minor units, preferring the shop-money side of
