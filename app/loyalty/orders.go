@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/event"
@@ -264,7 +265,7 @@ func (s *Service) cancelOrder(u *unit, ord *store.LoyaltyOrder) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		if _, err := u.debit(e, spent); err != nil {
+		if _, err := u.debitAt(e, spent, orderTime(ord, u.now)); err != nil {
 			return "", err
 		}
 		if reverse > 0 {
@@ -273,10 +274,21 @@ func (s *Service) cancelOrder(u *unit, ord *store.LoyaltyOrder) (string, error) 
 				return "", err
 			}
 		}
-	} else if err := u.track(spent, 0, key); err != nil {
+	} else if err := u.trackAt(spent, 0, key, orderTime(ord, u.now)); err != nil {
 		return "", err
 	}
 	return "", u.evaluateTier(true, key)
+}
+
+// orderTime is when an earned order counted in the tier metrics: refunds,
+// cancellations and edits change the rolling window it counted in, so a
+// late return lowers the window that held the order, and leaves it
+// with it (not a year of windows after).
+func orderTime(ord *store.LoyaltyOrder, now time.Time) time.Time {
+	if ord.EarnedAt != nil {
+		return *ord.EarnedAt
+	}
+	return now
 }
 
 // Refund applies refunds/create inside tx (webhooks.Loyalty). A refund takes
@@ -370,7 +382,7 @@ func (s *Service) applyRefund(u *unit, ord *store.LoyaltyOrder, row *store.Order
 		if err != nil {
 			return err
 		}
-		if _, err := u.debit(e, spent); err != nil {
+		if _, err := u.debitAt(e, spent, orderTime(ord, u.now)); err != nil {
 			return err
 		}
 		if reverse > 0 {
@@ -379,7 +391,7 @@ func (s *Service) applyRefund(u *unit, ord *store.LoyaltyOrder, row *store.Order
 				return err
 			}
 		}
-	} else if err := u.track(spent, 0, key); err != nil {
+	} else if err := u.trackAt(spent, 0, key, orderTime(ord, u.now)); err != nil {
 		return err
 	}
 	return u.evaluateTier(true, key)

@@ -79,6 +79,12 @@ func (u *unit) openLots() ([]ledger.Lot, error) {
 // amount-spent tier metric. inserted is false when the entry's key already
 // exists: nothing changed.
 func (u *unit) credit(e ledger.Entry, spent int64) (lot ledger.Lot, inserted bool, err error) {
+	return u.creditAt(e, spent, u.now)
+}
+
+// creditAt is credit with the tier contributions dated at: an order edit
+// counts in the rolling window of the order it changes.
+func (u *unit) creditAt(e ledger.Entry, spent int64, at time.Time) (lot ledger.Lot, inserted bool, err error) {
 	e, lot, err = ledger.Open(e, u.acct.PointsDebt)
 	if err != nil {
 		return lot, false, err
@@ -102,13 +108,19 @@ func (u *unit) credit(e ledger.Entry, spent int64) (lot ledger.Lot, inserted boo
 	if e.Kind.Credit() {
 		earned = e.Points
 	}
-	return lot, true, u.track(spent, earned, e.IdempotencyKey)
+	return lot, true, u.trackAt(spent, earned, e.IdempotencyKey, at)
 }
 
 // debit appends a debit entry whose allocations were planned from
 // openLots, and draws them. Reversals count against the points-earned tier
 // metric; spent is the entry's contribution to amount spent.
 func (u *unit) debit(e ledger.Entry, spent int64) (inserted bool, err error) {
+	return u.debitAt(e, spent, u.now)
+}
+
+// debitAt is debit with the tier contributions dated at: a refund or
+// cancellation lowers the rolling window the order counted in, not today's.
+func (u *unit) debitAt(e ledger.Entry, spent int64, at time.Time) (inserted bool, err error) {
 	if err := e.Validate(); err != nil {
 		return false, fmt.Errorf("loyalty: %s entry: %w", e.Kind, err)
 	}
@@ -128,7 +140,7 @@ func (u *unit) debit(e ledger.Entry, spent int64) (inserted bool, err error) {
 	if e.Kind == ledger.KindReverse {
 		earned = e.Points
 	}
-	return true, u.track(spent, earned, e.IdempotencyKey)
+	return true, u.trackAt(spent, earned, e.IdempotencyKey, at)
 }
 
 // reverse plans a reversal of points for the credit keyed sourceKey
@@ -147,14 +159,23 @@ func (u *unit) reverse(e ledger.Entry, points int64, sourceKey string) (ledger.E
 // track records a contribution to the tier metrics: the lifetime totals on
 // the account and a timed row for rolling windows.
 func (u *unit) track(spent, earned int64, key string) error {
+	return u.trackAt(spent, earned, key, u.now)
+}
+
+// trackAt records a contribution that belongs to the moment at (never
+// later than now): a window that has moved past at no longer sees it.
+func (u *unit) trackAt(spent, earned int64, key string, at time.Time) error {
 	if spent == 0 && earned == 0 {
 		return nil
+	}
+	if at.IsZero() || at.After(u.now) {
+		at = u.now
 	}
 	u.acct.AmountSpentMinor += spent
 	u.acct.PointsEarned += earned
 	u.dirty = true
 	return u.tx.AddTierActivity(u.ctx, u.shop.ID, store.TierActivity{
-		CustomerID: u.acct.CustomerID, OccurredAt: u.now, SpentMinor: spent, Points: earned, SourceKey: key,
+		CustomerID: u.acct.CustomerID, OccurredAt: at, SpentMinor: spent, Points: earned, SourceKey: key,
 	})
 }
 
