@@ -59,6 +59,15 @@ type RefundFacts struct {
 	TaxesIncluded    bool
 	// ExcludedMinor is the refunded part of ExcludedMinor lines.
 	ExcludedMinor int64
+	// UnexplainedMinor is money the refund sent back beyond what its lines
+	// and shipping explain: a refund of an amount, without line items,
+	// which Shopify records as a refund_discrepancy order adjustment. It is
+	// money as paid, tax and shipping included, so it counts for the base
+	// in the proportion of the order's earning base to its total paid
+	// (OrderBaseMinor ÷ OrderPaidMinor, both from one order payload).
+	UnexplainedMinor int64
+	OrderPaidMinor   int64
+	OrderBaseMinor   int64
 }
 
 // EarnBaseForOrder returns the amount of the order that earns points, in
@@ -70,9 +79,26 @@ func EarnBaseForOrder(o OrderFacts, s program.Settings) int64 {
 
 // EarnBaseForRefund returns the refunded part of the earning base, computed
 // exactly as EarnBaseForOrder so that refunding every line of an order
-// refunds its whole base.
+// refunds its whole base, plus the share of the base that unexplained
+// money stands for (UnexplainedBase).
 func EarnBaseForRefund(r RefundFacts, s program.Settings) int64 {
-	return earnBase(r.LinesSubtotalMinor, r.ExcludedMinor, r.LinesTaxMinor, r.ShippingMinor, r.ShippingTaxMinor, r.TaxesIncluded, s.EarnBase)
+	lines := earnBase(r.LinesSubtotalMinor, r.ExcludedMinor, r.LinesTaxMinor, r.ShippingMinor, r.ShippingTaxMinor, r.TaxesIncluded, s.EarnBase)
+	return lines + UnexplainedBase(r.UnexplainedMinor, r.OrderBaseMinor, r.OrderPaidMinor)
+}
+
+// UnexplainedBase returns the part of an order's earning base that an
+// amount of refunded money stands for: floor(amount × base ÷ paid), where
+// paid is what the order cost (tax and shipping included) and base what it
+// earned on. Refunding half of what was paid refunds half of the base, in
+// any tax display and whatever the program includes. An amount above paid
+// counts as paid: never more than the whole base. Nothing is known, and
+// nothing counts, when paid or base is not positive.
+func UnexplainedBase(amountMinor, orderBaseMinor, orderPaidMinor int64) int64 {
+	if amountMinor <= 0 || orderBaseMinor <= 0 || orderPaidMinor <= 0 {
+		return 0
+	}
+	amount := min(amountMinor, orderPaidMinor)
+	return int64(mulDiv(uint64(amount), uint64(orderBaseMinor), uint64(orderPaidMinor), false))
 }
 
 func earnBase(subtotal, excluded, tax, shipping, shippingTax int64, taxesIncluded bool, eb program.EarnBase) int64 {

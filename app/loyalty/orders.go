@@ -81,9 +81,13 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 	now := s.clock()
 	base := ledger.EarnBaseForOrder(facts, settings)
 	taxesIncluded := o.TaxesIncluded
+	paid, err := money(o.TotalPriceSet, o.TotalPrice, exp)
+	if err != nil {
+		return job.Permanent(fmt.Errorf("loyalty: order %s: %w", o.Name, err))
+	}
 	seen := store.OrderSeen{
 		OrderGID: orderGID, ShopifyID: orderID, Name: o.Name, Currency: facts.Currency,
-		Channel: string(event.ChannelFromSourceName(o.SourceName)), TaxesIncluded: &taxesIncluded, BaseMinor: &base,
+		Channel: string(event.ChannelFromSourceName(o.SourceName)), TaxesIncluded: &taxesIncluded, BaseMinor: &base, PaidMinor: paid,
 	}
 	recordState := "" // for guest points (guests.go)
 	if o.Customer != nil {
@@ -321,7 +325,8 @@ func (s *Service) Refund(ctx context.Context, tx *store.Store, shop *store.Shop,
 	}
 	row := &store.OrderRefund{
 		OrderID: ord.ID, RefundGID: refundGID, LinesSubtotalMinor: facts.LinesSubtotalMinor, LinesTaxMinor: facts.LinesTaxMinor,
-		ShippingMinor: facts.ShippingMinor, ShippingTaxMinor: facts.ShippingTaxMinor, ExcludedMinor: facts.ExcludedMinor, CreatedAt: now,
+		ShippingMinor: facts.ShippingMinor, ShippingTaxMinor: facts.ShippingTaxMinor, ExcludedMinor: facts.ExcludedMinor,
+		UnexplainedMinor: facts.UnexplainedMinor, CreatedAt: now,
 	}
 	inserted, err := tx.InsertOrderRefund(ctx, shop.ID, row)
 	if err != nil {
@@ -337,6 +342,7 @@ func (s *Service) Refund(ctx context.Context, tx *store.Store, shop *store.Shop,
 		return tx.SaveLoyaltyOrder(ctx, shop.ID, ord, now)
 	}
 	facts.TaxesIncluded = *ord.TaxesIncluded
+	facts.OrderPaidMinor, facts.OrderBaseMinor = ord.PaidMinor, ord.PaidBaseMinor
 	refundBase := ledger.EarnBaseForRefund(facts, settings)
 	actor, wh := webhookActor(ctx, webhookRowID)
 	u := s.newUnit(ctx, tx, shop, settings, now, actor, wh)
@@ -353,9 +359,18 @@ func (s *Service) Refund(ctx context.Context, tx *store.Store, shop *store.Shop,
 }
 
 // applyRefund takes back a priced refund's share of the order's points.
+// Refunds adding up to more than the order's base (bad input, or a refund
+// of more money than was paid) take back what the order earned, never
+// more; that is logged.
 func (s *Service) applyRefund(u *unit, ord *store.LoyaltyOrder, row *store.OrderRefund, refundBase int64) error {
 	state := orderState(ord)
 	reverse, next := state.Refund(refundBase)
+	if (refundBase > 0 && next.RefundedBaseMinor > next.BaseMinor) || (ord.PaidMinor > 0 && row.UnexplainedMinor > ord.PaidMinor) {
+		s.log.WarnContext(u.ctx, "loyalty: refunds exceed the order; points taken back are capped at what the order earned",
+			"shop", u.shop.Domain, "order", ord.OrderGID, "refund", row.RefundGID, "refund_base_minor", refundBase,
+			"refunded_base_minor", next.RefundedBaseMinor, "order_base_minor", next.BaseMinor,
+			"unexplained_minor", row.UnexplainedMinor, "order_paid_minor", ord.PaidMinor, "earned", next.Earned)
+	}
 	setOrderState(ord, next)
 	if err := u.tx.PriceOrderRefund(u.ctx, u.shop.ID, row.ID, refundBase, reverse); err != nil {
 		return err
@@ -414,6 +429,7 @@ func (s *Service) priceRemembered(u *unit, ord *store.LoyaltyOrder) error {
 		base := ledger.EarnBaseForRefund(ledger.RefundFacts{
 			RefundID: r.RefundGID, OrderID: ord.OrderGID, LinesSubtotalMinor: r.LinesSubtotalMinor, LinesTaxMinor: r.LinesTaxMinor,
 			ShippingMinor: r.ShippingMinor, ShippingTaxMinor: r.ShippingTaxMinor, TaxesIncluded: taxes, ExcludedMinor: r.ExcludedMinor,
+			UnexplainedMinor: r.UnexplainedMinor, OrderPaidMinor: ord.PaidMinor, OrderBaseMinor: ord.PaidBaseMinor,
 		}, u.settings)
 		if err := s.applyRefund(u, ord, r, base); err != nil {
 			return err
@@ -520,9 +536,32 @@ func orderFacts(o *shopify.Order, orderGID string, exp int) (ledger.OrderFacts, 
 }
 
 // refundFacts reads what a reversal needs from a refund payload: refunded
-// lines after their discount allocations, their tax, refunded shipping.
+// lines after their discount allocations, their tax, refunded shipping, and
+// money sent back beyond them (refund_discrepancy adjustments).
 func refundFacts(r *shopify.Refund, exp int) (ledger.RefundFacts, error) {
 	f := ledger.RefundFacts{}
+	// A refund of an amount (no line items: "refund $40" in the admin) has
+	// its money in the refund transactions and, in shop money, a
+	// refund_discrepancy adjustment: the calculated refund (what lines and
+	// shipping explain) less the actual one, so negative when more money
+	// went back. Only that side counts: it is money the customer got back
+	// beyond the lines. A positive net (less money than the lines, such as
+	// a kept restocking fee) leaves the lines' base as it is, and a pending
+	// refund's discrepancy pair (−x, +x) nets to nothing. Transactions
+	// alone are not read: they are in the presentment currency, and a
+	// refund of what Shopify itself calculated as owed has no discrepancy.
+	var discrepancy int64
+	for _, a := range r.OrderAdjustments {
+		if a.Kind != "refund_discrepancy" {
+			continue
+		}
+		v, err := money(a.AmountSet, a.Amount, exp)
+		if err != nil {
+			return f, err
+		}
+		discrepancy += v
+	}
+	f.UnexplainedMinor = max(-discrepancy, 0)
 	for _, li := range r.RefundLineItems {
 		sub, err := money(li.SubtotalSet, li.Subtotal, exp)
 		if err != nil {

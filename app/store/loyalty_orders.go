@@ -32,6 +32,12 @@ type LoyaltyOrder struct {
 	CancelledAt       *time.Time
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+
+	// PaidMinor is the order's total paid (shop money, tax and shipping
+	// included) and PaidBaseMinor its earning base, from the same payload:
+	// a refund of an amount counts for the base in their proportion.
+	PaidMinor     int64
+	PaidBaseMinor int64
 }
 
 // TableName implements gorm's tabler.
@@ -50,7 +56,9 @@ type OrderSeen struct {
 	TaxesIncluded     *bool
 	// BaseMinor is the order's earning base under the current program; it
 	// is stored only until the order earned (then the earn's base holds).
+	// PaidMinor, the order's total paid, is stored with it.
 	BaseMinor *int64
+	PaidMinor int64
 }
 
 // UpsertLoyaltyOrder records what a webhook says about an order and returns
@@ -63,8 +71,8 @@ func (s *Store) UpsertLoyaltyOrder(ctx context.Context, shopID app.ShopID, in Or
 	var rows []LoyaltyOrder
 	err := s.db.WithContext(ctx).Raw(`
 INSERT INTO orders AS o (shop_id, order_gid, shopify_id, customer_id, shopify_customer_id, name, channel, currency,
-    taxes_included, base_minor, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, 0), ?, ?)
+    taxes_included, base_minor, paid_minor, paid_base_minor, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, 0), ?, coalesce(?, 0), ?, ?)
 ON CONFLICT (shop_id, order_gid) DO UPDATE SET
     customer_id = coalesce(o.customer_id, EXCLUDED.customer_id),
     shopify_customer_id = CASE WHEN o.customer_id IS NULL THEN coalesce(EXCLUDED.shopify_customer_id, o.shopify_customer_id) ELSE o.shopify_customer_id END,
@@ -73,10 +81,13 @@ ON CONFLICT (shop_id, order_gid) DO UPDATE SET
     currency = CASE WHEN EXCLUDED.currency <> '' THEN EXCLUDED.currency ELSE o.currency END,
     taxes_included = coalesce(EXCLUDED.taxes_included, o.taxes_included),
     base_minor = CASE WHEN o.earned_at IS NULL AND ? THEN EXCLUDED.base_minor ELSE o.base_minor END,
+    paid_minor = CASE WHEN o.earned_at IS NULL AND ? THEN EXCLUDED.paid_minor ELSE o.paid_minor END,
+    paid_base_minor = CASE WHEN o.earned_at IS NULL AND ? THEN EXCLUDED.paid_base_minor ELSE o.paid_base_minor END,
     updated_at = EXCLUDED.updated_at
 RETURNING *`,
 		shopID, in.OrderGID, in.ShopifyID, in.CustomerID, in.ShopifyCustomerID, in.Name, in.Channel, in.Currency,
-		in.TaxesIncluded, in.BaseMinor, now, now, in.BaseMinor != nil).Scan(&rows).Error
+		in.TaxesIncluded, in.BaseMinor, in.PaidMinor, in.BaseMinor, now, now,
+		in.BaseMinor != nil, in.BaseMinor != nil, in.BaseMinor != nil).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: upsert order: %w", formatError(err))
 	}
@@ -133,6 +144,10 @@ type OrderRefund struct {
 	BaseMinor          *int64
 	PointsReversed     int64
 	CreatedAt          time.Time
+
+	// UnexplainedMinor is money sent back beyond what the refund's lines
+	// and shipping explain (a refund of an amount), tax included.
+	UnexplainedMinor int64
 }
 
 // TableName implements gorm's tabler.
@@ -143,10 +158,10 @@ func (OrderRefund) TableName() string { return "order_refunds" }
 func (s *Store) InsertOrderRefund(ctx context.Context, shopID app.ShopID, r *OrderRefund) (bool, error) {
 	var ids []int64
 	err := s.db.WithContext(ctx).Raw(`INSERT INTO order_refunds (shop_id, order_id, refund_gid, lines_subtotal_minor, lines_tax_minor,
-    shipping_minor, shipping_tax_minor, excluded_minor, base_minor, points_reversed, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop_id, refund_gid) DO NOTHING RETURNING id`,
+    shipping_minor, shipping_tax_minor, excluded_minor, unexplained_minor, base_minor, points_reversed, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop_id, refund_gid) DO NOTHING RETURNING id`,
 		shopID, r.OrderID, r.RefundGID, r.LinesSubtotalMinor, r.LinesTaxMinor, r.ShippingMinor, r.ShippingTaxMinor,
-		r.ExcludedMinor, r.BaseMinor, r.PointsReversed, r.CreatedAt).Scan(&ids).Error
+		r.ExcludedMinor, r.UnexplainedMinor, r.BaseMinor, r.PointsReversed, r.CreatedAt).Scan(&ids).Error
 	if err != nil {
 		return false, fmt.Errorf("store: insert refund: %w", formatError(err))
 	}
