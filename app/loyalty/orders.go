@@ -48,6 +48,9 @@ func earnTopic(s program.Settings) string {
 //     first (ledger.KeyCatchUp). A guest order earns nothing and is counted,
 //     unless the program keeps its points waiting for an account
 //     (GuestPointsDays, guests.go).
+//   - A guest order counted on its earning topic earns when a later
+//     webhook (orders/updated) attaches its customer, for that customer,
+//     once.
 //   - orders/cancelled takes back what refunds left (ledger.KeyCancel).
 //   - A member's order that is fulfilled (orders/fulfilled, or any topic
 //     with fulfillment_status fulfilled) remembers when and its products,
@@ -126,6 +129,11 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 	}
 
 	guest := s.guestOrder(u, ord, topic, recordState) // points for guests: guests.go
+	// A guest order whose earning webhook came without a customer earns
+	// when one is attached later (POS staff or a draft order assign the
+	// customer after payment; orders/updated then carries it), once: the
+	// earn is keyed by the order.
+	attachedLater := ord.GuestCounted && ord.CustomerID != nil && ord.EarnedAt == nil
 	ignored := ""
 	switch {
 	case topic == TopicOrdersCancelled:
@@ -138,10 +146,16 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 			ord.GuestCounted = true
 			err = tx.CountGuestOrder(ctx, shop.ID)
 		}
-	case topic == earnTopic(settings):
+	case topic == earnTopic(settings) || attachedLater:
 		ignored, err = s.earn(u, ord, exp)
 		if err == nil && ignored == "" {
 			err = s.completeReferral(u, ord, facts.DiscountCodes, orderEmail(o))
+		}
+		if err == nil && ord.GuestCounted {
+			// No longer a guest order: the count is the same whichever
+			// came first, the customer or the earning webhook.
+			ord.GuestCounted = false
+			err = tx.UncountGuestOrder(ctx, shop.ID)
 		}
 	default:
 		ignored = fmt.Sprintf("%s: order recorded; points are earned on %s", topic, earnTopic(settings))
