@@ -124,7 +124,7 @@ var catalog = []Definition{
 		OrderDerived: true,
 		Fields: []Field{
 			req("points", TypeInteger, "Points credited."),
-			req("reason", TypeString, "order, signup, birthday, review, referral or manual."),
+			req("reason", TypeString, "order, signup, birthday, review, referral, manual, reward_expired or order_edit."),
 			opt("order_id", TypeString, "Shopify order id, for order points."),
 			opt("order_name", TypeString, "Order name such as #1001."),
 			opt("lot_expires_at", TypeTime, "When these points expire, if they do."),
@@ -148,7 +148,7 @@ var catalog = []Definition{
 			req("order_id", TypeString, "Shopify order id."),
 			opt("order_name", TypeString, "Order name such as #1001."),
 			opt("refund_id", TypeString, "Shopify refund id, for a refund."),
-			req("reason", TypeString, "refund or cancel."),
+			req("reason", TypeString, "refund, cancel or order_edit."),
 		},
 	},
 	{

@@ -79,6 +79,9 @@ const (
 	ReasonRewardExpired = "reward_expired"
 	ReasonRefund        = "refund"
 	ReasonCancel        = "cancel"
+	// ReasonOrderEdit: an order edit or an exchange added lines (points
+	// rewarded) or removed them (points reversed) after the order earned.
+	ReasonOrderEdit = "order_edit"
 )
 
 // props builds a property map, leaving out empty optional values.
@@ -145,11 +148,11 @@ func NewWalletPointsRewarded(c Common, points int64, reason, orderID, orderName 
 		return Event{}, err
 	}
 	switch reason {
-	case ReasonOrder, ReasonSignup, ReasonBirthday, ReasonReview, ReasonReferral, ReasonManual, ReasonRewardExpired:
+	case ReasonOrder, ReasonSignup, ReasonBirthday, ReasonReview, ReasonReferral, ReasonManual, ReasonRewardExpired, ReasonOrderEdit:
 	default:
 		return Event{}, app.Errorf(app.EINVALID, "Unknown reward reason %q.", reason)
 	}
-	if reason == ReasonOrder && orderID == "" {
+	if (reason == ReasonOrder || reason == ReasonOrderEdit) && orderID == "" {
 		return Event{}, app.Errorf(app.EINVALID, "Order points need the order id.")
 	}
 	p := props{"points": points, "reason": reason}.
@@ -169,8 +172,8 @@ func NewWalletPointsRedeemed(c Common, points int64, rewardID, couponCode string
 }
 
 // NewWalletPointsReversed returns wallet_points_reversed: points (a positive
-// number) taken back for reason ReasonRefund (with refundID) or
-// ReasonCancel.
+// number) taken back for reason ReasonRefund (with refundID),
+// ReasonCancel or ReasonOrderEdit (lines removed after the earn).
 func NewWalletPointsReversed(c Common, points int64, reason, orderID, orderName, refundID string) (Event, error) {
 	if err := positive(WalletPointsReversed, "points", points); err != nil {
 		return Event{}, err
@@ -178,7 +181,9 @@ func NewWalletPointsReversed(c Common, points int64, reason, orderID, orderName,
 	switch {
 	case reason == ReasonRefund && refundID == "":
 		return Event{}, app.Errorf(app.EINVALID, "A refund reversal needs the refund id.")
-	case reason != ReasonRefund && reason != ReasonCancel:
+	case reason == ReasonOrderEdit && orderID == "":
+		return Event{}, app.Errorf(app.EINVALID, "An order edit reversal needs the order id.")
+	case reason != ReasonRefund && reason != ReasonCancel && reason != ReasonOrderEdit:
 		return Event{}, app.Errorf(app.EINVALID, "Unknown reversal reason %q.", reason)
 	}
 	p := props{"points": points, "reason": reason}.

@@ -86,6 +86,20 @@ func EarnBaseForRefund(r RefundFacts, s program.Settings) int64 {
 	return lines + UnexplainedBase(r.UnexplainedMinor, r.OrderBaseMinor, r.OrderPaidMinor)
 }
 
+// EarnBaseForLine returns the earning base of one order line: its price
+// times quantity less its discount allocations (subtotal), with its tax
+// (the sum of its tax_lines) added or removed as for the order, and nothing
+// for a gift card. Lines added or removed after the earn change the order's
+// base by their share of it.
+func EarnBaseForLine(subtotalMinor, taxMinor int64, giftCard, taxesIncluded bool, s program.Settings) int64 {
+	if giftCard {
+		return 0
+	}
+	eb := s.EarnBase
+	eb.IncludeShipping = false
+	return earnBase(subtotalMinor, 0, taxMinor, 0, 0, taxesIncluded, eb)
+}
+
 // UnexplainedBase returns the part of an order's earning base that an
 // amount of refunded money stands for: floor(amount × base ÷ paid), where
 // paid is what the order cost (tax and shipping included) and base what it

@@ -38,6 +38,19 @@ func KeyRefund(refundGID string) string {
 	return join("refund", gid("Refund", refundGID))
 }
 
+// KeyEdit keys the points change of one order edit (orders/edited): an
+// edit counts once, however often it is delivered.
+func KeyEdit(orderGID, editGID string) string {
+	return join("edit", gid("Order", orderGID), gid("OrderEdit", editGID))
+}
+
+// KeyLines keys the points change of an order's lines as of one order
+// payload (its updated_at, UTC to the second): lines added or removed
+// without an orders/edited of their own, such as an exchange's new item.
+func KeyLines(orderGID string, asOf time.Time) string {
+	return join("lines", gid("Order", orderGID), asOf.UTC().Format(time.RFC3339Nano))
+}
+
 // KeyCancel keys the reversal of an order's cancellation.
 func KeyCancel(orderGID string) string {
 	return join("cancel", gid("Order", orderGID))

@@ -85,6 +85,10 @@ const (
 	ReasonCancel   = "cancel"
 	ReasonReward   = "reward"
 	ReasonExpiry   = "expiry"
+
+	// ReasonOrderEdit: an order edit or exchange added or removed lines
+	// after the order earned (either sign).
+	ReasonOrderEdit = "order_edit"
 )
 
 // MaxReasonLen is the longest reason, in characters.

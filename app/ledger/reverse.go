@@ -135,8 +135,59 @@ func (o OrderState) Cancel() (reverse int64, next OrderState) {
 	return reverse, next
 }
 
+// Edit applies a change of deltaBase to the earning base of an order that
+// has earned: an order edit that added or removed lines, or an exchange
+// that added one. pointsDelta is what the new base earns less what the old
+// one did (PointsForOrder of each at one multiplier, so that any sequence
+// of changes earns in total what the final base earns). It returns the
+// signed change of the order's net points (earned less taken back), to
+// credit when positive and take back when negative, and the new state.
+//
+// After an edit the order nets exactly its earned points less
+// floor(earned × refunded ÷ base) on the new base, as if the edits and
+// refunds had arrived in any other order: taken back is set to that
+// target, so an edit that grows the base may give back the point an
+// earlier refund's rounding took. A base cut to nothing takes everything
+// back. A cancelled order changes nothing but its base.
+//
+// The base may go below zero for a while (an edit removing a line arrives
+// before the edit that added it); it is not clamped, so the final state is
+// the same in any arrival order. PointsForOrder of a base at or below zero
+// is 0.
+func (o OrderState) Edit(deltaBase, pointsDelta int64) (net int64, next OrderState) {
+	next = o
+	next.BaseMinor = o.BaseMinor + deltaBase
+	if o.Cancelled {
+		return 0, next
+	}
+	next.Earned = max(o.Earned+pointsDelta, 0)
+	next.Reversed = refundTarget(next.Earned, next.RefundedBaseMinor, next.BaseMinor)
+	return (next.Earned - next.Reversed) - (o.Earned - o.Reversed), next
+}
+
+// refundTarget is the points refunds covering refunded of base take back
+// from earned: floor(earned × min(refunded, base) ÷ base), everything when
+// nothing of the base is left.
+func refundTarget(earned, refunded, base int64) int64 {
+	switch {
+	case earned <= 0:
+		return 0
+	case base <= 0:
+		return earned
+	case refunded <= 0:
+		return 0
+	}
+	return int64(mulDiv(uint64(earned), uint64(min(refunded, base)), uint64(base), false))
+}
+
+// Net returns the points the order leaves with the customer: earned less
+// taken back.
+func (o OrderState) Net() int64 { return o.Earned - o.Reversed }
+
 // OrderStateOf rebuilds an order's state from its ledger entries (those with
-// OrderID == orderID, in any order).
+// OrderID == orderID, in any order). Orders changed by Edit are not
+// rebuilt exactly: an edit's entry is its net change only (the engine keeps
+// the order's state on the order itself).
 func OrderStateOf(entries []Entry, orderID string) OrderState {
 	orderID = gid("Order", orderID)
 	cancelKey := KeyCancel(orderID)
