@@ -24,6 +24,9 @@ type Loyalty interface {
 	Order(ctx context.Context, tx *store.Store, shop *store.Shop, topic string, o *shopify.Order, webhookRowID int64) error
 	// Refund applies refunds/create.
 	Refund(ctx context.Context, tx *store.Store, shop *store.Shop, r *shopify.Refund, webhookRowID int64) error
+	// OrderEdited applies orders/edited (the body is an order edit, not an
+	// order).
+	OrderEdited(ctx context.Context, tx *store.Store, shop *store.Shop, e *shopify.OrderEdit, webhookRowID int64) error
 	// CustomerUpserted runs after customers/create or customers/update
 	// stored the identity (signup points for a new member, and so on).
 	CustomerUpserted(ctx context.Context, tx *store.Store, shop *store.Shop, c *store.Customer, created bool, webhookRowID int64) error
@@ -77,7 +80,7 @@ func (p *Processor) Dispatch(ctx context.Context, tx *store.Store, wh *store.Web
 		return p.customersDataRequest(ctx, tx, shop, wh)
 	case "shop/redact":
 		return nil, p.shopRedact(ctx, tx, shop, wh)
-	case "orders/create", "orders/paid", "orders/fulfilled", "orders/cancelled", "orders/updated", "orders/edited":
+	case "orders/create", "orders/paid", "orders/fulfilled", "orders/cancelled", "orders/updated":
 		var o shopify.Order
 		if err := decode(wh.Body, &o); err != nil {
 			return nil, err
@@ -88,6 +91,14 @@ func (p *Processor) Dispatch(ctx context.Context, tx *store.Store, wh *store.Web
 			subject = &id
 		}
 		return subject, p.loyalty.Order(ctx, tx, shop, wh.Topic, &o, wh.ID)
+	case "orders/edited":
+		// {"order_edit": {"id", "order_id", "line_items": {"additions",
+		// "removals"}, …}}: line ids and deltas, no order.
+		var e shopify.OrderEdited
+		if err := decode(wh.Body, &e); err != nil {
+			return nil, err
+		}
+		return nil, p.loyalty.OrderEdited(ctx, tx, shop, &e.OrderEdit, wh.ID)
 	case "refunds/create":
 		var r shopify.Refund
 		if err := decode(wh.Body, &r); err != nil {
@@ -370,6 +381,11 @@ func (NoLoyalty) Order(context.Context, *store.Store, *store.Shop, string, *shop
 
 // Refund implements Loyalty.
 func (NoLoyalty) Refund(context.Context, *store.Store, *store.Shop, *shopify.Refund, int64) error {
+	return job.Ignore("loyalty engine not enabled")
+}
+
+// OrderEdited implements Loyalty.
+func (NoLoyalty) OrderEdited(context.Context, *store.Store, *store.Shop, *shopify.OrderEdit, int64) error {
 	return job.Ignore("loyalty engine not enabled")
 }
 

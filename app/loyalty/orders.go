@@ -52,6 +52,9 @@ func earnTopic(s program.Settings) string {
 //     webhook (orders/updated) attaches its customer, for that customer,
 //     once.
 //   - orders/cancelled takes back what refunds left (ledger.KeyCancel).
+//   - Every payload's lines are remembered; once the order has earned, lines
+//     added or removed since the earning payload (an exchange's new item,
+//     an edit) change its points (see order_lines.go).
 //   - A member's order that is fulfilled (orders/fulfilled, or any topic
 //     with fulfillment_status fulfilled) remembers when and its products,
 //     once, for review requests and reviews (see reviews.go).
@@ -115,6 +118,13 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 	if err := s.rememberFulfilment(ctx, tx, shop.ID, ord, topic, o, now); err != nil {
 		return err
 	}
+	snap := snapshotLines(o, settings, exp)
+	ls, err := loadLines(ord)
+	if err != nil {
+		return err
+	}
+	observeLines(ord, ls, snap)
+	wasEarned := ord.EarnedAt != nil
 	actor, wh := webhookActor(ctx, webhookRowID)
 	u := s.newUnit(ctx, tx, shop, settings, now, actor, wh)
 	if ord.UnpricedRefunds > 0 {
@@ -161,6 +171,21 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 		ignored = fmt.Sprintf("%s: order recorded; points are earned on %s", topic, earnTopic(settings))
 	}
 	if err != nil {
+		return err
+	}
+	// Lines added or removed after the earn (edits, exchanges) change the
+	// base: the earning payload's lines are what the base accounts for.
+	if !wasEarned && ord.EarnedAt != nil {
+		baselineLines(ord, ls, snap)
+	}
+	baseBefore := ord.BaseMinor
+	if _, err := s.settleLines(u, ord, ls); err != nil {
+		return err
+	}
+	if ord.BaseMinor != baseBefore {
+		ignored = "" // the lines changed the order's points
+	}
+	if err := ls.store(ord); err != nil {
 		return err
 	}
 	redeemed, err := s.redeemCoupons(u, ord, facts.DiscountCodes)

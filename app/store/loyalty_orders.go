@@ -38,6 +38,15 @@ type LoyaltyOrder struct {
 	// a refund of an amount counts for the base in their proportion.
 	PaidMinor     int64
 	PaidBaseMinor int64
+
+	// Lines is the order's lines as the engine accounts for them (JSON,
+	// see app/loyalty), with the times of the payloads they come from and
+	// the count of edits waiting to be applied.
+	Lines         []byte
+	LinesSeenAt   *time.Time
+	LinesAsOf     *time.Time
+	LinesEditedAt *time.Time
+	PendingEdits  int
 }
 
 // TableName implements gorm's tabler.
@@ -100,11 +109,16 @@ RETURNING *`,
 // SaveLoyaltyOrder writes the order's loyalty state back (the row is locked
 // by UpsertLoyaltyOrder).
 func (s *Store) SaveLoyaltyOrder(ctx context.Context, shopID app.ShopID, o *LoyaltyOrder, now time.Time) error {
+	lines := string(o.Lines)
+	if lines == "" {
+		lines = "{}"
+	}
 	err := s.db.WithContext(ctx).Exec(`UPDATE orders SET base_minor = ?, earned = ?, reversed = ?, refunded_base_minor = ?,
-    unpriced_refunds = ?, cancelled = ?, guest_counted = ?, earned_at = ?, cancelled_at = ?, updated_at = ?
+    unpriced_refunds = ?, cancelled = ?, guest_counted = ?, earned_at = ?, cancelled_at = ?, updated_at = ?,
+    lines = ?::jsonb, lines_seen_at = ?, lines_as_of = ?, lines_edited_at = ?, pending_edits = ?
 WHERE shop_id = ? AND id = ?`,
 		o.BaseMinor, o.Earned, o.Reversed, o.RefundedBaseMinor, o.UnpricedRefunds, o.Cancelled, o.GuestCounted,
-		o.EarnedAt, o.CancelledAt, now, shopID, o.ID).Error
+		o.EarnedAt, o.CancelledAt, now, lines, o.LinesSeenAt, o.LinesAsOf, o.LinesEditedAt, o.PendingEdits, shopID, o.ID).Error
 	if err != nil {
 		return fmt.Errorf("store: save order: %w", formatError(err))
 	}
