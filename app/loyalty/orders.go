@@ -175,8 +175,14 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 	}
 	// Lines added or removed after the earn (edits, exchanges) change the
 	// base: the earning payload's lines are what the base accounts for.
+	// Refunds of money beyond their lines waited for the earn.
 	if !wasEarned && ord.EarnedAt != nil {
 		baselineLines(ord, ls, snap)
+		if ord.UnpricedRefunds > 0 {
+			if err := s.priceRemembered(u, ord); err != nil {
+				return err
+			}
+		}
 	}
 	baseBefore := ord.BaseMinor
 	if _, err := s.settleLines(u, ord, ls); err != nil {
@@ -374,9 +380,11 @@ func (s *Service) Refund(ctx context.Context, tx *store.Store, shop *store.Shop,
 	if !inserted {
 		return job.Ignore("refund already applied")
 	}
-	if ord.TaxesIncluded == nil {
+	if ord.TaxesIncluded == nil || (facts.UnexplainedMinor > 0 && ord.EarnedAt == nil) {
 		// The order was never seen: its tax display is unknown, so the
-		// refund is priced when the order arrives.
+		// refund is priced when the order arrives. Money beyond the lines
+		// is priced once the order has earned: its share of the base
+		// depends on the earning payload's total.
 		ord.UnpricedRefunds++
 		return tx.SaveLoyaltyOrder(ctx, shop.ID, ord, now)
 	}
@@ -452,17 +460,24 @@ func (s *Service) applyRefund(u *unit, ord *store.LoyaltyOrder, row *store.Order
 }
 
 // priceRemembered prices refunds stored before the order was known, now
-// that its tax display is (the order has not earned yet, so they only add
-// to the refunded base).
+// that its tax display is (before the earn they only add to the refunded
+// base). Refunds with money beyond their lines wait for the earn, which
+// fixes the order's total paid and base they are priced against; priced
+// after it, they take their points back as any refund does.
 func (s *Service) priceRemembered(u *unit, ord *store.LoyaltyOrder) error {
 	refunds, err := u.tx.OrderRefunds(u.ctx, u.shop.ID, ord.ID)
 	if err != nil {
 		return err
 	}
 	taxes := ord.TaxesIncluded != nil && *ord.TaxesIncluded
+	waiting := 0
 	for i := range refunds {
 		r := &refunds[i]
 		if r.BaseMinor != nil {
+			continue
+		}
+		if r.UnexplainedMinor > 0 && ord.EarnedAt == nil {
+			waiting++
 			continue
 		}
 		base := ledger.EarnBaseForRefund(ledger.RefundFacts{
@@ -474,7 +489,7 @@ func (s *Service) priceRemembered(u *unit, ord *store.LoyaltyOrder) error {
 			return err
 		}
 	}
-	ord.UnpricedRefunds = 0
+	ord.UnpricedRefunds = waiting
 	return nil
 }
 
