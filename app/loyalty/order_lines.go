@@ -214,11 +214,20 @@ type editLines []shopify.OrderEditLine
 // needs the customer's account locked; an order that has not earned only
 // remembers. It returns why edits still wait, "" when none does.
 func (s *Service) settleLines(u *unit, ord *store.LoyaltyOrder, ls orderLines) (string, error) {
-	if ord.EarnedAt == nil || u.acct == nil {
+	if ord.EarnedAt == nil {
 		if ord.PendingEdits > 0 {
 			return "the order has not earned yet", nil
 		}
 		return "", nil
+	}
+	if u.acct == nil {
+		// Without a customer an earned order's points wait for a guest
+		// (guests.go): changes adjust the waiting points. Otherwise there
+		// is nobody to credit.
+		g, err := u.tx.UnclaimedGuestPointsOfOrder(u.ctx, u.shop.ID, ord.OrderGID)
+		if err != nil || g == nil {
+			return "the order has no customer", err
+		}
 	}
 	if ord.LinesAsOf == nil {
 		// Earned before lines were remembered: the first payload that
@@ -358,12 +367,31 @@ func netSpent(st ledger.OrderState) int64 {
 // the refunds' share, credited (wallet_points_rewarded) or taken back
 // (wallet_points_reversed), reason order_edit. Tier metrics count it in
 // the window of the order. It returns the points change.
+//
+// While the order's points wait for a guest (guests.go) the change is made
+// to the waiting points instead, at the base multiplier as they were held.
 func (s *Service) changeBase(u *unit, ord *store.LoyaltyOrder, d int64, key string) (int64, error) {
 	state := orderState(ord)
 	exp := currencyExponent(u.shop.Currency)
-	m := tier.Multiplier(u.settings.Tiers, u.acct.TierKey)
+	tierKey := ""
+	if u.acct != nil {
+		tierKey = u.acct.TierKey
+	}
+	held, err := u.tx.UnclaimedGuestPointsOfOrder(u.ctx, u.shop.ID, ord.OrderGID)
+	if err != nil {
+		return 0, err
+	}
+	if held != nil {
+		tierKey = ""
+	}
+	m := tier.Multiplier(u.settings.Tiers, tierKey)
 	pointsDelta := ledger.PointsForOrder(state.BaseMinor+d, u.settings, m, exp) - ledger.PointsForOrder(state.BaseMinor, u.settings, m, exp)
 	net, next := state.Edit(d, pointsDelta)
+	if held != nil || u.acct == nil {
+		setOrderState(ord, next)
+		_, err := s.guestTakeBack(u, ord)
+		return net, err
+	}
 	spent := netSpent(next) - netSpent(state)
 	at := orderTime(ord, u.now)
 	ch := event.Channel(ord.Channel)
@@ -479,9 +507,6 @@ func (s *Service) OrderEdited(ctx context.Context, tx *store.Store, shop *store.
 	}
 	if waiting != "" {
 		return job.Ignore("order edit remembered: " + waiting)
-	}
-	if ord.CustomerID == nil {
-		return job.Ignore("order edit recorded: a guest order earns no points")
 	}
 	return nil
 }

@@ -139,6 +139,9 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 	}
 
 	guest := s.guestOrder(u, ord, topic, recordState) // points for guests: guests.go
+	if err := s.guestAttached(u, ord, o); err != nil {
+		return err
+	}
 	// A guest order whose earning webhook came without a customer earns
 	// when one is attached later (POS staff or a draft order assign the
 	// customer after payment; orders/updated then carries it), once: the
@@ -212,6 +215,40 @@ func (s *Service) Order(ctx context.Context, tx *store.Store, shop *store.Shop, 
 		return job.Ignore(ignored)
 	}
 	return nil
+}
+
+// guestAttached handles a customer attached to an order whose points wait
+// for a guest (guests.go) without a customer record: staff attached the
+// customer after payment. An account claims the points at once, for that
+// customer, once (ledger.KeyEarn); a record that is not an account has them
+// wait for it (points_waiting), claimed when it becomes one.
+func (s *Service) guestAttached(u *unit, ord *store.LoyaltyOrder, o *shopify.Order) error {
+	if ord.CustomerID == nil || ord.EarnedAt == nil || u.acct == nil || o.Customer == nil {
+		return nil
+	}
+	g, err := u.tx.UnclaimedGuestPointsOfOrder(u.ctx, u.shop.ID, ord.OrderGID)
+	if err != nil || g == nil || g.CustomerID != nil {
+		return err
+	}
+	state := o.Customer.State
+	if state != shopify.CustomerStateEnabled {
+		if state, err = u.tx.LockCustomerState(u.ctx, u.shop.ID, *ord.CustomerID); err != nil {
+			return err
+		}
+	}
+	if state == shopify.CustomerStateEnabled && !g.Expired && g.WaitingUntil.After(u.now) {
+		// The claim reads the order's points from its row.
+		if err := u.tx.SaveLoyaltyOrder(u.ctx, u.shop.ID, ord, u.now); err != nil {
+			return err
+		}
+		return s.claimGuestPoints(u, []store.GuestPoints{*g})
+	}
+	attached, err := u.tx.AttachGuestPointsRecord(u.ctx, u.shop.ID, g.ID, *ord.CustomerID, u.now)
+	if err != nil || !attached || g.Points <= 0 || g.Expired || !g.WaitingUntil.After(u.now) {
+		return err
+	}
+	key := keyWaiting(ord.OrderGID)
+	return u.add(key)(event.NewPointsWaiting(u.common(key, event.Channel(ord.Channel)), g.Points, ord.OrderGID, ord.Name, g.WaitingUntil))
 }
 
 // orderState is the ledger's view of a stored order.

@@ -45,7 +45,8 @@ type shopShipping struct {
 // computes them.
 type liveOrder struct {
 	ID            int64
-	Customer      int64 // 0: guest ("customer": null)
+	Customer      int64  // 0: guest ("customer": null)
+	CustomerState string // default "enabled" (an account)
 	Email         string
 	Currency      string // shop currency, default USD
 	TaxesIncluded bool
@@ -152,10 +153,14 @@ func (o liveOrder) body(t testing.TB) []byte {
 		})
 	}
 	var customer any
+	state := o.CustomerState
+	if state == "" {
+		state = "enabled"
+	}
 	if o.Customer != 0 {
 		customer = map[string]any{
 			"id": o.Customer, "admin_graphql_api_id": fmt.Sprintf("gid://shopify/Customer/%d", o.Customer),
-			"email": o.Email, "phone": nil, "first_name": "Mara", "last_name": "Keller", "state": "enabled",
+			"email": o.Email, "phone": nil, "first_name": "Mara", "last_name": "Keller", "state": state,
 			"verified_email": true, "currency": cur, "created_at": "2025-05-01T10:00:00+02:00", "updated_at": updated.Format(time.RFC3339),
 		}
 	}

@@ -93,3 +93,16 @@ func (s *Store) OrderEdits(ctx context.Context, shopID app.ShopID, orderID int64
 	}
 	return out, nil
 }
+
+// AttachGuestPointsRecord records the customer record an order got after
+// its points started waiting without one (staff attached the customer
+// later), so that record becoming an account claims them. It changes
+// nothing once a record is set or the points were claimed.
+func (s *Store) AttachGuestPointsRecord(ctx context.Context, shopID app.ShopID, id, customerID int64, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE guest_points SET customer_id = ?, updated_at = ?
+WHERE shop_id = ? AND id = ? AND customer_id IS NULL AND claimed_at IS NULL`, customerID, now, shopID, id)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: attach guest points record: %w", formatError(res.Error))
+	}
+	return res.RowsAffected > 0, nil
+}
