@@ -138,7 +138,7 @@ func runMigrate(ctx context.Context, getenv func(string) string, stderr io.Write
 		return err
 	}
 	defer cleanup()
-	cur, _, err := store.MigrationStatus(ctx, db.SQL)
+	cur, _, _, err := store.MigrationStatus(ctx, db.SQL)
 	if err != nil {
 		return err
 	}

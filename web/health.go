@@ -44,11 +44,11 @@ func (s *server) handleReadyz(c echo.Context) error {
 	if err := s.db.Pool.Ping(ctx); err != nil {
 		return notReady("database unreachable", err)
 	}
-	current, latest, err := store.MigrationStatus(ctx, s.db.SQL)
+	current, latest, pending, err := store.MigrationStatus(ctx, s.db.SQL)
 	if err != nil {
 		return notReady("migration status unknown", err)
 	}
-	if current != latest {
+	if pending || current != latest {
 		return notReady(fmt.Sprintf("migrations pending: database at %d, latest %d", current, latest), nil)
 	}
 	return c.JSON(http.StatusOK, readiness{Status: "ok"})

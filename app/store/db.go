@@ -115,25 +115,33 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// MigrationStatus returns the applied and the latest embedded versions.
-func MigrationStatus(ctx context.Context, db *sql.DB) (current, latest int64, err error) {
+// MigrationStatus returns the highest applied and the latest embedded
+// versions, and whether any embedded migration is not applied yet (one
+// below the highest applied included).
+func MigrationStatus(ctx context.Context, db *sql.DB) (current, latest int64, pending bool, err error) {
 	p, err := gooseProvider(db)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	current, err = p.GetDBVersion(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: migration version: %w", err)
+		return 0, 0, false, fmt.Errorf("store: migration version: %w", err)
 	}
 	srcs := p.ListSources()
 	if len(srcs) > 0 {
 		latest = srcs[len(srcs)-1].Version
 	}
-	return current, latest, nil
+	if pending, err = p.HasPending(ctx); err != nil {
+		return 0, 0, false, fmt.Errorf("store: pending migrations: %w", err)
+	}
+	return current, latest, pending, nil
 }
 
 func gooseProvider(db *sql.DB) (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	// Out of order: branches developed side by side number their
+	// migrations as they go, so a database may have a later one applied
+	// before an earlier one lands; each is applied once all the same.
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("store: goose: %w", err)
 	}

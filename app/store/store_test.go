@@ -28,12 +28,35 @@ func TestMigrate_CurrentAndRiverValid(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
-	cur, latest, err := store.MigrationStatus(ctx, db.SQL)
+	cur, latest, pending, err := store.MigrationStatus(ctx, db.SQL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cur != latest || latest < 4 {
-		t.Fatalf("version %d of %d", cur, latest)
+	if cur != latest || latest < 4 || pending {
+		t.Fatalf("version %d of %d, pending %v", cur, latest, pending)
+	}
+	// A migration missed below the highest applied one (branches merged out
+	// of order) is pending, and Migrate applies it.
+	for _, q := range []string{ // 00041 undone, as if it had never run
+		"ALTER TABLE order_refunds DROP COLUMN unexplained_minor",
+		"ALTER TABLE orders DROP COLUMN paid_base_minor, DROP COLUMN paid_minor",
+		"DELETE FROM goose_db_version WHERE version_id = 41",
+	} {
+		if _, err := db.SQL.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, pending, err := store.MigrationStatus(ctx, db.SQL); err != nil || !pending {
+		t.Fatalf("a missed migration is not pending: %v %v", pending, err)
+	}
+	if err := store.Migrate(ctx, db.SQL); err != nil {
+		t.Fatalf("applying the missed migration: %v", err)
+	}
+	if _, _, pending, err := store.MigrationStatus(ctx, db.SQL); err != nil || pending {
+		t.Fatalf("still pending after Migrate: %v %v", pending, err)
+	}
+	if _, err := db.SQL.ExecContext(ctx, "SELECT unexplained_minor FROM order_refunds LIMIT 1"); err != nil {
+		t.Fatalf("the missed migration did not run: %v", err)
 	}
 	// Migrating again is a no-op.
 	if err := store.Migrate(ctx, db.SQL); err != nil {
