@@ -7,8 +7,6 @@ package webhooks
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -77,7 +75,7 @@ func (h *Handler) InFlightBytes() int64 { return h.inFlight.Load() }
 func (h *Handler) Serve(c echo.Context) error {
 	r := c.Request()
 	hd := shopify.WebhookHeadersFrom(r.Header)
-	if mac, err := base64.StdEncoding.DecodeString(hd.HMAC); err != nil || len(mac) != sha256.Size {
+	if _, ok := shopify.ParseWebhookHMAC(hd.HMAC); !ok {
 		h.count("", "unauthorized")
 		h.log.WarnContext(r.Context(), "webhook rejected: signature header missing or malformed", "shop_header", safeDomain(hd.ShopDomain))
 		return echo.NewHTTPError(http.StatusUnauthorized, "Invalid webhook signature.")

@@ -26,14 +26,26 @@ func (a *App) VerifyWebhook(body []byte, hmacB64 string) error {
 	if hmacB64 == "" {
 		return unauthorized("Invalid webhook signature.", ErrInvalidHMAC, "missing hmac header")
 	}
-	got, err := base64.StdEncoding.DecodeString(hmacB64)
-	if err != nil || len(got) != sha256.Size {
+	got, ok := ParseWebhookHMAC(hmacB64)
+	if !ok {
 		return unauthorized("Invalid webhook signature.", ErrInvalidHMAC, "hmac header is not a base64 sha256")
 	}
 	if !macMatches(secrets, body, got) {
 		return unauthorized("Invalid webhook signature.", ErrInvalidHMAC, "hmac mismatch")
 	}
 	return nil
+}
+
+// ParseWebhookHMAC decodes an X-Shopify-Hmac-Sha256 value: the canonical
+// standard base64 of 32 bytes and nothing else (Go's decoder skips line
+// breaks, so "abc\ndef" would otherwise pass as "abcdef"; the fuzzer found
+// it). The intake checks it before reading a body.
+func ParseWebhookHMAC(s string) ([]byte, bool) {
+	got, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(got) != sha256.Size || base64.StdEncoding.EncodeToString(got) != s {
+		return nil, false
+	}
+	return got, true
 }
 
 // SignWebhook returns the base64 HMAC-SHA256 of body under secret, the value
