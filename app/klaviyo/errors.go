@@ -220,7 +220,7 @@ func retryAfter(header, detail string, now time.Time) time.Duration {
 			return seconds(secs)
 		}
 		if t, err := http.ParseTime(h); err == nil {
-			return max(0, t.Sub(now))
+			return seconds(t.Sub(now).Seconds()) // capped like the seconds form
 		}
 	}
 	if m := availableIn.FindStringSubmatch(detail); m != nil {

@@ -14,6 +14,7 @@ func FuzzNewAPIError(f *testing.F) {
 	f.Add(403, []byte(`<!DOCTYPE html><title>Attention Required!</title>`), "text/html", "")
 	f.Add(400, []byte(`{"errors":[{"code":"invalid","source":{"pointer":"/data/attributes/profile"}}]}`), "application/json", "30")
 	f.Add(503, []byte(``), "", "Wed, 21 Oct 2026 07:28:00 GMT")
+	f.Add(429, []byte(``), "", "Wed, 21 Oct 2099 07:28:00 GMT") // a date decades away must not stop sending for decades
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, status int, raw []byte, contentType, retry string) {
 		if status < 100 || status > 599 {

@@ -161,6 +161,8 @@ func TestRetryAfter(t *testing.T) {
 		{now.Add(-3 * time.Second).Format(http.TimeFormat), 0},
 		{"soon", time.Second},
 		{"-1", time.Second},
+		{"1e9", time.Minute}, // capped: a broken proxy never holds a request for years
+		{now.AddDate(70, 0, 0).Format(http.TimeFormat), time.Minute},
 	}
 	for _, tt := range tests {
 		h := http.Header{}

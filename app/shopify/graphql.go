@@ -349,14 +349,22 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	if v == "" {
 		return defaultThrottleWait
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+	// Shopify asks for seconds ("2.0"); a value from a broken or hostile
+	// proxy never holds a request longer than maxRetryAfter.
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 && s < maxRetryAfter.Seconds() {
 		return seconds(s)
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
+		return min(max(t.Sub(now), 0), maxRetryAfter)
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= maxRetryAfter.Seconds() {
+		return maxRetryAfter
 	}
 	return defaultThrottleWait
 }
+
+// maxRetryAfter caps a Retry-After wait.
+const maxRetryAfter = time.Minute
 
 // graphQLErrors turns a GraphQL "errors" array into a *GraphQLError, or nil
 // when there are none.
