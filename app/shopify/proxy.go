@@ -41,7 +41,9 @@ func (a *App) VerifyProxy(q url.Values) (ProxyRequest, error) {
 		}
 	}
 	got, err := hex.DecodeString(q.Get("signature"))
-	if err != nil || len(got) != sha256.Size {
+	// Canonical lower-case hex only, as Shopify sends it (the fuzzer found
+	// an upper-case spelling of a valid signature accepted).
+	if err != nil || len(got) != sha256.Size || hex.EncodeToString(got) != q.Get("signature") {
 		return ProxyRequest{}, unauthorized("Invalid request signature.", ErrInvalidHMAC, "signature missing or not a hex sha256")
 	}
 	if !macMatches(secrets, []byte(proxyMessage(q)), got) {
