@@ -17,7 +17,13 @@ type birthdayInput struct {
 	Day   *int `json:"day"`
 }
 
-func (in birthdayInput) parse() (time.Month, int, error) {
+// bindBirthday reads and checks the presence of month and day (their
+// calendar check is the loyalty service's).
+func bindBirthday(c echo.Context) (time.Month, int, error) {
+	var in birthdayInput
+	if err := bindJSON(c, &in); err != nil {
+		return 0, 0, err
+	}
 	switch {
 	case in.Month == nil:
 		return 0, 0, app.FieldError("month", "month is required.")
@@ -43,11 +49,7 @@ func (s *server) handleCustomerBirthday(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var in birthdayInput
-	if err := bindJSON(c, &in); err != nil {
-		return err
-	}
-	month, day, err := in.parse()
+	month, day, err := bindBirthday(c)
 	if err != nil {
 		return err
 	}
@@ -66,11 +68,7 @@ func (s *server) handleProxyBirthday(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var in birthdayInput
-	if err := bindJSON(c, &in); err != nil {
-		return err
-	}
-	month, day, err := in.parse()
+	month, day, err := bindBirthday(c)
 	if err != nil {
 		return err
 	}

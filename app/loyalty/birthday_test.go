@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/fake"
 	"github.com/perkbridge/perkbridge/app/loyalty"
-	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/webhooks"
 )
 
@@ -25,12 +23,7 @@ import (
 func TestBirthday_FromShopifyFactsToEvent(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := fake.NewShopify(fake.ShopifyOptions{APIKey: "key", APISecret: "secret"})
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	f.InstallShop(b.shop.Domain)
-	clients := quickClients{fakeClients{app: &shopify.App{APIKey: "key", APISecret: "secret", ShopOrigin: srv.URL + "/{shop}"}, fake: f}}
-	b.svc = loyalty.New(b.st, clients, nil, b.log, loyalty.WithClock(b.clock.Now))
+	f := withQuickShopify(t, b)
 	b.proc = webhooks.NewProcessor(b.svc, b.log)
 	ctx := context.Background()
 	const leapling, plain, none = 7101, 7102, 7103

@@ -2,14 +2,10 @@ package loyalty_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/perkbridge/perkbridge/app/fake"
-	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/program"
-	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
 )
 
@@ -33,12 +29,7 @@ func TestExpireRewards(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			f := fake.NewShopify(fake.ShopifyOptions{APIKey: "key", APISecret: "secret"})
-			srv := httptest.NewServer(f)
-			t.Cleanup(srv.Close)
-			f.InstallShop(b.shop.Domain)
-			b.svc = loyalty.New(b.st, quickClients{fakeClients{app: &shopify.App{APIKey: "key", APISecret: "secret", ShopOrigin: srv.URL + "/{shop}"}, fake: f}},
-				nil, b.log, loyalty.WithClock(b.clock.Now))
+			withQuickShopify(t, b)
 			b.program(t, b.shop, func(s *program.Settings) { s.ReturnExpiredRewardPoints = tc.back; s.Tiers.Enabled = false })
 			ctx := context.Background()
 			b.deliver(t, b.shop, "customers/create", customerBody(sampleCustomerID, "john@example.com"))

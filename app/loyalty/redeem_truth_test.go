@@ -24,6 +24,19 @@ func (c quickClients) Client(sh *store.Shop) *shopify.Client {
 	return cl
 }
 
+// withQuickShopify gives b's Service a fake Shopify (with b's shop
+// installed) whose clients retry in milliseconds, and returns the fake.
+func withQuickShopify(t *testing.T, b *bundle) *fake.Shopify {
+	t.Helper()
+	f := fake.NewShopify(fake.ShopifyOptions{APIKey: "key", APISecret: "secret"})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	f.InstallShop(b.shop.Domain)
+	clients := quickClients{fakeClients{app: &shopify.App{APIKey: "key", APISecret: "secret", ShopOrigin: srv.URL + "/{shop}"}, fake: f}}
+	b.svc = loyalty.New(b.st, clients, nil, b.log, loyalty.WithClock(b.clock.Now))
+	return f
+}
+
 // TestRedemption_EventsOnlyWhenShopifyConfirms: coupon_created and
 // wallet_points_redeemed are written when, and only when, Shopify has
 // confirmed the discount code exists; a code Shopify will never create
@@ -66,12 +79,7 @@ func TestRedemption_EventsOnlyWhenShopifyConfirms(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			f := fake.NewShopify(fake.ShopifyOptions{APIKey: "key", APISecret: "secret"})
-			srv := httptest.NewServer(f)
-			t.Cleanup(srv.Close)
-			f.InstallShop(b.shop.Domain)
-			clients := quickClients{fakeClients{app: &shopify.App{APIKey: "key", APISecret: "secret", ShopOrigin: srv.URL + "/{shop}"}, fake: f}}
-			b.svc = loyalty.New(b.st, clients, nil, b.log, loyalty.WithClock(b.clock.Now))
+			f := withQuickShopify(t, b)
 			ctx := context.Background()
 
 			b.deliver(t, b.shop, "customers/create", customerBody(sampleCustomerID, "john@example.com"))

@@ -526,14 +526,7 @@ func (c *Client) CustomerFacts(ctx context.Context, gid string) (*CustomerFacts,
 			Phone *struct {
 				PhoneNumber string `json:"phoneNumber"`
 			} `json:"defaultPhoneNumber"`
-			Address *struct {
-				Address1    string `json:"address1"`
-				Address2    string `json:"address2"`
-				City        string `json:"city"`
-				Zip         string `json:"zip"`
-				CountryCode string `json:"countryCodeV2"`
-				Phone       string `json:"phone"`
-			} `json:"defaultAddress"`
+			Address *mailingAddress `json:"defaultAddress"`
 		} `json:"customer"`
 	}
 	if err := c.Do(ctx, customerFacts, map[string]any{"id": gid}, &data); err != nil {
@@ -554,10 +547,26 @@ func (c *Client) CustomerFacts(ctx context.Context, gid string) (*CustomerFacts,
 	if cu.Phone != nil {
 		out.Phone = cu.Phone.PhoneNumber
 	}
-	if a := cu.Address; a != nil {
-		out.DefaultAddress = &Address{Address1: a.Address1, Address2: a.Address2, City: a.City, Zip: a.Zip, CountryCode: a.CountryCode, Phone: a.Phone}
-	}
+	out.DefaultAddress = cu.Address.address()
 	return out, nil
+}
+
+// mailingAddress is a GraphQL MailingAddress as the referral checks read it.
+type mailingAddress struct {
+	Address1    string `json:"address1"`
+	Address2    string `json:"address2"`
+	City        string `json:"city"`
+	Zip         string `json:"zip"`
+	CountryCode string `json:"countryCodeV2"`
+	Phone       string `json:"phone"`
+}
+
+// address returns a as an Address; nil for none.
+func (a *mailingAddress) address() *Address {
+	if a == nil {
+		return nil
+	}
+	return &Address{Address1: a.Address1, Address2: a.Address2, City: a.City, Zip: a.Zip, CountryCode: a.CountryCode, Phone: a.Phone}
 }
 
 // OrderContact is what referral checks read of an order in Shopify: its
@@ -583,16 +592,9 @@ func (c *Client) OrderContact(ctx context.Context, gid string) (*OrderContact, e
 	}
 	var data struct {
 		Order *struct {
-			Email   string `json:"email"`
-			Phone   string `json:"phone"`
-			Address *struct {
-				Address1    string `json:"address1"`
-				Address2    string `json:"address2"`
-				City        string `json:"city"`
-				Zip         string `json:"zip"`
-				CountryCode string `json:"countryCodeV2"`
-				Phone       string `json:"phone"`
-			} `json:"shippingAddress"`
+			Email   string          `json:"email"`
+			Phone   string          `json:"phone"`
+			Address *mailingAddress `json:"shippingAddress"`
 		} `json:"order"`
 	}
 	if err := c.Do(ctx, orderContact, map[string]any{"id": gid}, &data); err != nil {
@@ -603,8 +605,6 @@ func (c *Client) OrderContact(ctx context.Context, gid string) (*OrderContact, e
 		return nil, app.Errorf(app.ENOTFOUND, "Order not found.")
 	}
 	out := &OrderContact{Email: o.Email, Phone: o.Phone}
-	if a := o.Address; a != nil {
-		out.ShippingAddress = &Address{Address1: a.Address1, Address2: a.Address2, City: a.City, Zip: a.Zip, CountryCode: a.CountryCode, Phone: a.Phone}
-	}
+	out.ShippingAddress = o.Address.address()
 	return out, nil
 }
