@@ -84,6 +84,7 @@ func FuzzVerifyCallback(f *testing.F) {
 
 func FuzzVerifyIDToken(f *testing.F) {
 	f.Add(jwtVector)
+	f.Add(jwtVector[:len(jwtVector)-1] + "F") // the same signature, trailing bits set: not canonical
 	f.Add("a.b.c")
 	f.Add("eyJhbGciOiJub25lIn0.eyJhdWQiOiIwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZiJ9.")
 	f.Add("")

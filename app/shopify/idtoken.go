@@ -49,6 +49,10 @@ func (a *App) VerifyIDToken(token string) (*IDToken, error) {
 		jwt.WithLeeway(idTokenLeeway),
 		jwt.WithAudience(a.APIKey),
 		jwt.WithExpirationRequired(),
+		// Canonical base64url only: a lenient decoder accepts other
+		// spellings of the same signature (trailing bits), as the
+		// fuzzer showed for webhook and proxy signatures.
+		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(a.now),
 	)
 	var claims *idClaims
