@@ -109,8 +109,10 @@ func PossiblyDelivered(err error) bool {
 	if errors.As(err, &te) {
 		return te.Written
 	}
+	// A 502 comes from the same gateway as a 504: the upload may have
+	// reached CleverTap before the gateway gave up on the answer.
 	var ae *APIError
-	return errors.As(err, &ae) && (ae.Status == http.StatusGatewayTimeout || ae.Status/100 == 2)
+	return errors.As(err, &ae) && (ae.Status == http.StatusGatewayTimeout || ae.Status == http.StatusBadGateway || ae.Status/100 == 2)
 }
 
 // IsRetryable reports whether err is worth retrying: a retryable *APIError

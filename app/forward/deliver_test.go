@@ -509,6 +509,21 @@ func TestRunner_CleverTapFaults(t *testing.T) {
 		}
 		once(t, b, ids)
 	})
+	t.Run("DiscardedEventIsFinal528", func(t *testing.T) {
+		t.Parallel()
+		// The account discards "Loyalty Reward": CleverTap answers 528 for
+		// the record. It is failed at once, says so, and is not sent again.
+		b, _ := start(t, 0, setupOpts{clevertap: fake.CleverTapOptions{DiscardedEvents: []string{"Loyalty Reward"}}})
+		b.define("clevertap", "coupon_created", "Loyalty Reward")
+		c := b.customer(uniqueShopifyID(), "", "")
+		bad := b.events(c, ev{key: "coupon_created", props: map[string]any{"coupon_code": "X", "discount_type": "percentage", "discount_value": 10, "points_spent": 100}})
+		b.run(forward.RunnerOptions{})
+		b.waitStatus(20*time.Second, map[string]int{"failed": 1})
+		d := b.delivery(bad[0])
+		if d.Attempts != 1 || *d.LastStatusCode != 528 || !strings.Contains(d.LastError, "discarded the event (code 528)") {
+			t.Fatalf("%+v", d)
+		}
+	})
 	t.Run("Throttled", func(t *testing.T) {
 		t.Parallel()
 		b, ids := start(t, 10)

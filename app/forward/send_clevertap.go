@@ -175,6 +175,11 @@ func (r *Runner) cleverTapOutcomes(ds []store.ClaimedDelivery, idx []int, dup []
 			case bad && u.Retryable:
 				outs[i] = r.retryOutcome(d, u.Code, "CleverTap could not process the record: "+u.Error, excerpt)
 				outs[i].PossiblyDuplicated = dup[i]
+			case bad && u.Code == 528:
+				// Code 528: CleverTap discarded the event (for example an
+				// event name the account discards). Final: retrying changes
+				// nothing until the merchant changes the account.
+				outs[i] = failedOutcome(d, u.Code, "CleverTap discarded the event (code 528): "+u.Error, excerpt)
 			case bad:
 				outs[i] = failedOutcome(d, u.Code, "CleverTap refused the record: "+u.Error, excerpt)
 				outs[i].PossiblyDuplicated = dup[i]
