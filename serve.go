@@ -11,7 +11,6 @@ import (
 	neturl "net/url"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,33 +99,6 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
-// checkDemoDatabase refuses a demo against a database that is not on this
-// machine: the demo installs a made-up shop, connects sandbox sinks and
-// sends simulated traffic, none of which belongs in a real database.
-func checkDemoDatabase(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	u, err := neturl.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("demo: DATABASE_URL is not a URL")
-	}
-	host := u.Hostname()
-	if host == "" {
-		host = u.Query().Get("host") // a Unix socket folder is local
-		if host == "" || strings.HasPrefix(host, "/") {
-			return nil
-		}
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("demo: DATABASE_URL points at %s; the demo writes a made-up shop and simulated traffic, so it only runs against a database on this machine (unset DATABASE_URL to use a local one)", host)
-}
-
 func runMigrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
 	cfg := config.Config{DatabaseURL: getenv("DATABASE_URL"), DataDir: getenv("DATA_DIR"), LogFormat: "text"}
 	if cfg.DataDir == "" {
@@ -154,9 +126,6 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	log := newLogger(cfg, stderr)
 	var demo *demoEnv
 	if m == modeDemo {
-		if err := checkDemoDatabase(cfg.DatabaseURL); err != nil {
-			return err
-		}
 		if demo, err = startDemoSinks(ctx, &cfg, log); err != nil {
 			return err
 		}

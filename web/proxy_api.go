@@ -90,15 +90,8 @@ func (s *server) handleProxyMember(c echo.Context) error {
 		return err
 	}
 	v.PointsBalance, v.SpendablePoints, v.PendingPoints = cv.PointsBalance, cv.SpendablePoints, cv.PendingPoints
-	v.Tier, v.TierName, v.NextTier, v.AmountToNextTier = cv.Tier, cv.TierName, cv.NextTier, cv.AmountToNextTier
-	if v.NextTier != "" {
-		if settings, _, err := s.st.ProgramSettings(c.Request().Context(), shop.ID); err == nil {
-			if l, ok := settings.Tiers.Tier(v.NextTier); ok {
-				v.NextTierName = l.Name
-			}
-			v.TierMetric = string(settings.Tiers.Metric)
-		}
-	}
+	v.Tier, v.TierName, v.NextTier, v.NextTierName = cv.Tier, cv.TierName, cv.NextTier, cv.NextTierName
+	v.AmountToNextTier, v.TierMetric = cv.AmountToNextTier, cv.TierMetric
 	v.ReferralURL = cv.ReferralURL
 	if v.Birthday, err = s.memberBirthday(c, shop, id); err != nil {
 		return err
@@ -133,12 +126,8 @@ func (s *server) handleProxyRewards(c echo.Context) error {
 	}
 	var spendable int64
 	if id, ok := loggedInCustomer(proxyRequest(c)); ok {
-		cv, err := s.loyalty.Customer(ctx, shop.ID, id)
-		if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
+		if spendable, err = s.loyalty.Spendable(ctx, shop.ID, id); err != nil {
 			return err
-		}
-		if cv != nil {
-			spendable = cv.SpendablePoints
 		}
 	}
 	out := make([]rewardView, 0, len(settings.Rewards))

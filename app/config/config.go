@@ -82,6 +82,13 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	if c.DataDir == "" {
 		c.DataDir = ".data"
 	}
+	if demo && c.DatabaseURL != "" {
+		// The demo writes a made-up shop and simulated traffic: never into
+		// a database that is not on this machine.
+		if host, ok := databaseHost(c.DatabaseURL); !ok {
+			bad("DATABASE_URL", "the demo runs only against a database on this machine (localhost, 127.0.0.1, ::1 or a Unix socket), got host %q; unset it to use a local one", host)
+		}
+	}
 	if demo {
 		if c.ShopifyAPIKey == "" {
 			c.ShopifyAPIKey = "demo-api-key"
@@ -235,6 +242,24 @@ func checkOrigin(s string) error {
 		return fmt.Errorf("must be an absolute http(s) URL, got %q", s)
 	}
 	return nil
+}
+
+// databaseHost returns a database URL's host and whether it is on this
+// machine (loopback, or a Unix socket folder).
+func databaseHost(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "unparseable URL", false
+	}
+	host := u.Hostname()
+	if host == "" {
+		host = u.Query().Get("host") // a Unix socket folder is local
+		return host, host == "" || strings.HasPrefix(host, "/")
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return host, ip.IsLoopback()
+	}
+	return host, isLoopback(host)
 }
 
 func isLoopback(host string) bool {

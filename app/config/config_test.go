@@ -104,6 +104,33 @@ func TestLoad_AllProblemsAtOnce(t *testing.T) {
 	}
 }
 
+// TestLoad_DemoOnlyOnThisMachine: the demo refuses a database elsewhere,
+// naming the variable, and takes any local one.
+func TestLoad_DemoOnlyOnThisMachine(t *testing.T) {
+	t.Parallel()
+	for url, ok := range map[string]bool{
+		"postgres://u@db.example.com:5432/app":     false,
+		"postgres://u@10.0.0.5/app":                false,
+		"postgres://u@127.0.0.1:5432/app":          true,
+		"postgres://u@127.0.0.2/app":               true,
+		"postgres://u@localhost/app":               true,
+		"postgres://u@[::1]:5432/app":              true,
+		"postgres:///app?host=/var/run/postgresql": true,
+		"postgres:///app?host=db.internal.example": false,
+	} {
+		_, err := config.Load(env(map[string]string{"DATABASE_URL": url}), true)
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "DATABASE_URL")) {
+			t.Errorf("%s: %v, want accepted %v", url, err, ok)
+		}
+	}
+	// Serving (not the demo) may use any database.
+	m := valid()
+	m["DATABASE_URL"] = "postgres://u@db.example.com:5432/app"
+	if _, err := config.Load(env(m), false); err != nil {
+		t.Errorf("serve refused a remote database: %v", err)
+	}
+}
+
 func TestLoad_DemoNeedsNothing(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(map[string]string{}), true)

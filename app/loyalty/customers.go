@@ -303,14 +303,18 @@ type CustomerView struct {
 	TierSince         *time.Time `json:"tier_since,omitempty"`
 	TierExpiresAt     *time.Time `json:"tier_expires_at,omitempty"`
 	NextTier          string     `json:"next_tier,omitempty"`
-	AmountToNextTier  int64      `json:"amount_to_next_tier,omitempty"`
-	SpendablePoints   int64      `json:"spendable_points"`
-	PendingPoints     int64      `json:"pending_points"`
-	PointsDebt        int64      `json:"points_debt"`
-	NextExpiryAt      *time.Time `json:"next_expiry_at,omitempty"`
-	NextExpiryPoints  int64      `json:"next_expiry_points,omitempty"`
-	LifetimePoints    int64      `json:"lifetime_points"`
-	AmountSpentMinor  int64      `json:"amount_spent_minor"`
+	NextTierName      string     `json:"next_tier_name,omitempty"`
+	// TierMetric says what AmountToNextTier counts: amount_spent (minor
+	// units of the shop currency) or points_earned.
+	TierMetric       string     `json:"tier_metric,omitempty"`
+	AmountToNextTier int64      `json:"amount_to_next_tier,omitempty"`
+	SpendablePoints  int64      `json:"spendable_points"`
+	PendingPoints    int64      `json:"pending_points"`
+	PointsDebt       int64      `json:"points_debt"`
+	NextExpiryAt     *time.Time `json:"next_expiry_at,omitempty"`
+	NextExpiryPoints int64      `json:"next_expiry_points,omitempty"`
+	LifetimePoints   int64      `json:"lifetime_points"`
+	AmountSpentMinor int64      `json:"amount_spent_minor"`
 	// ReferralCode and ReferralURL are the member's refer-a-friend link
 	// (the code is created on first need).
 	ReferralCode string `json:"referral_code"`
@@ -386,7 +390,8 @@ func (s *Service) Customer(ctx context.Context, shopID app.ShopID, shopifyCustom
 			return nil, err
 		}
 		if _, next, gap := tier.Evaluate(settings.Tiers.Levels, metric); next != nil {
-			v.NextTier, v.AmountToNextTier = next.Key, gap
+			v.NextTier, v.NextTierName, v.AmountToNextTier = next.Key, next.Name, gap
+			v.TierMetric = string(settings.Tiers.Metric)
 		}
 	}
 	entries, err := s.st.LedgerEntries(ctx, shopID, c.ID, CustomerLedgerLimit)
@@ -399,6 +404,32 @@ func (s *Service) Customer(ctx context.Context, shopID app.ShopID, shopifyCustom
 			CreatedAt: e.CreatedAt, RefundID: numericID(e.RefundGID), ExpiresAt: e.ExpiresAt, Actor: e.Actor})
 	}
 	return v, nil
+}
+
+// Spendable returns the points a customer can spend now (credited,
+// available, unexpired), 0 for a customer the app has not seen or who has
+// no account yet. It reads only the account and its open lots, for the
+// storefront's reward list.
+func (s *Service) Spendable(ctx context.Context, shopID app.ShopID, shopifyCustomerID int64) (int64, error) {
+	c, err := s.st.CustomerByShopifyID(ctx, shopID, shopifyCustomerID)
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	acct, err := s.st.LoyaltyAccount(ctx, shopID, c.ID)
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	lots, err := s.st.OpenLots(ctx, shopID, c.ID)
+	if err != nil {
+		return 0, err
+	}
+	return ledger.Summarize(acct.PointsBalance, lots, s.clock()).Spendable, nil
 }
 
 // Adjust credits (points > 0) or debits (points < 0) a customer by hand,
