@@ -144,7 +144,13 @@ func (h *Handler) Serve(c echo.Context) error {
 		// Nothing was acknowledged: 503 makes Shopify retry, and a retry of
 		// a delivery that did commit is deduplicated.
 		h.count(hd.Topic, "unavailable")
-		h.log.ErrorContext(r.Context(), "webhook not stored", "topic", hd.Topic, "shop", domain, "err", err)
+		if r.Context().Err() != nil {
+			// The sender hung up first: nothing was acknowledged, it will
+			// send again. Not an intake failure.
+			h.log.InfoContext(r.Context(), "webhook not stored: the sender went away", "topic", hd.Topic, "shop", domain)
+		} else {
+			h.log.ErrorContext(r.Context(), "webhook not stored", "topic", hd.Topic, "shop", domain, "err", err)
+		}
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "Webhook intake is temporarily unavailable.")
 	}
 	outcome := "accepted"

@@ -502,7 +502,9 @@ func (s *Simulator) webhook(ctx context.Context, topic string, payload any) erro
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.opts.AppURL, "/")+"/webhooks", bytes.NewReader(body))
+	// A request under way finishes when the traffic stops (the client's
+	// timeout bounds it): Shopify does not abandon a delivery midway.
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, strings.TrimRight(s.opts.AppURL, "/")+"/webhooks", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -548,7 +550,7 @@ func (s *Simulator) proxy(ctx context.Context, method, path string, customer int
 		q.Set("logged_in_customer_id", strconv.FormatInt(customer, 10))
 	}
 	q.Set("signature", shopify.SignProxy(s.opts.Secret, q))
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(s.opts.AppURL, "/")+"/proxy"+path+"?"+q.Encode(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), method, strings.TrimRight(s.opts.AppURL, "/")+"/proxy"+path+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
