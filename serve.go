@@ -171,7 +171,9 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	defer cancelRun()
 	go metrics.RefreshLoop(runCtx, worker.RefreshEvery, log)
 	if work {
-		if err := rc.Start(runCtx); err != nil {
+		// River gets its own context: cancelling it is a hard stop, which
+		// would cancel jobs under way; stopWorkers stops River gracefully.
+		if err := rc.Start(context.WithoutCancel(runCtx)); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
 		go metrics.Observe(runCtx, rc, log)
