@@ -119,6 +119,14 @@ type SetupStep struct {
 	Text  string
 	Done  bool
 	URL   string
+	// External opens URL in the whole admin window, not the app's frame
+	// (Shopify's theme editor).
+	External bool
+	// CheckURL, when set, posts a "Check again" for a step the app
+	// verifies by reading the shop (the theme's app embed).
+	CheckURL string
+	// Testid names the step for tests.
+	Testid string
 }
 
 // Flash is the outcome of the last action, shown once at the top of a page.
@@ -699,4 +707,12 @@ type SinkRecord struct {
 type SinkField struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+}
+
+// DoneAttr is Done as an attribute value ("true" or "false").
+func (s SetupStep) DoneAttr() string {
+	if s.Done {
+		return "true"
+	}
+	return "false"
 }

@@ -102,6 +102,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.POST("/customers/:id/birthday", s.handleCustomerBirthdayPage).Name = routeAppCustomerBirthday
 	pages.GET("/referrals", s.handleReferralsPage).Name = routeAppReferrals
 	pages.POST("/referrals/:id/approve", s.handleReferralApprovePage).Name = routeAppReferralApprove
+	pages.POST("/storefront/check", s.handleStorefrontCheckPage).Name = routeAppStorefrontCheck
 
 	// JSON admin API. Preflights are answered before authentication, as
 	// they never carry the Authorization header.

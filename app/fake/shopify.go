@@ -153,6 +153,8 @@ type shopifyShop struct {
 	discounts       []ShopifyDiscount
 	segments        []ShopifySegment
 	orders          []*ShopifyOrder
+	themes          []*ShopifyTheme
+	noThemeAccess   bool
 }
 
 type shopifyAccess struct {
