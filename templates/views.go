@@ -449,6 +449,7 @@ type ProgramForm struct {
 	ReviewRequestDays     string
 	PendingDays           string
 	GuestPointsDays       string
+	RetentionDays         string
 	ExpiryMonths          string
 	ReminderDays          string // "30, 7, 1"
 	NudgeEnabled          bool

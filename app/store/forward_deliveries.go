@@ -194,6 +194,31 @@ func (q DeliveryQuery) where(shopID app.ShopID) (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
+// rollupWhere is where for delivery_stats_hourly (alias h): the counts of
+// expired deliveries. Only the filters statistics use apply; an hour
+// counts in [From, To) by its start.
+func (q DeliveryQuery) rollupWhere(shopID app.ShopID) (string, []any) {
+	conds := []string{"h.shop_id = ?"}
+	args := []any{shopID}
+	add := func(c string, v any) { conds = append(conds, c); args = append(args, v) }
+	if q.Status != "" {
+		add("h.status = ?", q.Status)
+	}
+	if q.Event != "" {
+		add("h.event = ?", q.Event)
+	}
+	if q.IntegrationID != 0 {
+		add("h.integration_id = ?", q.IntegrationID)
+	}
+	if !q.From.IsZero() {
+		add("h.hour >= ?", q.From)
+	}
+	if !q.To.IsZero() {
+		add("h.hour < ?", q.To)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
 // Deliveries returns the shop's deliveries matching q, newest first.
 func (s *Store) Deliveries(ctx context.Context, shopID app.ShopID, q DeliveryQuery) ([]DeliveryRow, error) {
 	if q.Limit <= 0 {
@@ -294,9 +319,17 @@ func (s *Store) DeliveryCounts(ctx context.Context, shopID app.ShopID, q Deliver
 	}
 	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
 	where, args := dq.where(shopID)
+	hwhere, hargs := dq.rollupWhere(shopID)
 	var out []DeliveryCount
-	err := s.db.WithContext(ctx).Raw(`SELECT date_trunc(?, d.created_at, ?) AS bucket, d.status, count(*) AS n
-FROM deliveries d WHERE `+where+` GROUP BY 1, 2 ORDER BY 1, 2`, append([]any{q.Bucket, q.TimeZone}, args...)...).Scan(&out).Error
+	all := append([]any{q.Bucket, q.TimeZone}, args...)
+	all = append(append(all, q.Bucket, q.TimeZone), hargs...)
+	err := s.db.WithContext(ctx).Raw(`SELECT bucket, status, sum(n)::bigint AS n FROM (
+    SELECT date_trunc(?, d.created_at, ?) AS bucket, d.status, count(*) AS n
+    FROM deliveries d WHERE `+where+` GROUP BY 1, 2
+    UNION ALL
+    SELECT date_trunc(?, h.hour, ?), h.status, sum(h.n)
+    FROM delivery_stats_hourly h WHERE `+hwhere+` GROUP BY 1, 2
+) x GROUP BY 1, 2 ORDER BY 1, 2`, all...).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: delivery counts: %w", formatError(err))
 	}
@@ -318,10 +351,16 @@ type EventDeliveryCount struct {
 func (s *Store) DeliveryCountsByEvent(ctx context.Context, shopID app.ShopID, q DeliveryCountsQuery) ([]EventDeliveryCount, error) {
 	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
 	where, args := dq.where(shopID)
+	hwhere, hargs := dq.rollupWhere(shopID)
 	var out []EventDeliveryCount
-	err := s.db.WithContext(ctx).Raw(`SELECT i.kind, d.event, d.status, count(*) AS n
-FROM deliveries d JOIN integrations i ON i.id = d.integration_id AND i.shop_id = d.shop_id
-WHERE `+where+` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, args...).Scan(&out).Error
+	err := s.db.WithContext(ctx).Raw(`SELECT i.kind, x.event, x.status, sum(x.n)::bigint AS n FROM (
+    SELECT d.integration_id, d.event, d.status, count(*) AS n
+    FROM deliveries d WHERE `+where+` GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT h.integration_id, h.event, h.status, sum(h.n)
+    FROM delivery_stats_hourly h WHERE `+hwhere+` GROUP BY 1, 2, 3
+) x JOIN integrations i ON i.id = x.integration_id AND i.shop_id = ?
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, append(append(args, hargs...), shopID)...).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: delivery counts by event: %w", formatError(err))
 	}
