@@ -360,7 +360,7 @@ type StatsRow struct {
 // DeliveryStatuses are the delivery statuses in the order pages show them
 // (DESIGN.md §5).
 func DeliveryStatuses() []string {
-	return []string{"sent", "late", "pending", "failed", "skipped"}
+	return []string{"sent", "late", "unconfirmed", "pending", "failed", "skipped"}
 }
 
 // DeliveriesView is the delivery log.

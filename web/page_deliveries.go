@@ -82,9 +82,14 @@ func (s *server) renderDeliveries(c echo.Context, status int, errs templates.Fie
 	for _, d := range list {
 		row := deliveryRow(d, paused[d.Integration], loc)
 		row.CustomerURL = s.pageURL(c, routeAppCustomer, nil, d.CustomerID)
-		if d.Status == store.DeliveryFailed || d.Status == store.DeliverySkipped {
+		switch d.Status {
+		case store.DeliveryFailed, store.DeliverySkipped:
 			row.RetryURL = s.pageURL(c, routeAppDeliveryRetry, keep, strconv.FormatInt(d.ID, 10))
 			retryable = true
+		case store.DeliveryUnconfirmed:
+			// Only one by one: sending again may duplicate it at the
+			// sink, so the merchant first checks that it is missing.
+			row.RetryURL = s.pageURL(c, routeAppDeliveryRetry, keep, strconv.FormatInt(d.ID, 10))
 		}
 		v.Rows = append(v.Rows, row)
 	}
@@ -180,6 +185,13 @@ func deliveryRow(d forward.DeliveryView, paused bool, loc *time.Location) templa
 		r.Explanation += "."
 	case store.DeliveryLate:
 		r.Explanation = "Sent more than 2 hours after it happened: " + sink + " has it, but it does not trigger live campaigns."
+	case store.DeliveryUnconfirmed:
+		r.Explanation = "Handed to " + sink + ", which did not confirm this event"
+		if d.LastError != "" {
+			r.Explanation += ": " + d.LastError
+			r.Error = ""
+		}
+		r.Explanation += " Retry it only if it is missing there: sending it again may count it twice."
 	case store.DeliveryPending:
 		switch {
 		case paused:

@@ -509,6 +509,39 @@ func TestRunner_CleverTapFaults(t *testing.T) {
 		}
 		once(t, b, ids)
 	})
+	t.Run("UnnamedRefusalConfirmsNothing", func(t *testing.T) {
+		t.Parallel()
+		// CleverTap refuses one record of four without saying which: the
+		// three it did take are not knowable, so none is counted as sent.
+		// Each is unconfirmed with the reason, and retrying one by hand
+		// sends it again.
+		b, ids := start(t, 4)
+		b.ct.UnnamedRefusalNext(1)
+		b.run(forward.RunnerOptions{CleverTapInFlight: 1}) // one upload of the four
+		b.waitStatus(20*time.Second, map[string]int{"unconfirmed": 4})
+		ups := 0
+		for _, u := range b.ct.Uploads() {
+			if len(u.Records) > 0 && fmt.Sprint(u.Records[0].(map[string]any)["type"]) == "event" {
+				ups++
+			}
+		}
+		if got := len(b.ct.Events()); got != 3 || ups != 1 {
+			t.Fatalf("the fake kept %d events in %d uploads, want 3 in 1", got, ups)
+		}
+		d := b.delivery(ids[0])
+		if d.Status != "unconfirmed" || d.SentAt == nil || !strings.Contains(d.LastError, "does not say whether this event was ingested") ||
+			!strings.Contains(d.LastError, "3 of 4 records processed, 1 refused, 1 of the refusals name no record") {
+			t.Fatalf("%+v", d)
+		}
+		st, err := b.svc.Stats(context.Background(), b.shop.ID, forward.StatsFilter{Bucket: "day"})
+		if err != nil || st.Totals.Sent != 0 || st.Totals.Unconfirmed != 4 {
+			t.Fatalf("stats %+v, %v", st.Totals, err)
+		}
+		if _, err := b.svc.Retry(context.Background(), b.shop.ID, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		b.waitStatus(20*time.Second, map[string]int{"unconfirmed": 3, "sent": 1})
+	})
 	t.Run("DiscardedEventIsFinal528", func(t *testing.T) {
 		t.Parallel()
 		// The account discards "Loyalty Reward": CleverTap answers 528 for
@@ -762,7 +795,12 @@ func TestRunner_TwoRunners(t *testing.T) {
 		b.run(opts)
 		opts.ID = "process-2"
 		b.run(opts)
-		b.waitStatus(60*time.Second, map[string]int{"sent": 1200})
+		// Events sent one by one are confirmed (sent); those of a bulk
+		// job are accepted, unconfirmed: Klaviyo never confirms them.
+		b.waitFor(60*time.Second, "1200 deliveries settled", func() (bool, string) {
+			got := b.counts()
+			return got["sent"]+got["unconfirmed"] == 1200, fmt.Sprint(got)
+		})
 		bulk, backfilled := 0, 0
 		for _, e := range b.kl.Events() {
 			if e.Bulk {
@@ -775,6 +813,14 @@ func TestRunner_TwoRunners(t *testing.T) {
 		if len(distinctKlaviyo(b.kl.Events())) != 1200 || b.kl.Duplicates() != 0 || b.klCount.count(429) != 0 || bulk == 0 || backfilled != 200 {
 			t.Fatalf("%d distinct, %d dupes, %d 429s, %d bulk, %d backfilled", len(distinctKlaviyo(b.kl.Events())), b.kl.Duplicates(),
 				b.klCount.count(429), bulk, backfilled)
+		}
+		if got := b.counts(); got["unconfirmed"] != bulk || got["sent"] != 1200-bulk {
+			t.Fatalf("deliveries %v, want %d unconfirmed (the bulk ones) and the rest sent", got, bulk)
+		}
+		var reason string
+		if err := b.st.Gorm().Raw(`SELECT last_error FROM deliveries WHERE shop_id = ? AND status = 'unconfirmed' LIMIT 1`, b.shop.ID).Scan(&reason).Error; err != nil ||
+			!strings.Contains(reason, "bulk job") {
+			t.Fatalf("unconfirmed reason %q, %v", reason, err)
 		}
 		t.Logf("%d of 1200 events went in bulk requests", bulk)
 	})

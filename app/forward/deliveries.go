@@ -167,6 +167,8 @@ type StatusCounts struct {
 	Skipped int64 `json:"skipped"`
 	Pending int64 `json:"pending"`
 	Late    int64 `json:"late"`
+	// Unconfirmed were handed to the sink, which did not confirm them.
+	Unconfirmed int64 `json:"unconfirmed"`
 }
 
 // Of returns the count of one delivery status (0 for an unknown one).
@@ -182,6 +184,8 @@ func (c StatusCounts) Of(status string) int64 {
 		return c.Pending
 	case store.DeliveryLate:
 		return c.Late
+	case store.DeliveryUnconfirmed:
+		return c.Unconfirmed
 	}
 	return 0
 }
@@ -193,6 +197,7 @@ func (c *StatusCounts) Merge(o StatusCounts) {
 	c.Skipped += o.Skipped
 	c.Pending += o.Pending
 	c.Late += o.Late
+	c.Unconfirmed += o.Unconfirmed
 }
 
 func (c *StatusCounts) add(status string, n int64) {
@@ -207,6 +212,8 @@ func (c *StatusCounts) add(status string, n int64) {
 		c.Pending += n
 	case store.DeliveryLate:
 		c.Late += n
+	case store.DeliveryUnconfirmed:
+		c.Unconfirmed += n
 	}
 }
 

@@ -266,6 +266,10 @@ func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *k
 	return time.Time{}
 }
 
+// bulkUnconfirmed explains a delivery sent in a Klaviyo bulk job.
+const bulkUnconfirmed = "Accepted by Klaviyo in a bulk job (202). Klaviyo processes bulk jobs later and does not confirm each event; " +
+	"bulk is used only when a backlog builds up."
+
 // sendBulk sends items in one bulk request (the caller took a bulk grant).
 // Klaviyo accepts or rejects a bulk request as a whole: a 400 naming items
 // fails those items and gives the others back to be sent again.
@@ -298,7 +302,10 @@ func (r *Runner) sendBulk(ctx context.Context, in *store.DueIntegration, c *klav
 		var x verdict
 		outs[it.i], x = r.klaviyoOutcome(&ds[it.i], key, err)
 		if outs[it.i].Status == store.DeliverySent {
-			outs[it.i].Error = ""
+			// A bulk job is accepted as a whole (202) and processed later;
+			// Klaviyo never confirms its events one by one.
+			outs[it.i].Status = store.DeliveryUnconfirmed
+			outs[it.i].Error = bulkUnconfirmed
 		}
 		v.pause = orString(v.pause, x.pause)
 		v.throttle = max(v.throttle, x.throttle)

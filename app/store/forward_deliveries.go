@@ -20,6 +20,9 @@ const (
 	DeliveryFailed  = "failed"
 	DeliverySkipped = "skipped"
 	DeliveryLate    = "late"
+	// DeliveryUnconfirmed: handed to the sink, which did not confirm this
+	// event (a Klaviyo bulk job; a CleverTap answer that does not add up).
+	DeliveryUnconfirmed = "unconfirmed"
 )
 
 // Delivery is one loyalty event's delivery to one integration.
@@ -254,11 +257,12 @@ JOIN integrations i ON i.id = d.integration_id WHERE d.shop_id = ? AND d.id = ?`
 // a fresh retry budget. possibly_duplicated stays: it is history.
 const retrySet = `status = 'pending', attempts = 0, next_attempt_at = now(), lease_until = NULL, sent_at = NULL, updated_at = now()`
 
-// RetryDelivery puts one of the shop's failed or skipped deliveries back
-// to pending, due now. Any other status is ECONFLICT.
+// RetryDelivery puts one of the shop's failed, skipped or unconfirmed
+// deliveries back to pending, due now (an unconfirmed one only when the
+// merchant found it missing at the sink). Any other status is ECONFLICT.
 func (s *Store) RetryDelivery(ctx context.Context, shopID app.ShopID, id int64) (*DeliveryRow, error) {
 	res := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET `+retrySet+`
-WHERE shop_id = ? AND id = ? AND status IN ('failed', 'skipped')`, shopID, id)
+WHERE shop_id = ? AND id = ? AND status IN ('failed', 'skipped', 'unconfirmed')`, shopID, id)
 	if res.Error != nil {
 		return nil, fmt.Errorf("store: retry delivery: %w", formatError(res.Error))
 	}
@@ -513,7 +517,7 @@ UPDATE deliveries d SET
     last_error = CASE WHEN v.release THEN d.last_error ELSE v.error END,
     response_excerpt = CASE WHEN v.release THEN d.response_excerpt ELSE v.excerpt END,
     possibly_duplicated = d.possibly_duplicated OR v.possibly_duplicated,
-    sent_at = CASE WHEN v.status IN ('sent', 'late') THEN now() ELSE NULL END,
+    sent_at = CASE WHEN v.status IN ('sent', 'late', 'unconfirmed') THEN now() ELSE NULL END,
     updated_at = now()
 FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, attempts integer, status text, uncount boolean, release boolean,
     next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean)
