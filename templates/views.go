@@ -410,6 +410,9 @@ type DeliveryRow struct {
 	SentAt             *time.Time
 	NextAttemptAt      *time.Time
 	RetryURL           string // POST; empty when the delivery cannot be retried
+	// Payload is the document sent (indented JSON) for a delivery the
+	// sink did not confirm; a retry sends it again. Empty otherwise.
+	Payload string
 }
 
 // ProgramView is the program settings form.

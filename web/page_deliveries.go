@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -166,6 +168,12 @@ func deliveryRow(d forward.DeliveryView, paused bool, loc *time.Location) templa
 	}
 	if d.LastStatusCode != nil {
 		r.StatusCode = strconv.Itoa(*d.LastStatusCode)
+	}
+	if len(d.Payload) > 0 {
+		var buf bytes.Buffer
+		if json.Indent(&buf, d.Payload, "", "  ") == nil {
+			r.Payload = buf.String()
+		}
 	}
 	if d.SentAt != nil {
 		t := d.SentAt.In(loc)

@@ -419,6 +419,21 @@ func TestRunner_KlaviyoFaults(t *testing.T) {
 		if d.Attempts != 1 || *d.LastStatusCode != 400 || !strings.HasPrefix(d.LastError, "Klaviyo refused the event: 400") || d.ResponseExcerpt == "" {
 			t.Fatalf("%+v", d)
 		}
+		// The Create Event document that was refused is kept beside the
+		// answer: what the retry sends again.
+		var doc struct {
+			Data struct {
+				Type       string `json:"type"`
+				Attributes struct {
+					UniqueID   string         `json:"unique_id"`
+					Properties map[string]any `json:"properties"`
+				} `json:"attributes"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(d.Payload, &doc); err != nil || doc.Data.Type != "event" || doc.Data.Attributes.UniqueID == "" ||
+			doc.Data.Attributes.Properties["event_id"] != ids[0].String() {
+			t.Fatalf("payload kept %s (%v)", d.Payload, err)
+		}
 		ctx := context.Background()
 		if _, err := b.svc.Retry(ctx, b.shop.ID, d.ID); err != nil {
 			t.Fatal(err)
@@ -507,6 +522,20 @@ func TestRunner_CleverTapFaults(t *testing.T) {
 		if d.Attempts != 1 || *d.LastStatusCode != 513 || !strings.Contains(d.LastError, "ErrorCode: 513 - Trying to raise a restricted system event") {
 			t.Fatalf("%+v", d)
 		}
+		// The log keeps the record that was sent, beside the answer.
+		var sent struct {
+			EvtName  string         `json:"evtName"`
+			Identity string         `json:"identity"`
+			EvtData  map[string]any `json:"evtData"`
+		}
+		if err := json.Unmarshal(d.Payload, &sent); err != nil || sent.EvtName != "App Launched" || sent.EvtData["coupon_code"] != "X" || sent.Identity == "" {
+			t.Fatalf("payload kept %s (%v)", d.Payload, err)
+		}
+		for _, id := range ids {
+			if p := b.delivery(id).Payload; p != nil {
+				t.Fatalf("a confirmed delivery keeps its payload %s", p)
+			}
+		}
 		once(t, b, ids)
 	})
 	t.Run("UnnamedRefusalConfirmsNothing", func(t *testing.T) {
@@ -537,10 +566,16 @@ func TestRunner_CleverTapFaults(t *testing.T) {
 		if err != nil || st.Totals.Sent != 0 || st.Totals.Unconfirmed != 4 {
 			t.Fatalf("stats %+v, %v", st.Totals, err)
 		}
+		if !strings.Contains(string(d.Payload), `"evtName"`) {
+			t.Fatalf("unconfirmed payload %s", d.Payload)
+		}
 		if _, err := b.svc.Retry(context.Background(), b.shop.ID, d.ID); err != nil {
 			t.Fatal(err)
 		}
 		b.waitStatus(20*time.Second, map[string]int{"unconfirmed": 3, "sent": 1})
+		if d = b.delivery(ids[0]); d.Status != "sent" || d.Payload != nil || d.LastError != "" {
+			t.Fatalf("after the retry %+v", d)
+		}
 	})
 	t.Run("DiscardedEventIsFinal528", func(t *testing.T) {
 		t.Parallel()

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ type DeliveryView struct {
 	PossiblyDuplicated bool       `json:"possibly_duplicated"`
 	ResponseExcerpt    string     `json:"response_excerpt"`
 	NextAttemptAt      *time.Time `json:"next_attempt_at,omitempty"` // pending only
+	// Payload is the document sent for a delivery the sink did not
+	// confirm (failed, unconfirmed, retrying): what a retry sends again.
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 func deliveryView(d *store.DeliveryRow) DeliveryView {
@@ -51,6 +55,9 @@ func deliveryView(d *store.DeliveryRow) DeliveryView {
 		Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
 		CustomerID: strconv.FormatInt(d.ShopifyCustomerID, 10), CreatedAt: d.CreatedAt, SentAt: d.SentAt,
 		PossiblyDuplicated: d.PossiblyDuplicated, ResponseExcerpt: d.ResponseExcerpt,
+	}
+	if len(d.LastPayload) > 0 {
+		v.Payload = json.RawMessage(d.LastPayload)
 	}
 	if d.Status == store.DeliveryPending {
 		t := d.NextAttemptAt

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -94,6 +95,13 @@ func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) 
 			up, err := client.clevertap.Upload(ctx, records)
 			if v := r.cleverTapOutcomes(ds, idx, dup, up, err, outs, leaseKey(in)); v.pause != "" {
 				r.pause(ctx, in, v.pause)
+			}
+			for j, i := range idx {
+				if keepPayload(outs[i]) {
+					if body, err := json.Marshal(records[j]); err == nil {
+						outs[i].Payload = body
+					}
+				}
 			}
 		}
 		r.record(ctx, outs)

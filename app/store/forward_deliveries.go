@@ -27,19 +27,22 @@ const (
 
 // Delivery is one loyalty event's delivery to one integration.
 type Delivery struct {
-	ID                 int64 `gorm:"primaryKey"`
-	ShopID             app.ShopID
-	IntegrationID      int64
-	DefinitionID       *int64
-	EventID            uuid.UUID
-	Event              string
-	CustomerID         int64
-	ShopifyCustomerID  int64
-	Status             string
-	Attempts           int
-	LastStatusCode     *int
-	LastError          string
-	ResponseExcerpt    string
+	ID                int64 `gorm:"primaryKey"`
+	ShopID            app.ShopID
+	IntegrationID     int64
+	DefinitionID      *int64
+	EventID           uuid.UUID
+	Event             string
+	CustomerID        int64
+	ShopifyCustomerID int64
+	Status            string
+	Attempts          int
+	LastStatusCode    *int
+	LastError         string
+	ResponseExcerpt   string
+	// LastPayload is the document last sent for a delivery the sink did
+	// not confirm (failed, unconfirmed, retrying); nil once confirmed.
+	LastPayload        []byte
 	PossiblyDuplicated bool
 	NextAttemptAt      time.Time
 	LeaseUntil         *time.Time
@@ -486,6 +489,9 @@ type DeliveryOutcome struct {
 	Error              string    `json:"error"`
 	Excerpt            string    `json:"excerpt"`
 	PossiblyDuplicated bool      `json:"possibly_duplicated"` // set the flag (it is never cleared)
+	// Payload is the document sent to the sink, kept for outcomes the
+	// sink did not confirm (nil clears it: a confirmed send needs none).
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 // RecordDeliveryOutcomes writes outcomes in one statement and releases the
@@ -517,10 +523,11 @@ UPDATE deliveries d SET
     last_error = CASE WHEN v.release THEN d.last_error ELSE v.error END,
     response_excerpt = CASE WHEN v.release THEN d.response_excerpt ELSE v.excerpt END,
     possibly_duplicated = d.possibly_duplicated OR v.possibly_duplicated,
+    last_payload = CASE WHEN v.release THEN d.last_payload ELSE v.payload END,
     sent_at = CASE WHEN v.status IN ('sent', 'late', 'unconfirmed') THEN now() ELSE NULL END,
     updated_at = now()
 FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, attempts integer, status text, uncount boolean, release boolean,
-    next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean)
+    next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean, payload jsonb)
 WHERE d.id = v.id AND d.attempts = v.attempts AND d.status = 'pending'`, string(doc))
 	if res.Error != nil {
 		return 0, fmt.Errorf("store: record deliveries: %w", formatError(res.Error))
