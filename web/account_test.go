@@ -79,6 +79,10 @@ func TestAccountAPI_TokenDoor(t *testing.T) {
 		!strings.HasPrefix(m["referral_url"].(string), "https://shop-a.myshopify.com/apps/loyalty/r/") {
 		t.Fatalf("member = %v", m)
 	}
+	// Tier progress: $10 of the $500 that reach Silver (the default program).
+	if m["next_tier"] != "silver" || m["next_tier_threshold"] != float64(50000) || m["amount_to_next_tier"] != float64(49000) || m["tier_metric"] != "amount_spent" {
+		t.Errorf("tier progress = %v / %v to %v (%v)", m["amount_to_next_tier"], m["next_tier_threshold"], m["next_tier"], m["tier_metric"])
+	}
 
 	// One implementation, two doors: a redemption made through the
 	// extension is the proxy's too, and the same request_id through the

@@ -88,6 +88,9 @@ type memberView struct {
 	NextTier          string `json:"next_tier,omitempty"`
 	NextTierName      string `json:"next_tier_name,omitempty"`
 	AmountToNextTier  int64  `json:"amount_to_next_tier,omitempty"`
+	// NextTierThreshold is what reaches NextTier in TierMetric, for a
+	// progress bar.
+	NextTierThreshold int64 `json:"next_tier_threshold,omitempty"`
 	// TierMetric says what AmountToNextTier counts: "amount_spent" (minor
 	// units of the shop currency) or "points_earned".
 	TierMetric  string         `json:"tier_metric,omitempty"`
@@ -120,7 +123,7 @@ func (s *server) handleProxyMember(c echo.Context) error {
 	}
 	v.PointsBalance, v.SpendablePoints, v.PendingPoints = cv.PointsBalance, cv.SpendablePoints, cv.PendingPoints
 	v.Tier, v.TierName, v.NextTier, v.NextTierName = cv.Tier, cv.TierName, cv.NextTier, cv.NextTierName
-	v.AmountToNextTier, v.TierMetric = cv.AmountToNextTier, cv.TierMetric
+	v.AmountToNextTier, v.TierMetric, v.NextTierThreshold = cv.AmountToNextTier, cv.TierMetric, cv.NextTierThreshold
 	v.ReferralURL = cv.ReferralURL
 	if v.Birthday, err = s.memberBirthday(c, shop, id); err != nil {
 		return err
