@@ -110,6 +110,10 @@ func TestAccountExtension_Manifest(t *testing.T) {
 			t.Errorf("package.json does not depend on %s", name)
 		}
 	}
+	// '@shopify/ui-extensions/preact' imports @preact/signals, a peer of it.
+	if pkg.Dependencies["@preact/signals"] == "" {
+		t.Error("package.json lacks @preact/signals, which @shopify/ui-extensions/preact imports")
+	}
 	if len(pkg.DevDependencies) > 0 || len(pkg.Scripts) > 0 {
 		t.Errorf("package.json has devDependencies %v or scripts %v: keep the extension to its runtime packages", pkg.DevDependencies, pkg.Scripts)
 	}

@@ -61,6 +61,11 @@ func TestAccountAPI_TokenDoor(t *testing.T) {
 	if err := b.st.MarkUninstalled(context.Background(), gone.ID); err != nil {
 		t.Fatal(err)
 	}
+	settings := program.Defaults()
+	settings.Referral.Enabled = true
+	if err := b.loyalty.SaveProgram(context.Background(), shA.ID, settings); err != nil {
+		t.Fatal(err)
+	}
 	const ada, grace = 5_400_000_001, 5_400_000_002
 	b.customer(t, shA, ada, "ada@example.com")
 	b.customer(t, shA, grace, "grace@example.com")
@@ -121,6 +126,15 @@ func TestAccountAPI_TokenDoor(t *testing.T) {
 	requireAccountAnswer(t, "bad birthday", rec)
 	rec = b.account(t, http.MethodPut, "/birthday", adaTok, map[string]any{"month": 4, "day": 30})
 	requireStatus(t, rec, http.StatusOK)
+
+	// Referring a friend through the extension: the friend's code comes back.
+	rec = b.account(t, http.MethodPost, "/referrals", adaTok, map[string]any{"email": "friend@example.com"})
+	requireStatus(t, rec, http.StatusCreated)
+	if ref := decodeJSON[map[string]any](t, rec); ref["code"] == "" || ref["first_order_only"] != true {
+		t.Fatalf("referral = %v", ref)
+	}
+	// A path the door does not serve answers in the JSON error shape.
+	requireAPIError(t, b.account(t, http.MethodGet, "/nothing-here", adaTok, nil), http.StatusNotFound, app.ENOTFOUND, "")
 
 	// Another customer of the same shop cannot see Ada's redemption.
 	graceTok := b.fake.MintCustomerAccountToken(shA.Domain, grace, 5*time.Minute)
