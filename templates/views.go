@@ -315,6 +315,7 @@ type EventRow struct {
 	DeleteURL   string // POST
 	StatsURL    string
 	LogURL      string
+	TestURL     string // POST customer_id: send a test of this event
 }
 
 // StatsView is the event statistics page.
@@ -411,8 +412,10 @@ type DeliveryRow struct {
 	NextAttemptAt      *time.Time
 	RetryURL           string // POST; empty when the delivery cannot be retried
 	// Payload is the document sent (indented JSON) for a delivery the
-	// sink did not confirm; a retry sends it again. Empty otherwise.
+	// sink did not confirm, or a test; a retry sends it again.
 	Payload string
+	// Test: a test the merchant sent (not in the statistics).
+	Test bool
 }
 
 // ProgramView is the program settings form.

@@ -12,6 +12,7 @@ const (
 	routeAPIEventCreate           = "api.events.create"
 	routeAPIEventUpdate           = "api.events.update"
 	routeAPIEventDelete           = "api.events.delete"
+	routeAPIEventTest             = "api.events.test"
 	routeAPIStats                 = "api.stats.show"
 	routeAPIDeliveries            = "api.deliveries.list"
 	routeAPIDeliveryRetry         = "api.deliveries.retry"

@@ -164,7 +164,7 @@ func deliveryRow(d forward.DeliveryView, paused bool, loc *time.Location) templa
 	r := templates.DeliveryRow{
 		ID: d.ID, Event: d.Event, IntegrationLabel: kindLabel(d.Integration), CustomerID: d.CustomerID,
 		Status: d.Status, Attempts: d.Attempts, Response: d.ResponseExcerpt, Error: d.LastError,
-		PossiblyDuplicated: d.PossiblyDuplicated, CreatedAt: d.CreatedAt.In(loc),
+		PossiblyDuplicated: d.PossiblyDuplicated, CreatedAt: d.CreatedAt.In(loc), Test: d.Test,
 	}
 	if d.LastStatusCode != nil {
 		r.StatusCode = strconv.Itoa(*d.LastStatusCode)

@@ -47,6 +47,8 @@ type DeliveryView struct {
 	// Payload is the document sent for a delivery the sink did not
 	// confirm (failed, unconfirmed, retrying): what a retry sends again.
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// Test: a test the merchant sent (SendTest); not in the statistics.
+	Test bool `json:"test"`
 }
 
 func deliveryView(d *store.DeliveryRow) DeliveryView {
@@ -54,7 +56,7 @@ func deliveryView(d *store.DeliveryRow) DeliveryView {
 		ID: d.ID, EventID: d.EventID.String(), Event: d.Event, Integration: d.Integration, Status: d.Status,
 		Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
 		CustomerID: strconv.FormatInt(d.ShopifyCustomerID, 10), CreatedAt: d.CreatedAt, SentAt: d.SentAt,
-		PossiblyDuplicated: d.PossiblyDuplicated, ResponseExcerpt: d.ResponseExcerpt,
+		PossiblyDuplicated: d.PossiblyDuplicated, ResponseExcerpt: d.ResponseExcerpt, Test: d.Test,
 	}
 	if len(d.LastPayload) > 0 {
 		v.Payload = json.RawMessage(d.LastPayload)

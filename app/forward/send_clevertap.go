@@ -97,7 +97,7 @@ func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) 
 				r.pause(ctx, in, v.pause)
 			}
 			for j, i := range idx {
-				if keepPayload(outs[i]) {
+				if keepPayload(outs[i]) || ds[i].Test {
 					if body, err := json.Marshal(records[j]); err == nil {
 						outs[i].Payload = body
 					}

@@ -139,23 +139,23 @@ func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) ta
 			if v := r.sendBulk(ctx, in, client.klaviyo, ds, items, outs); v.pause != "" {
 				r.pause(ctx, in, v.pause)
 			}
-			klaviyoPayloads(items, outs)
+			klaviyoPayloads(ds, items, outs)
 			r.record(ctx, outs)
 			return res
 		}
 	}
 	res.notBefore = r.sendSingles(ctx, in, client.klaviyo, ds, items, outs)
-	klaviyoPayloads(items, outs)
+	klaviyoPayloads(ds, items, outs)
 	r.record(ctx, outs)
 	return res
 }
 
 // klaviyoPayloads keeps the event document built for each delivery that
-// did not end confirmed, for the delivery log (what was sent, and what a
-// retry sends again).
-func klaviyoPayloads(items []klItem, outs []store.DeliveryOutcome) {
+// did not end confirmed, and for every test, for the delivery log (what
+// was sent, and what a retry sends again).
+func klaviyoPayloads(ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) {
 	for _, it := range items {
-		if keepPayload(outs[it.i]) {
+		if keepPayload(outs[it.i]) || ds[it.i].Test {
 			if body, err := klaviyo.EventBody(it.ev); err == nil {
 				outs[it.i].Payload = body
 			}

@@ -41,8 +41,11 @@ type Delivery struct {
 	LastError         string
 	ResponseExcerpt   string
 	// LastPayload is the document last sent for a delivery the sink did
-	// not confirm (failed, unconfirmed, retrying); nil once confirmed.
-	LastPayload        []byte
+	// not confirm (failed, unconfirmed, retrying), or for a test; nil
+	// once a real one is confirmed.
+	LastPayload []byte
+	// Test marks a test the merchant sent (not counted in statistics).
+	Test               bool
 	PossiblyDuplicated bool
 	NextAttemptAt      time.Time
 	LeaseUntil         *time.Time
@@ -126,7 +129,7 @@ func (s *Store) RouteUnrouted(ctx context.Context, shopID app.ShopID, since time
 	var row struct{ N int64 }
 	err := s.db.WithContext(ctx).Raw(`WITH ev AS (
     SELECT e.* FROM loyalty_events e
-    WHERE e.shop_id = ? AND e.created_at >= ?
+    WHERE e.shop_id = ? AND e.created_at >= ? AND NOT e.test
       AND EXISTS (
         SELECT 1 FROM event_definitions d
         JOIN integrations i ON i.id = d.integration_id AND i.status <> 'not_connected'
@@ -164,6 +167,7 @@ type DeliveryQuery struct {
 	From, To          time.Time // created_at in [From, To)
 	Before            int64     // id below, for paging newest first
 	Limit             int       // ≤ 0: 50; at most 500
+	ExcludeTests      bool      // leave out the merchant's tests (statistics)
 }
 
 // DeliveryRow is a delivery with its integration's kind.
@@ -196,6 +200,9 @@ func (q DeliveryQuery) where(shopID app.ShopID) (string, []any) {
 	}
 	if q.Before > 0 {
 		add("d.id < ?", q.Before)
+	}
+	if q.ExcludeTests {
+		conds = append(conds, "NOT d.test")
 	}
 	return strings.Join(conds, " AND "), args
 }
@@ -324,7 +331,7 @@ func (s *Store) DeliveryCounts(ctx context.Context, shopID app.ShopID, q Deliver
 	if q.Bucket != "hour" && q.Bucket != "day" {
 		return nil, app.FieldError("bucket", "Bucket must be hour or day.")
 	}
-	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
+	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To, ExcludeTests: true}
 	where, args := dq.where(shopID)
 	hwhere, hargs := dq.rollupWhere(shopID)
 	var out []DeliveryCount
@@ -356,7 +363,7 @@ type EventDeliveryCount struct {
 // per integration, event and status, in one query (the statistics table).
 // q.Bucket and q.TimeZone are not used.
 func (s *Store) DeliveryCountsByEvent(ctx context.Context, shopID app.ShopID, q DeliveryCountsQuery) ([]EventDeliveryCount, error) {
-	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
+	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To, ExcludeTests: true}
 	where, args := dq.where(shopID)
 	hwhere, hargs := dq.rollupWhere(shopID)
 	var out []EventDeliveryCount
@@ -420,6 +427,9 @@ type ClaimedDelivery struct {
 	// outcome (it crashed, or lost the database): it may have sent.
 	PrevLease *time.Time
 	CreatedAt time.Time
+	// Test: a test the merchant sent; its payload is kept whatever the
+	// outcome.
+	Test bool
 	// Name is the metric (event) name: the definition's, else the key.
 	Name          string
 	OccurredAt    time.Time
@@ -455,10 +465,10 @@ WITH c AS (
         lease_until = now() + make_interval(secs => ?), next_attempt_at = now() + make_interval(secs => ?), updated_at = now()
     FROM c WHERE d.id = c.id
     RETURNING d.id, d.shop_id, d.integration_id, d.definition_id, d.event_id, d.event, d.customer_id, d.shopify_customer_id,
-        d.attempts, d.possibly_duplicated, d.created_at, c.prev_lease
+        d.attempts, d.possibly_duplicated, d.created_at, d.test, c.prev_lease
 )
 SELECT u.id, u.shop_id, u.integration_id, u.event_id, u.event, u.customer_id, u.shopify_customer_id, u.attempts,
-    u.possibly_duplicated, u.prev_lease, u.created_at,
+    u.possibly_duplicated, u.prev_lease, u.created_at, u.test,
     coalesce(df.name, u.event) AS name,
     e.occurred_at, e.channel, e.properties, e.points_balance, e.tier, e.currency,
     cu.gid AS customer_gid, cu.email, cu.phone, cu.metafields
