@@ -84,8 +84,8 @@ func TestRunner_KlaviyoEndToEnd(t *testing.T) {
 					} `json:"metric"`
 					Profile struct {
 						Data struct {
-							Type       string            `json:"type"`
-							Attributes map[string]string `json:"attributes"`
+							Type       string         `json:"type"`
+							Attributes map[string]any `json:"attributes"`
 						}
 					} `json:"profile"`
 				} `json:"attributes"`
@@ -968,5 +968,57 @@ func TestRunner_Sweep(t *testing.T) {
 	}
 	if err := r.Sweep(ctx); err != nil || len(b.deliveries(forward.DeliveryFilter{})) != 1 {
 		t.Fatalf("second sweep: %v", err)
+	}
+}
+
+// TestRunner_KlaviyoProfileRidesOnEvent: the event that leaves the
+// customer's balance and tier as they are now sets them on the profile
+// (attributes.properties), so the flow it triggers shows the new balance;
+// an older event, whose balance is no longer the customer's, does not.
+func TestRunner_KlaviyoProfileRidesOnEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.connectKlaviyo("email")
+	b.define("klaviyo", "wallet_points_rewarded", "")
+	c := b.customer(uniqueShopifyID(), "ride@example.com", "")
+	b.loyalty(c, 250, "gold", 0, time.Time{})
+	ids := b.events(c,
+		ev{key: "wallet_points_rewarded", balance: 100, tier: "silver", occurredAt: time.Now().Add(-time.Minute)},
+		ev{key: "wallet_points_rewarded", balance: 250, tier: "gold"})
+	b.quietProfiles()
+	b.run(forward.RunnerOptions{})
+	b.waitStatus(20*time.Second, map[string]int{"sent": 2})
+	props := map[string]map[string]any{}
+	for _, r := range b.kl.Requests() {
+		if r.Path != "/api/events/" {
+			continue
+		}
+		var doc struct {
+			Data struct {
+				Attributes struct {
+					UniqueID string `json:"unique_id"`
+					Profile  struct {
+						Data struct {
+							Attributes struct {
+								Properties map[string]any `json:"properties"`
+							} `json:"attributes"`
+						} `json:"data"`
+					} `json:"profile"`
+				} `json:"attributes"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(r.Body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		props[doc.Data.Attributes.UniqueID] = doc.Data.Attributes.Profile.Data.Attributes.Properties
+	}
+	if p := props[ids[1].String()]; p["loyalty_points_balance"] != 250.0 || p["loyalty_tier"] != "gold" {
+		t.Fatalf("current event's profile properties %v", p)
+	}
+	if p := props[ids[0].String()]; p != nil {
+		t.Fatalf("a stale event set profile properties %v", p)
+	}
+	if got := b.kl.Profiles(); len(got) != 1 || got[0].Properties["loyalty_points_balance"] != 250.0 {
+		t.Fatalf("profile %+v", got)
 	}
 }

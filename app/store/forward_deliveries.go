@@ -430,6 +430,9 @@ type ClaimedDelivery struct {
 	// Test: a test the merchant sent; its payload is kept whatever the
 	// outcome.
 	Test bool
+	// CurrentState: the event's balance and tier are still the customer's
+	// (no later change), so the event may set them on the profile too.
+	CurrentState bool
 	// Name is the metric (event) name: the definition's, else the key.
 	Name          string
 	OccurredAt    time.Time
@@ -471,10 +474,12 @@ SELECT u.id, u.shop_id, u.integration_id, u.event_id, u.event, u.customer_id, u.
     u.possibly_duplicated, u.prev_lease, u.created_at, u.test,
     coalesce(df.name, u.event) AS name,
     e.occurred_at, e.channel, e.properties, e.points_balance, e.tier, e.currency,
-    cu.gid AS customer_gid, cu.email, cu.phone, cu.metafields
+    cu.gid AS customer_gid, cu.email, cu.phone, cu.metafields,
+    la.points_balance IS NOT NULL AND la.points_balance = e.points_balance AND la.tier_key = e.tier AS current_state
 FROM u
 JOIN loyalty_events e ON e.id = u.event_id
 JOIN customers cu ON cu.id = u.customer_id
+LEFT JOIN loyalty_accounts la ON la.customer_id = u.customer_id
 LEFT JOIN event_definitions df ON df.id = u.definition_id
 ORDER BY e.occurred_at, e.seq`, integrationID, limit, lease.Seconds(), lease.Seconds()).Scan(&out).Error
 	if err != nil {
