@@ -969,6 +969,27 @@ func TestRunner_Sweep(t *testing.T) {
 	if err := r.Sweep(ctx); err != nil || len(b.deliveries(forward.DeliveryFilter{})) != 1 {
 		t.Fatalf("second sweep: %v", err)
 	}
+
+	// Every sweeper down for three hours: an event missed two hours ago is
+	// still repaired, from the shop's mark, not a window back from now.
+	late := uuid.New()
+	if err := b.st.Gorm().Exec(`INSERT INTO loyalty_events (id, shop_id, customer_id, shopify_customer_id, key, channel, occurred_at,
+    properties, points_balance, tier, currency, source_key, created_at) VALUES (?, ?, ?, ?, 'wallet_points_rewarded', '', now(), '{"points": 2, "reason": "manual"}', 3, '', 'USD', 'sweep-late', now() - interval '2 hours')`,
+		late.String(), b.shop.ID, c.id, c.shopifyID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.Gorm().Exec(`UPDATE shops SET routing_swept_until = now() - interval '3 hours'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.Gorm().Exec(`UPDATE event_definitions SET updated_at = now() - interval '4 hours'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.delivery(late); d.Status != "pending" {
+		t.Fatalf("event missed during the outage: %+v", d)
+	}
 }
 
 // TestRunner_KlaviyoProfileRidesOnEvent: the event that leaves the

@@ -144,17 +144,40 @@ func (s *Store) RouteUnrouted(ctx context.Context, shopID app.ShopID, since time
 	return row.N, nil
 }
 
-// ShopsWithEventsSince returns the shops that wrote loyalty events since
-// since and have at least one event definition, for the routing sweep.
-func (s *Store) ShopsWithEventsSince(ctx context.Context, since time.Time) ([]app.ShopID, error) {
-	var out []app.ShopID
-	err := s.db.WithContext(ctx).Raw(`SELECT DISTINCT e.shop_id FROM loyalty_events e
-WHERE e.created_at >= ? AND EXISTS (SELECT 1 FROM event_definitions d WHERE d.shop_id = e.shop_id AND d.enabled)
-ORDER BY 1`, since).Scan(&out).Error
+// SweepShop is a shop the routing sweep looks at, from Since.
+type SweepShop struct {
+	ID    app.ShopID
+	Since time.Time
+}
+
+// ShopsToSweep returns the shops with an enabled event definition and
+// loyalty events written since their sweep mark (shops.routing_swept_until)
+// less window, or since now less window before their first sweep; Since
+// is where the sweep of each starts.
+func (s *Store) ShopsToSweep(ctx context.Context, now time.Time, window time.Duration) ([]SweepShop, error) {
+	var out []SweepShop
+	err := s.db.WithContext(ctx).Raw(`SELECT id, since FROM (
+    SELECT sh.id, coalesce(sh.routing_swept_until, ?::timestamptz) - make_interval(secs => ?) AS since
+    FROM shops sh
+    WHERE EXISTS (SELECT 1 FROM event_definitions d WHERE d.shop_id = sh.id AND d.enabled)
+) x WHERE EXISTS (SELECT 1 FROM loyalty_events e WHERE e.shop_id = x.id AND e.created_at >= x.since)
+ORDER BY id`, now, window.Seconds()).Scan(&out).Error
 	if err != nil {
-		return nil, fmt.Errorf("store: shops with events: %w", formatError(err))
+		return nil, fmt.Errorf("store: shops to sweep: %w", formatError(err))
 	}
 	return out, nil
+}
+
+// MarkSwept records that the routing sweep covered every shop with an
+// enabled definition up to at.
+func (s *Store) MarkSwept(ctx context.Context, at time.Time) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE shops sh SET routing_swept_until = ?
+WHERE EXISTS (SELECT 1 FROM event_definitions d WHERE d.shop_id = sh.id AND d.enabled)
+  AND (routing_swept_until IS NULL OR routing_swept_until < ?)`, at, at).Error
+	if err != nil {
+		return fmt.Errorf("store: mark swept: %w", formatError(err))
+	}
+	return nil
 }
 
 // DeliveryQuery narrows Deliveries and RetryDeliveries. Zero fields do not
