@@ -231,6 +231,10 @@ type CleverTapForm struct {
 	// PasscodeHint is the stored passcode, masked; the passcode itself is
 	// never rendered back.
 	PasscodeHint string
+	// PhoneFallback sends customers without the common property by phone.
+	PhoneFallback bool
+	// FallbackSent counts the events sent by phone in the last 30 days.
+	FallbackSent int64
 	Errors       FieldErrors
 }
 
@@ -246,7 +250,13 @@ type KlaviyoForm struct {
 	CommonProperty string
 	Metafield      string
 	KeyHint        string // the stored key, masked
-	Errors         FieldErrors
+	// PhoneFallback sends customers without the common property by
+	// phone_number; SendPhone lets the phone ride along on events.
+	PhoneFallback bool
+	SendPhone     bool
+	// FallbackSent counts the events sent by phone in the last 30 days.
+	FallbackSent int64
+	Errors       FieldErrors
 }
 
 // EventsView is the events page: "Create Event" and the events each

@@ -191,6 +191,9 @@ func deliveryRow(d forward.DeliveryView, paused bool, loc *time.Location) templa
 			r.Explanation += " at " + r.SentAt.Format("15:04:05 MST, 2 Jan")
 		}
 		r.Explanation += "."
+		if d.IdentityFallback {
+			r.Explanation += " Sent by the customer's phone number: they have no value for the common property."
+		}
 	case store.DeliveryLate:
 		r.Explanation = "Sent more than 2 hours after it happened: " + sink + " has it, but it does not trigger live campaigns."
 	case store.DeliveryUnconfirmed:

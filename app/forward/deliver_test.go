@@ -56,7 +56,7 @@ func TestRunner_KlaviyoEndToEnd(t *testing.T) {
 		"channel": "online_store",
 	}
 	if e.Metric != "Loyalty Points Earned" || !e.Time.Equal(at) || e.Backfill || e.Bulk || e.Value != nil ||
-		e.Profile.Email != "sarah.mason@example.com" || e.Profile.PhoneNumber != "+14155550123" || e.Profile.ExternalID != "" ||
+		e.Profile.Email != "sarah.mason@example.com" || e.Profile.PhoneNumber != "" || e.Profile.ExternalID != "" || // the phone rides along only on opt-in
 		fmt.Sprint(e.Properties) != fmt.Sprint(wantProps) {
 		t.Fatalf("recorded %+v\nwant properties %v", e, wantProps)
 	}
@@ -118,7 +118,7 @@ func TestRunner_KlaviyoEndToEnd(t *testing.T) {
 	})
 	p := b.kl.Profiles()[0]
 	if p.Properties["loyalty_tier"] != "gold" || p.Properties["loyalty_points_expiring"] != 300.0 ||
-		p.Properties["loyalty_next_expiry_at"] != nextExpiry.Format(klaviyoTime) || p.PhoneNumber != "+14155550123" {
+		p.Properties["loyalty_next_expiry_at"] != nextExpiry.Format(klaviyoTime) || p.PhoneNumber != "" {
 		t.Fatalf("profile %+v", p)
 	}
 }
@@ -206,20 +206,31 @@ func TestRunner_Identity(t *testing.T) {
 		p1 := b.events(phoneOnly, rewarded(2, "")...)
 		g1 := b.events(gone, rewarded(1, "")...)
 		b.run(forward.RunnerOptions{})
-		b.waitStatus(15*time.Second, map[string]int{"sent": 2, "skipped": 3})
+		// The phone-only customer reaches Klaviyo by phone_number (the
+		// Klaviyo fallback, on by default), counted apart.
+		b.waitStatus(15*time.Second, map[string]int{"sent": 4, "skipped": 1})
 
 		for _, id := range f1 {
-			if d := b.delivery(id); d.Status != "sent" {
+			if d := b.delivery(id); d.Status != "sent" || d.IdentityFallback {
 				t.Fatalf("found customer %+v", d)
 			}
 		}
 		for _, e := range b.kl.Events() {
-			if e.Profile.Email != "found@example.com" || e.Profile.PhoneNumber != "+447700900123" {
+			switch e.Profile.PhoneNumber {
+			case "": // keyed by the email; the phone stays out unless the merchant opts in
+				if e.Profile.Email != "found@example.com" {
+					t.Fatalf("event profile %+v", e.Profile)
+				}
+			case "+447700900124":
+				if e.Profile.Email != "" {
+					t.Fatalf("fallback event profile %+v", e.Profile)
+				}
+			default:
 				t.Fatalf("event profile %+v", e.Profile)
 			}
 		}
 		for _, id := range p1 {
-			if d := b.delivery(id); d.Status != "skipped" || d.LastError != "customer has no email address (phone-only customer)" {
+			if d := b.delivery(id); d.Status != "sent" || !d.IdentityFallback {
 				t.Fatalf("phone-only customer %+v", d)
 			}
 		}
@@ -236,7 +247,7 @@ func TestRunner_Identity(t *testing.T) {
 		}
 		// Skipped deliveries are counted, not dropped.
 		st, _ := b.svc.Stats(context.Background(), b.shop.ID, forward.StatsFilter{})
-		if st.Totals.Skipped != 3 || st.Totals.Sent != 2 {
+		if st.Totals.Skipped != 1 || st.Totals.Sent != 4 {
 			t.Fatalf("stats %+v", st.Totals)
 		}
 	})
@@ -1042,4 +1053,71 @@ func TestRunner_KlaviyoProfileRidesOnEvent(t *testing.T) {
 	if got := b.kl.Profiles(); len(got) != 1 || got[0].Properties["loyalty_points_balance"] != 250.0 {
 		t.Fatalf("profile %+v", got)
 	}
+}
+
+// TestRunner_IdentityChoices: the merchant's identity choices per
+// integration. Klaviyo with send_phone lets the phone ride along; Klaviyo
+// without the fallback skips a phone-only customer; CleverTap's fallback
+// (off by default) sends them keyed by the phone; CleverTap profiles carry
+// Email and Phone. Saving the integration again without the choices keeps
+// them.
+func TestRunner_IdentityChoices(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	on, off := true, false
+	v, err := b.svc.ConnectKlaviyo(ctx, b.shop.ID, forward.KlaviyoInput{CommonProperty: "email", PrivateAPIKey: klaviyoKey, SendPhone: &on, PhoneFallback: &off})
+	if err != nil || !v.SendPhone || v.PhoneFallback {
+		t.Fatalf("connect %+v, %v", v, err)
+	}
+	// Saved again without the choices (a new key, say): they stay.
+	if v, err = b.svc.ConnectKlaviyo(ctx, b.shop.ID, forward.KlaviyoInput{CommonProperty: "email"}); err != nil || !v.SendPhone || v.PhoneFallback {
+		t.Fatalf("reconnect %+v, %v", v, err)
+	}
+	ct, err := b.svc.ConnectCleverTap(ctx, b.shop.ID, forward.CleverTapInput{CommonProperty: "email", AccountID: ctAccount, Passcode: ctPasscode, Region: ctRegion, PhoneFallback: &on})
+	if err != nil || !ct.PhoneFallback {
+		t.Fatalf("connect CleverTap %+v, %v", ct, err)
+	}
+	b.define("klaviyo", "wallet_points_rewarded", "")
+	b.define("clevertap", "wallet_points_rewarded", "")
+	both := b.customer(uniqueShopifyID(), "both@example.com", "+14155550140")
+	phoneOnly := b.customer(uniqueShopifyID(), "", "+14155550141")
+	b.sh.AddCustomer(testShop, fake.ShopifyCustomer{ID: phoneOnly.shopifyID, Phone: "+14155550141"})
+	bothIDs := b.events(both, rewarded(1, "")...)
+	poIDs := b.events(phoneOnly, rewarded(1, "")...)
+	b.run(forward.RunnerOptions{})
+	b.waitStatus(20*time.Second, map[string]int{"sent": 3, "skipped": 1})
+
+	if evs := b.kl.Events(); len(evs) != 1 || evs[0].Profile.Email != "both@example.com" || evs[0].Profile.PhoneNumber != "+14155550140" {
+		t.Fatalf("Klaviyo events %+v", evs)
+	}
+	for _, d := range b.deliveries(forward.DeliveryFilter{}) {
+		switch {
+		case d.EventID == poIDs[0].String() && d.Integration == "klaviyo":
+			if d.Status != "skipped" || !strings.Contains(d.LastError, "phone-only") {
+				t.Fatalf("Klaviyo without the fallback %+v", d)
+			}
+		case d.EventID == poIDs[0].String():
+			if d.Status != "sent" || !d.IdentityFallback {
+				t.Fatalf("CleverTap fallback %+v", d)
+			}
+		case d.EventID == bothIDs[0].String() && d.IdentityFallback:
+			t.Fatalf("not a fallback %+v", d)
+		}
+	}
+	ids := map[string]bool{}
+	for _, e := range b.ct.Events() {
+		ids[e.Identity] = true
+	}
+	if !ids["both@example.com"] || !ids["+14155550141"] || len(ids) != 2 {
+		t.Fatalf("CleverTap identities %v", ids)
+	}
+	b.waitFor(10*time.Second, "CleverTap profile with Email and Phone", func() (bool, string) {
+		for _, p := range b.ct.Profiles() {
+			if p.Identity == "both@example.com" && p.Data["Email"] == "both@example.com" && p.Data["Phone"] == "+14155550140" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", b.ct.Profiles())
+	})
 }

@@ -49,6 +49,9 @@ type DeliveryView struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 	// Test: a test the merchant sent (SendTest); not in the statistics.
 	Test bool `json:"test"`
+	// IdentityFallback: sent by the customer's phone number, the customer
+	// lacking the common property's value (the integration's fallback).
+	IdentityFallback bool `json:"identity_fallback"`
 }
 
 func deliveryView(d *store.DeliveryRow) DeliveryView {
@@ -57,6 +60,7 @@ func deliveryView(d *store.DeliveryRow) DeliveryView {
 		Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
 		CustomerID: strconv.FormatInt(d.ShopifyCustomerID, 10), CreatedAt: d.CreatedAt, SentAt: d.SentAt,
 		PossiblyDuplicated: d.PossiblyDuplicated, ResponseExcerpt: d.ResponseExcerpt, Test: d.Test,
+		IdentityFallback: d.IdentityFallback,
 	}
 	if len(d.LastPayload) > 0 {
 		v.Payload = json.RawMessage(d.LastPayload)

@@ -503,6 +503,11 @@ func sentOutcome(d *store.ClaimedDelivery, status string, code int, excerpt stri
 	return store.DeliveryOutcome{ID: d.ID, Attempts: d.Attempts, Status: status, StatusCode: code, Excerpt: excerpt, PossiblyDuplicated: dup}
 }
 
+// identityOptions are the integration's identity choices.
+func identityOptions(in *store.DueIntegration) identity.Options {
+	return identity.Options{PhoneFallback: in.PhoneFallback, SendPhone: in.SendPhone}
+}
+
 // keepPayload reports whether the delivery log keeps the payload of an
 // outcome: everything not confirmed by the sink (failed, unconfirmed, to
 // be retried), so the merchant sees what was sent and what a retry sends.

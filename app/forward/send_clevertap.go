@@ -91,12 +91,19 @@ func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) 
 		res.worked = true
 		outs := make([]store.DeliveryOutcome, len(ds))
 		records, idx, dup := r.prepareCleverTap(ctx, in, prop, ds, outs)
+		// prepareCleverTap marks the fallbacks on outs; the outcomes
+		// overwrite outs, so keep them aside.
+		fallbacks := make([]bool, len(outs))
+		for i := range outs {
+			fallbacks[i] = outs[i].IdentityFallback
+		}
 		if len(records) > 0 {
 			up, err := client.clevertap.Upload(ctx, records)
 			if v := r.cleverTapOutcomes(ds, idx, dup, up, err, outs, leaseKey(in)); v.pause != "" {
 				r.pause(ctx, in, v.pause)
 			}
 			for j, i := range idx {
+				outs[i].IdentityFallback = records[j].Identity != "" && fallbacks[i]
 				if keepPayload(outs[i]) || ds[i].Test {
 					if body, err := json.Marshal(records[j]); err == nil {
 						outs[i].Payload = body
@@ -142,11 +149,12 @@ func (r *Runner) prepareCleverTap(ctx context.Context, in *store.DueIntegration,
 			outs[i] = o
 			continue
 		}
-		v, ok, reason := identity.CleverTap(prop, info.cust)
+		v, ok, reason, fallback := identity.CleverTap(prop, info.cust, identityOptions(in))
 		if !ok {
 			outs[i] = skippedOutcome(d, reason)
 			continue
 		}
+		outs[i].IdentityFallback = fallback
 		props, err := eventProperties(d, in.ShopDomain)
 		if err != nil {
 			outs[i] = failedOutcome(d, 0, "The stored event is malformed: "+err.Error(), "")

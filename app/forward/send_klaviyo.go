@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -108,6 +109,9 @@ func (r *Runner) klaviyoOutcome(d *store.ClaimedDelivery, key string, err error)
 type klItem struct {
 	i  int // index into the claimed batch and its outcomes
 	ev klaviyo.Event
+	// fallback: sent by phone number, the customer lacking the common
+	// property's value (identity.Options.PhoneFallback).
+	fallback bool
 }
 
 // klaviyoEvents sends one batch of an integration's due events: in one
@@ -155,6 +159,7 @@ func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) ta
 // was sent, and what a retry sends again).
 func klaviyoPayloads(ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) {
 	for _, it := range items {
+		outs[it.i].IdentityFallback = it.fallback
 		if keepPayload(outs[it.i]) || ds[it.i].Test {
 			if body, err := klaviyo.EventBody(it.ev); err == nil {
 				outs[it.i].Payload = body
@@ -177,7 +182,7 @@ func (r *Runner) prepareKlaviyo(ctx context.Context, in *store.DueIntegration, p
 			outs[i] = o
 			continue
 		}
-		ids, ok, reason := identity.Klaviyo(prop, info.cust)
+		ids, ok, reason, fallback := identity.Klaviyo(prop, info.cust, identityOptions(in))
 		if !ok {
 			outs[i] = skippedOutcome(d, reason)
 			continue
@@ -188,7 +193,7 @@ func (r *Runner) prepareKlaviyo(ctx context.Context, in *store.DueIntegration, p
 			continue
 		}
 		backfill := time.Since(d.OccurredAt) > r.opts.BackfillAfter
-		items = append(items, klItem{i: i, ev: klaviyoEvent(d, ids, props, backfill)})
+		items = append(items, klItem{i: i, ev: klaviyoEvent(d, ids, props, backfill), fallback: fallback})
 	}
 	return items
 }
@@ -448,7 +453,7 @@ func (r *Runner) prepareProfiles(ctx context.Context, in *store.DueIntegration, 
 		it := profileItem{i: i}
 		var idDoc any
 		if kind == KindKlaviyo {
-			ids, ok, reason := identity.Klaviyo(prop, info.cust)
+			ids, ok, reason, _ := identity.Klaviyo(prop, info.cust, identityOptions(in))
 			if !ok {
 				outs[i] = done(p.SyncedHash, "profile not synced: "+reason)
 				continue
@@ -456,10 +461,19 @@ func (r *Runner) prepareProfiles(ctx context.Context, in *store.DueIntegration, 
 			it.klaviyo = klaviyo.Profile{Email: ids.Email, PhoneNumber: ids.PhoneNumber, ExternalID: ids.ExternalID, Properties: props}
 			idDoc = ids
 		} else {
-			v, ok, reason := identity.CleverTap(prop, info.cust)
+			v, ok, reason, _ := identity.CleverTap(prop, info.cust, identityOptions(in))
 			if !ok {
 				outs[i] = done(p.SyncedHash, "profile not synced: "+reason)
 				continue
+			}
+			// The profiles the app creates carry the customer's email
+			// and phone when known (valid), so CleverTap can reach them.
+			props = maps.Clone(props)
+			if e, ok := identity.NormalizeEmail(info.cust.Email); ok {
+				props["Email"] = e
+			}
+			if ph, err := identity.NormalizePhone(info.cust.Phone); err == nil {
+				props["Phone"] = ph
 			}
 			it.identity, it.propsFlat, idDoc = v, props, v
 		}

@@ -45,7 +45,10 @@ type Delivery struct {
 	// once a real one is confirmed.
 	LastPayload []byte
 	// Test marks a test the merchant sent (not counted in statistics).
-	Test               bool
+	Test bool
+	// IdentityFallback: sent by phone number, the customer lacking the
+	// common property's value.
+	IdentityFallback   bool
 	PossiblyDuplicated bool
 	NextAttemptAt      time.Time
 	LeaseUntil         *time.Time
@@ -530,6 +533,9 @@ type DeliveryOutcome struct {
 	// Payload is the document sent to the sink, kept for outcomes the
 	// sink did not confirm (nil clears it: a confirmed send needs none).
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// IdentityFallback: sent by phone number, the customer lacking the
+	// common property's value.
+	IdentityFallback bool `json:"identity_fallback"`
 }
 
 // RecordDeliveryOutcomes writes outcomes in one statement and releases the
@@ -562,10 +568,12 @@ UPDATE deliveries d SET
     response_excerpt = CASE WHEN v.release THEN d.response_excerpt ELSE v.excerpt END,
     possibly_duplicated = d.possibly_duplicated OR v.possibly_duplicated,
     last_payload = CASE WHEN v.release THEN d.last_payload ELSE v.payload END,
+    identity_fallback = CASE WHEN v.release THEN d.identity_fallback ELSE v.identity_fallback END,
     sent_at = CASE WHEN v.status IN ('sent', 'late', 'unconfirmed') THEN now() ELSE NULL END,
     updated_at = now()
 FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, attempts integer, status text, uncount boolean, release boolean,
-    next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean, payload jsonb)
+    next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean, payload jsonb,
+    identity_fallback boolean)
 WHERE d.id = v.id AND d.attempts = v.attempts AND d.status = 'pending'`, string(doc))
 	if res.Error != nil {
 		return 0, fmt.Errorf("store: record deliveries: %w", formatError(res.Error))
@@ -610,3 +618,16 @@ func clip(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// CountFallbackDeliveries counts the shop's deliveries to its integration
+// of kind created since since that reached the customer by phone number
+// (identity_fallback), tests left out.
+func (s *Store) CountFallbackDeliveries(ctx context.Context, shopID app.ShopID, kind string, since time.Time) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM deliveries d JOIN integrations i ON i.id = d.integration_id AND i.shop_id = d.shop_id
+WHERE d.shop_id = ? AND i.kind = ? AND d.created_at >= ? AND d.identity_fallback AND NOT d.test`, shopID, kind, since).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("store: count fallback deliveries: %w", formatError(err))
+	}
+	return n, nil
+}
