@@ -22,8 +22,10 @@ ALTER TABLE coupons ADD COLUMN currency text NOT NULL DEFAULT '';
 ALTER TABLE coupons ADD COLUMN shopify_called_at timestamptz;
 ALTER TABLE coupons ADD COLUMN cancelled_at timestamptz;
 -- A store credit is matched in Shopify by its exact expiresAt (with amount
--- and currency): unique per customer, so two credits never look alike.
-CREATE UNIQUE INDEX coupons_store_credit_expiry_idx ON coupons (customer_id, expires_at)
+-- and currency); a redemption picks an expiry no other store credit of the
+-- customer has (not a unique index: a customer merge may bring two
+-- together, and must not fail for it).
+CREATE INDEX coupons_store_credit_expiry_idx ON coupons (customer_id, expires_at)
     WHERE discount_type = 'store_credit';
 
 -- +goose Down

@@ -153,6 +153,11 @@ type shopifyShop struct {
 	discounts       []ShopifyDiscount
 	segments        []ShopifySegment
 	orders          []*ShopifyOrder
+	// Store credit (shopify_storecredit.go).
+	currency       string // "" is USD
+	refuseCredits  []creditRefusal
+	creditAccounts []*shopifyCreditAccount
+	credits        []*ShopifyStoreCredit
 }
 
 type shopifyAccess struct {

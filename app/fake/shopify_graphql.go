@@ -657,6 +657,9 @@ func runtimeType(static string, v any) string {
 	if _, ok := v.(*ShopifyDiscount); ok && static == "DiscountCode" {
 		return "DiscountCodeBasic"
 	}
+	if _, ok := v.(*ShopifyStoreCredit); ok && static == "StoreCreditAccountTransaction" {
+		return "StoreCreditAccountCreditTransaction"
+	}
 	return static
 }
 
@@ -719,13 +722,17 @@ func (e *gqlExec) resolve(typeName string, obj any, fld *ast.Field, path []any) 
 			return e.setMetafields(list)
 		case "segmentCreate":
 			return e.createSegment(a)
+		case "storeCreditAccountCredit":
+			return e.creditStoreCredit(a)
+		case "discountCodeDelete":
+			return e.deleteDiscount(a)
 		}
 	case "Shop":
 		s := obj.(*shopifyShop)
 		handle := strings.TrimSuffix(s.domain, ".myshopify.com")
 		return map[string]any{
 			"id": "gid://shopify/Shop/1", "name": handle, "email": "owner@" + s.domain, "myshopifyDomain": s.domain,
-			"currencyCode": "USD", "ianaTimezone": "America/New_York",
+			"currencyCode": s.currencyCode(), "ianaTimezone": "America/New_York",
 		}[fld.Name]
 	case "Customer":
 		return e.resolveCustomer(obj.(*ShopifyCustomer), fld, a)
@@ -993,6 +1000,8 @@ func (e *gqlExec) resolveCustomer(c *ShopifyCustomer, fld *ast.Field, a map[stri
 			return nil
 		}
 		return c.DefaultAddress
+	case "storeCreditAccounts":
+		return e.storeCreditAccounts(c, a)
 	case "metafield":
 		ns, _ := a["namespace"].(string)
 		key, _ := a["key"].(string)
