@@ -119,6 +119,34 @@ func (f *Shopify) RefuseNextStoreCredit(shop, code, message string) {
 	s.refuseCredits = append(s.refuseCredits, creditRefusal{code, message})
 }
 
+// RemoveCustomer deletes a customer of shop, as when it was deleted in the
+// admin; its store credit accounts stay, unreachable through it.
+func (f *Shopify) RemoveCustomer(shop string, id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.shopLocked(normalizeShop(shop))
+	for i, c := range s.customers {
+		if c.ID == id {
+			s.customers = append(s.customers[:i:i], s.customers[i+1:]...)
+			return
+		}
+	}
+}
+
+// DeleteDiscount deletes a discount of shop, as a merchant would in the
+// admin.
+func (f *Shopify) DeleteDiscount(shop, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.shopLocked(normalizeShop(shop))
+	for i, d := range s.discounts {
+		if d.ID == id {
+			s.discounts = append(s.discounts[:i:i], s.discounts[i+1:]...)
+			return
+		}
+	}
+}
+
 // StoreCredits returns every store credit transaction made in shop, oldest
 // first.
 func (f *Shopify) StoreCredits(shop string) []ShopifyStoreCredit {

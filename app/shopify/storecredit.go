@@ -79,8 +79,9 @@ const storeCreditAccountCredit = `mutation StoreCreditAccountCredit($id: ID!, $c
 // userErrors (ACCOUNT_NOT_FOUND, OWNER_NOT_FOUND, EXPIRES_AT_IN_PAST,
 // MISMATCHING_CURRENCY, NEGATIVE_OR_ZERO_AMOUNT, UNSUPPORTED_CURRENCY,
 // CREDIT_LIMIT_EXCEEDED) come back as an EINVALID *app.Error wrapping a
-// *MutationError: final, the credit was not made. Any other error leaves it
-// unknown whether the credit was made.
+// *MutationError: final, the credit was not made. The mutation is sent once
+// (DoOnce): any other error leaves it unknown whether the credit was made,
+// and the caller must look it up (StoreCreditCredits) before sending again.
 func (c *Client) CreditStoreCredit(ctx context.Context, in StoreCreditInput) (*StoreCreditTransaction, error) {
 	switch {
 	case in.OwnerGID == "":
@@ -106,7 +107,8 @@ func (c *Client) CreditStoreCredit(ctx context.Context, in StoreCreditInput) (*S
 			UserErrors  []UserError        `json:"userErrors"`
 		} `json:"storeCreditAccountCredit"`
 	}
-	if err := c.Do(ctx, storeCreditAccountCredit, vars, &data); err != nil {
+	// Never resent on a 5xx or a timeout: Shopify may have credited.
+	if err := c.DoOnce(ctx, storeCreditAccountCredit, vars, &data); err != nil {
 		return nil, fmt.Errorf("shopify: credit store credit: %w", err)
 	}
 	if data.Credit == nil {
