@@ -58,6 +58,7 @@ var pageFlashes = map[string]templates.Flash{
 	"program-saved":          {Tone: "success", Text: "Program settings saved. They apply to what happens from now on."},
 	"adjusted":               {Tone: "success", Text: "The points were adjusted and recorded in the ledger."},
 	"birthday-saved":         {Tone: "success", Text: "The birthday was saved. The birthday reward is given on that day, once a year."},
+	"redemption-cancelled":   {Tone: "success", Text: "The reward was cancelled: its code no longer works and the points are back."},
 }
 
 // pageFlash returns the flash of the request's doneParam.
