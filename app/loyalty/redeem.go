@@ -404,9 +404,13 @@ func redemptionReason(reason string) string {
 	return reason
 }
 
+// RedemptionReason is redemptionReason for callers outside the package:
+// the reason a failed redemption may show the shopper.
+func RedemptionReason(reason string) string { return redemptionReason(reason) }
+
 // packagePrefix matches the "shopify: graphql: " style prefixes our errors
 // carry.
-var packagePrefix = regexp.MustCompile(`\b(shopify|graphql|loyalty|create discount code): `)
+var packagePrefix = regexp.MustCompile(`\b(shopify|graphql|loyalty|create discount code|credit store credit): `)
 
 // ExpireRewards marks the shop's reward coupons that reached their end
 // unused as expired and, when the program returns expired rewards' points
