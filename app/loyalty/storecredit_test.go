@@ -183,6 +183,9 @@ func TestStoreCredit_FaultsNeverCreditTwice(t *testing.T) {
 		{name: "down on the last attempt, look-up down too: left for the sweep", final: true,
 			fault:      func(f *fake.Shopify, shop string) { f.FailNext(shop, http.StatusServiceUnavailable, 2*callTries) },
 			wantStatus: store.CouponPending, retry: true, wantFinal: store.CouponActive},
+		{name: "throttled on the last attempt, never credited", final: true,
+			fault:      func(f *fake.Shopify, shop string) { f.FailNext(shop, http.StatusTooManyRequests, 6) },
+			wantStatus: store.CouponFailed, wantFinal: store.CouponFailed, wantReason: "throttled"},
 		{name: "throttled: waits and credits once", fault: func(f *fake.Shopify, shop string) { f.FailNext(shop, http.StatusTooManyRequests, 1) },
 			wantStatus: store.CouponActive, wantFinal: store.CouponActive},
 	} {
