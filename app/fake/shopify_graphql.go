@@ -1040,7 +1040,7 @@ func (e *gqlExec) resolveDiscount(d *ShopifyDiscount, fld *ast.Field, a map[stri
 	case "appliesOncePerCustomer":
 		return d.AppliesOncePerCustomer
 	case "asyncUsageCount":
-		return 0
+		return d.Uses
 	case "codes":
 		id := strings.TrimPrefix(d.ID, "gid://shopify/DiscountCodeNode/")
 		items := []any{&redeemCode{id: "gid://shopify/DiscountRedeemCode/" + id, code: d.Code}}

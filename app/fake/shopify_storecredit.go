@@ -147,6 +147,22 @@ func (f *Shopify) DeleteDiscount(shop, id string) {
 	}
 }
 
+// UseDiscount records that an order used the discount holding code (any
+// case), as checkout does before the order's webhook arrives; it reports
+// whether such a discount exists.
+func (f *Shopify) UseDiscount(shop, code string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.shopLocked(normalizeShop(shop))
+	for i := range s.discounts {
+		if strings.EqualFold(s.discounts[i].Code, code) {
+			s.discounts[i].Uses++
+			return true
+		}
+	}
+	return false
+}
+
 // StoreCredits returns every store credit transaction made in shop, oldest
 // first.
 func (f *Shopify) StoreCredits(shop string) []ShopifyStoreCredit {

@@ -132,8 +132,9 @@ func (s *Service) findStoreCredit(ctx context.Context, client *shopify.Client, c
 }
 
 // CancelRedemption cancels an unused reward coupon for the merchant: the
-// code is deleted in Shopify (discountCodeDelete; a code already gone
-// counts as deleted) and then, in one transaction, the coupon is marked
+// code's usage is read in Shopify (an order whose webhook has not arrived
+// yet may have used it: 409), the code is deleted (discountCodeDelete; a
+// code already gone counts as deleted) and then, in one transaction, the coupon is marked
 // cancelled, its points come back (an adjust credit keyed
 // "coupon-cancelled:coupon/<id>", reason redemption_cancelled) and
 // wallet_points_rewarded is written with reason redemption_cancelled.
@@ -161,7 +162,18 @@ func (s *Service) CancelRedemption(ctx context.Context, shopID app.ShopID, shopi
 		if s.clients == nil {
 			return nil, app.Errorf(app.EUNAVAILABLE, "Shopify cannot be reached to delete the code; try again.")
 		}
-		if _, err := s.clients.Client(shop).DeleteDiscountCode(ctx, c.ShopifyDiscountID); err != nil {
+		client := s.clients.Client(shop)
+		// An order may have used the code before its webhook reached us:
+		// Shopify's usage count says so (when it has caught up).
+		_, uses, _, err := client.DiscountUsage(ctx, c.Code)
+		if err != nil {
+			s.log.WarnContext(ctx, "reading a cancelled coupon's usage failed", "shop", shop.Domain, "coupon", c.ID, "err", err)
+			return nil, app.Errorf(app.EUNAVAILABLE, "Shopify could not say whether the code was used; try again.")
+		}
+		if uses > 0 {
+			return nil, app.Errorf(app.ECONFLICT, "This reward was already used on an order.")
+		}
+		if _, err := client.DeleteDiscountCode(ctx, c.ShopifyDiscountID); err != nil {
 			s.log.WarnContext(ctx, "deleting a cancelled coupon's code failed", "shop", shop.Domain, "coupon", c.ID, "err", err)
 			if app.ErrorCode(err) == app.EINVALID {
 				return nil, app.Errorf(app.ECONFLICT, "Shopify would not delete the code: %s", app.ErrorMessage(err))

@@ -109,8 +109,9 @@ func TestClient_StoreCredit(t *testing.T) {
 	}
 }
 
-// TestClient_DeleteDiscountCode: a code is deleted; deleting one that is
-// gone is not an error (deleted false).
+// TestClient_DeleteDiscountCode: a code's usage is read (asyncUsageCount);
+// a code is deleted; deleting one that is gone is not an error (deleted
+// false).
 func TestClient_DeleteDiscountCode(t *testing.T) {
 	t.Parallel()
 	b := setupFake(t, fake.ShopifyOptions{})
@@ -123,10 +124,20 @@ func TestClient_DeleteDiscountCode(t *testing.T) {
 	if err := fake.CheckRewardDiscount(b.fake.DiscountCodes(fakeShop)[0], shopify.GID("Customer", 7)); err != nil {
 		t.Fatal(err)
 	}
+	if id, uses, found, err := c.DiscountUsage(ctx, "pb-dddd-eeee"); err != nil || !found || uses != 0 || id != node.ID {
+		t.Fatalf("usage = %s %d %v %v", id, uses, found, err)
+	}
+	b.fake.UseDiscount(fakeShop, "PB-DDDD-EEEE")
+	if _, uses, _, err := c.DiscountUsage(ctx, "PB-DDDD-EEEE"); err != nil || uses != 1 {
+		t.Fatalf("usage after an order = %d, %v", uses, err)
+	}
 	if deleted, err := c.DeleteDiscountCode(ctx, node.ID); err != nil || !deleted || len(b.fake.DiscountCodes(fakeShop)) != 0 {
 		t.Fatalf("delete = %v, %v", deleted, err)
 	}
 	if deleted, err := c.DeleteDiscountCode(ctx, node.ID); err != nil || deleted {
 		t.Fatalf("delete again = %v, %v", deleted, err)
+	}
+	if _, _, found, err := c.DiscountUsage(ctx, "PB-DDDD-EEEE"); err != nil || found {
+		t.Fatalf("usage of a deleted code: found %v, %v", found, err)
 	}
 }

@@ -212,3 +212,32 @@ func (c *Client) DeleteDiscountCode(ctx context.Context, discountID string) (del
 	}
 	return data.Delete.DeletedID != nil, nil
 }
+
+const discountUsage = `query DiscountUsage($code: String!) {
+  codeDiscountNodeByCode(code: $code) { id codeDiscount { __typename ... on DiscountCodeBasic { asyncUsageCount } } }
+}`
+
+// DiscountUsage looks a code up and returns its discount's id and how many
+// orders used it (asyncUsageCount, which Shopify updates asynchronously,
+// so a use a moment old may not show yet). found is false when no discount
+// holds the code.
+func (c *Client) DiscountUsage(ctx context.Context, code string) (id string, uses int, found bool, err error) {
+	var data struct {
+		Node *struct {
+			ID           string `json:"id"`
+			CodeDiscount *struct {
+				AsyncUsageCount int `json:"asyncUsageCount"`
+			} `json:"codeDiscount"`
+		} `json:"codeDiscountNodeByCode"`
+	}
+	if err := c.Do(ctx, discountUsage, map[string]any{"code": code}, &data); err != nil {
+		return "", 0, false, fmt.Errorf("shopify: discount usage: %w", err)
+	}
+	if data.Node == nil {
+		return "", 0, false, nil
+	}
+	if data.Node.CodeDiscount != nil {
+		uses = data.Node.CodeDiscount.AsyncUsageCount
+	}
+	return data.Node.ID, uses, true, nil
+}
