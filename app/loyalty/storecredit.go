@@ -28,17 +28,26 @@ func (s *Service) seam(ctx context.Context, couponID int64) error {
 // Shopify).
 const creditMatchSlack = 5 * time.Minute
 
+// CreditCallQuiet is how long after a store credit call was sent no other
+// is sent for the same row, even when the look-up does not find its
+// credit: a call that timed out on our side may still be running at
+// Shopify (the client gives up after 10 s). Retries inside it wait (the
+// job's backoff, or the sweep).
+const CreditCallQuiet = time.Minute
+
 // issueStoreCredit credits a pending store credit reward to the customer's
 // Shopify store credit account and confirms it (activateCoupon: the row
 // active with the transaction id, store_credit_issued and
 // wallet_points_redeemed in one transaction).
 //
 // storeCreditAccountCredit has no idempotency key, so the row is the
-// journal: MarkCouponCalled commits shopify_called_at before every call,
-// and an attempt that finds it set (an earlier call timed out, lost its
-// answer, or its process died before confirming) first looks for the
-// credit in Shopify (findStoreCredit) and confirms the one it finds instead
-// of crediting again. Shopify's refusal (a user error) is final: the row
+// journal: MarkCouponCalled commits shopify_called_at before every call
+// (a compare-and-set, so two attempts never both send), and an attempt
+// that finds it set (an earlier call timed out, lost its answer, or its
+// process died before confirming) first looks for the credit in Shopify
+// (findStoreCredit) and confirms the one it finds instead of crediting
+// again; not found, it sends again only once CreditCallQuiet has passed
+// since the earlier call, which may still be running at Shopify. Shopify's refusal (a user error) is final: the row
 // fails, the points come back with redemption_failed and Shopify's reason.
 // Other errors are returned for the job to retry; on the last attempt the
 // credit is looked up once more, and failed only when Shopify answers that
@@ -60,12 +69,28 @@ func (s *Service) issueStoreCredit(ctx context.Context, shop *store.Shop, c *sto
 			return fmt.Errorf("loyalty: store credit %d: %w", c.ID, err)
 		case found != nil:
 			return s.activateCoupon(ctx, shop, c, found.ID)
+		case s.clock().Before(c.ShopifyCalledAt.Add(CreditCallQuiet)):
+			// Not in Shopify yet, but the earlier call may still land.
+			s.recordCouponAttempt(ctx, c, "waiting for the previous store credit call to settle before sending another")
+			if final {
+				return nil // the coupon sweep tries again later
+			}
+			return fmt.Errorf("loyalty: store credit %d: the previous call was sent %s ago; waiting", c.ID, s.clock().Sub(*c.ShopifyCalledAt))
 		}
-		// Not in Shopify: the earlier call did not credit. Send it again.
+		// Not in Shopify, and the earlier call is long settled: it did not
+		// credit. Send it again.
 	}
-	called, err := s.st.MarkCouponCalled(ctx, shop.ID, c.ID, s.clock())
-	if err != nil || !called {
+	called, err := s.st.MarkCouponCalled(ctx, shop.ID, c.ID, c.ShopifyCalledAt, s.clock())
+	if err != nil {
 		return err
+	}
+	if !called {
+		// Confirmed, failed, or another attempt is sending it: never two.
+		now, err := s.st.Coupon(ctx, shop.ID, c.ID)
+		if err != nil || now.Status != store.CouponPending {
+			return err
+		}
+		return fmt.Errorf("loyalty: store credit %d: another attempt is sending it", c.ID)
 	}
 	tx, err := client.CreditStoreCredit(ctx, shopify.StoreCreditInput{
 		OwnerGID: shopify.GID("Customer", c.ShopifyCustomerID), Amount: c.DiscountValue, Currency: c.Currency, ExpiresAt: *c.ExpiresAt,

@@ -214,6 +214,7 @@ func TestStoreCredit_FaultsNeverCreditTwice(t *testing.T) {
 				if got.LastError == "" {
 					t.Error("a pending store credit does not say what went wrong")
 				}
+				b.clock.Add(loyalty.CreditCallQuiet) // the job's backoff, or the sweep
 				if err := b.svc.CreateCoupon(ctx, b.shop.ID, c.ID, false); err != nil {
 					t.Fatalf("retry: %v", err)
 				}
@@ -487,6 +488,74 @@ func TestCancelRedemption_CodeAlreadyGoneInShopify(t *testing.T) {
 	}
 	if got, _ := b.st.Coupon(ctx, b.shop.ID, c2.ID); got.Status != store.CouponActive || len(f.DiscountCodes(b.shop.Domain)) != 1 {
 		t.Fatalf("row %s after a failed cancel", got.Status)
+	}
+	b.reconcile(t, b.shop, sampleCustomerID)
+}
+
+// TestStoreCredit_NeverTwoCallsInFlight: after a call whose outcome is
+// unknown (here a 503, which Shopify never ran; it could as well have been
+// a timeout still running there), a retry inside CreditCallQuiet looks the
+// credit up but sends nothing; after it, one credit is sent. Two attempts
+// racing on the same row send one call between them.
+func TestStoreCredit_NeverTwoCallsInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := creditSetup(t, b, nil, false)
+	ctx := context.Background()
+	c, err := b.svc.RedeemWithKey(ctxAs("shopper"), b.shop.ID, sampleCustomerID, "credit-5", "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.FailNext(b.shop.Domain, http.StatusServiceUnavailable, 1)
+	if err := b.svc.CreateCoupon(ctx, b.shop.ID, c.ID, false); err == nil {
+		t.Fatal("a 503 answered no error")
+	}
+	credits := func() int { return len(f.StoreCredits(b.shop.Domain)) }
+	mutations := func() int {
+		n := 0
+		for _, r := range f.Requests(b.shop.Domain) {
+			if strings.Contains(string(r.Body), "storeCreditAccountCredit(") {
+				n++
+			}
+		}
+		return n
+	}
+	sent := mutations()
+	b.clock.Add(loyalty.CreditCallQuiet / 2)
+	if err := b.svc.CreateCoupon(ctx, b.shop.ID, c.ID, false); err == nil || !strings.Contains(err.Error(), "waiting") {
+		t.Fatalf("retry inside the quiet period = %v, want a wait", err)
+	}
+	if err := b.svc.CreateCoupon(ctx, b.shop.ID, c.ID, true); err != nil {
+		t.Fatalf("last attempt inside the quiet period = %v, want left pending", err)
+	}
+	if got, _ := b.st.Coupon(ctx, b.shop.ID, c.ID); got.Status != store.CouponPending || mutations() != sent || credits() != 0 {
+		t.Fatalf("inside the quiet period: row %s, %d more calls, %d credits", got.Status, mutations()-sent, credits())
+	}
+	b.clock.Add(loyalty.CreditCallQuiet)
+	if err := b.svc.CreateCoupon(ctx, b.shop.ID, c.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.st.Coupon(ctx, b.shop.ID, c.ID); got.Status != store.CouponActive || credits() != 1 || mutations() != sent+1 {
+		t.Fatalf("after the quiet period: row %s, %d credits, %d more calls", got.Status, credits(), mutations()-sent)
+	}
+
+	// Racing attempts on a fresh row: one call between them.
+	c2, err := b.svc.RedeemWithKey(ctxAs("shopper"), b.shop.ID, sampleCustomerID, "credit-5", "k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent = mutations()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = b.svc.CreateCoupon(ctx, b.shop.ID, c2.ID, false)
+		}()
+	}
+	wg.Wait()
+	if got, _ := b.st.Coupon(ctx, b.shop.ID, c2.ID); got.Status != store.CouponActive || credits() != 2 || mutations() != sent+1 {
+		t.Fatalf("racing attempts: row %s, %d credits, %d calls", got.Status, credits(), mutations()-sent)
 	}
 	b.reconcile(t, b.shop, sampleCustomerID)
 }

@@ -203,12 +203,14 @@ WHERE shop_id = ? AND id = ? AND status = 'active' AND redeemed_at IS NULL`, now
 }
 
 // MarkCouponCalled records, before a Shopify call that may create the
-// coupon's code or credit is sent, that one was; it reports whether the
-// coupon is still pending. Committed before the call, it tells every later
-// attempt to look in Shopify first.
-func (s *Store) MarkCouponCalled(ctx context.Context, shopID app.ShopID, id int64, now time.Time) (bool, error) {
+// coupon's code or credit is sent, that one was. It is a compare-and-set on
+// the previous mark (prev, nil for none): it reports false when the coupon
+// is no longer pending or another attempt marked it meanwhile, and then
+// the call must not be sent. Committed before the call, the mark tells
+// every later attempt to look in Shopify first.
+func (s *Store) MarkCouponCalled(ctx context.Context, shopID app.ShopID, id int64, prev *time.Time, now time.Time) (bool, error) {
 	res := s.db.WithContext(ctx).Exec(`UPDATE coupons SET shopify_called_at = ?, updated_at = ?
-WHERE shop_id = ? AND id = ? AND status = 'pending'`, now, now, shopID, id)
+WHERE shop_id = ? AND id = ? AND status = 'pending' AND shopify_called_at IS NOT DISTINCT FROM ?`, now, now, shopID, id, prev)
 	if res.Error != nil {
 		return false, fmt.Errorf("store: mark coupon called: %w", formatError(res.Error))
 	}
