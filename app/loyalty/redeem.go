@@ -26,7 +26,10 @@ import (
 // Redeem turns a customer's points into the reward rewardID: one
 // transaction reserves the reward's price from spendable lots,
 // soonest-expiring first (ledger.Consume), appends the redeem entry and
-// stores the coupon as pending with a fresh unique code. The Shopify
+// stores the coupon as pending with a fresh unique code (for a store credit
+// reward, the journal row of the credit: amount, currency and an expiry of
+// its own, see storeCreditTerms; CreateCoupon credits it and
+// store_credit_issued replaces coupon_created). The Shopify
 // discount code is created after commit by a job (see CreateCoupon);
 // coupon_created and wallet_points_redeemed are written only once Shopify
 // has confirmed the code, so no flow ever emails a code that does not work,
@@ -200,7 +203,8 @@ func (s *Service) kick(ctx context.Context, args river.JobArgs, attrs ...any) {
 }
 
 // CreateCoupon creates a pending coupon's discount code in Shopify (one
-// use, for its customer only, ending when the coupon expires) and, once
+// use, for its customer only, ending when the coupon expires), or credits
+// a pending store credit (issueStoreCredit), and, once
 // Shopify confirms it, marks it active and writes coupon_created and
 // wallet_points_redeemed (activateCoupon). It runs in a job, outside any
 // database transaction. Shopify's refusal (a user error) is final: the
