@@ -80,8 +80,8 @@ const (
 	// ReasonRedemptionCancelled: the merchant cancelled an unused reward
 	// coupon and its points came back.
 	ReasonRedemptionCancelled = "redemption_cancelled"
-	ReasonRefund        = "refund"
-	ReasonCancel        = "cancel"
+	ReasonRefund              = "refund"
+	ReasonCancel              = "cancel"
 	// ReasonOrderEdit: an order edit or an exchange added lines (points
 	// rewarded) or removed them (points reversed) after the order earned.
 	ReasonOrderEdit = "order_edit"

@@ -55,7 +55,7 @@ type Coupon struct {
 	ShopifyCalledAt *time.Time `json:"-"`
 	CancelledAt     *time.Time `json:"cancelled_at,omitempty"`
 	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt         time.Time  `json:"-"`
+	UpdatedAt       time.Time  `json:"-"`
 }
 
 // TableName implements gorm's tabler.
