@@ -111,6 +111,41 @@ func (s *server) handleCustomerRedeem(c echo.Context) error {
 	return c.JSON(http.StatusCreated, coupon)
 }
 
+// maxRedemptionsListed bounds GET /api/v1/customers/{id}/redemptions.
+const maxRedemptionsListed = 100
+
+// handleCustomerRedemptions is GET
+// /api/v1/customers/{shopify_customer_id}/redemptions: the customer's
+// redemptions (coupons and store credits), newest first, at most
+// maxRedemptionsListed, with the ids the cancel route takes. A customer of
+// another shop, or none, is 404.
+func (s *server) handleCustomerRedemptions(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c.Param("shopify_customer_id"), "shopify_customer_id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	cust, err := s.st.CustomerByShopifyID(ctx, shop.ID, id)
+	if err != nil {
+		if app.ErrorCode(err) == app.ENOTFOUND {
+			return app.Errorf(app.ENOTFOUND, "Customer not found.")
+		}
+		return err
+	}
+	coupons, err := s.st.CouponsOf(ctx, shop.ID, cust.ID)
+	if err != nil {
+		return err
+	}
+	if len(coupons) > maxRedemptionsListed {
+		coupons = coupons[:maxRedemptionsListed]
+	}
+	return c.JSON(http.StatusOK, coupons)
+}
+
 // handleCustomerCancelRedemption is POST
 // /api/v1/customers/{shopify_customer_id}/redemptions/{redemption_id}/cancel:
 // the merchant cancels an unused reward coupon (loyalty.CancelRedemption):

@@ -125,6 +125,16 @@ func TestAPI_CancelRedemption(t *testing.T) {
 		}
 	}
 
+	// The list names every redemption, newest first, with its state.
+	rec := b.call(http.MethodGet, path+"/redemptions", tok, nil)
+	requireStatus(t, rec, http.StatusOK)
+	list := decodeJSON[[]map[string]any](t, rec)
+	if len(list) != 4 || list[0]["id"] != float64(credit) || list[0]["discount_type"] != "store_credit" || list[0]["currency"] != "USD" ||
+		list[2]["id"] != float64(active) || list[2]["status"] != "cancelled" || list[3]["status"] != "pending" {
+		t.Fatalf("redemptions = %v", list)
+	}
+	requireAPIError(t, b.call(http.MethodGet, path+"/redemptions", otherTok, nil), http.StatusNotFound, "not_found", "")
+
 	for _, tc := range []struct {
 		name, path, token string
 		status            int

@@ -127,6 +127,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	api.POST("/customers/:shopify_customer_id/points", s.handleCustomerPoints).Name = routeAPICustomerPoints
 	api.POST("/customers/:shopify_customer_id/redeem", s.handleCustomerRedeem).Name = routeAPICustomerRedeem
 	api.PUT("/customers/:shopify_customer_id/birthday", s.handleCustomerBirthday).Name = routeAPICustomerBirthday
+	api.GET("/customers/:shopify_customer_id/redemptions", s.handleCustomerRedemptions).Name = routeAPICustomerRedemptions
 	api.POST("/customers/:shopify_customer_id/redemptions/:redemption_id/cancel", s.handleCustomerCancelRedemption).Name = routeAPICustomerCancel
 	api.GET("/referrals", s.handleReferralsList).Name = routeAPIReferrals
 	api.POST("/referrals/:id/approve", s.handleReferralApprove).Name = routeAPIReferralApprove
