@@ -30,6 +30,7 @@ import (
 
 	"github.com/perkbridge/perkbridge/app/fake"
 	"github.com/perkbridge/perkbridge/app/ledger"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/pgtest"
 	"github.com/perkbridge/perkbridge/app/shopify"
 )
@@ -447,6 +448,11 @@ func TestExtension_ManifestBlocksAndBudget(t *testing.T) {
 		switch s.Target {
 		case "body":
 			embeds++
+			// The launch checklist finds the embed in the theme's
+			// settings and deep-links to it by this handle.
+			if name != loyalty.ThemeEmbedHandle {
+				t.Errorf("%s: the app embed is %q, but the checklist looks for %q", b.file, name, loyalty.ThemeEmbedHandle)
+			}
 		case "section":
 		default:
 			t.Errorf("%s: target %q, want body (app embed) or section (app block)", b.file, s.Target)

@@ -119,6 +119,14 @@ type SetupStep struct {
 	Text  string
 	Done  bool
 	URL   string
+	// External opens URL in the whole admin window, not the app's frame
+	// (Shopify's theme editor).
+	External bool
+	// CheckURL, when set, posts a "Check again" for a step the app
+	// verifies by reading the shop (the theme's app embed).
+	CheckURL string
+	// Testid names the step for tests.
+	Testid string
 }
 
 // Flash is the outcome of the last action, shown once at the top of a page.
@@ -352,7 +360,7 @@ type StatsRow struct {
 // DeliveryStatuses are the delivery statuses in the order pages show them
 // (DESIGN.md §5).
 func DeliveryStatuses() []string {
-	return []string{"sent", "late", "pending", "failed", "skipped"}
+	return []string{"sent", "late", "unconfirmed", "pending", "failed", "skipped"}
 }
 
 // DeliveriesView is the delivery log.
@@ -402,6 +410,9 @@ type DeliveryRow struct {
 	SentAt             *time.Time
 	NextAttemptAt      *time.Time
 	RetryURL           string // POST; empty when the delivery cannot be retried
+	// Payload is the document sent (indented JSON) for a delivery the
+	// sink did not confirm; a retry sends it again. Empty otherwise.
+	Payload string
 }
 
 // ProgramView is the program settings form.
@@ -441,6 +452,7 @@ type ProgramForm struct {
 	ReviewRequestDays     string
 	PendingDays           string
 	GuestPointsDays       string
+	RetentionDays         string
 	ExpiryMonths          string
 	ReminderDays          string // "30, 7, 1"
 	NudgeEnabled          bool
@@ -722,4 +734,12 @@ type SinkRecord struct {
 type SinkField struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+}
+
+// DoneAttr is Done as an attribute value ("true" or "false").
+func (s SetupStep) DoneAttr() string {
+	if s.Done {
+		return "true"
+	}
+	return "false"
 }

@@ -53,7 +53,9 @@ const apiBodyLimit = "1M"
 //   - Shopify's HMAC, checked by the handler: POST /webhooks, /auth/callback
 //     (plus the signed state cookie);
 //   - ID token (App Bridge), or the demo cookie in demo mode: /app, /api/v1;
-//   - app-proxy signature: /proxy.
+//   - app-proxy signature: /proxy;
+//   - customer account session token (the customer account extension):
+//     /account/api/v1, the storefront JSON API's second door.
 func addRoutes(e *echo.Echo, s *server) {
 	e.GET("/healthz", s.handleHealthz).Name = routeHealthz
 	e.GET("/readyz", s.handleReadyz).Name = routeReadyz
@@ -103,6 +105,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.POST("/customers/:id/redemptions/:redemption_id/cancel", s.handleCustomerCancelPage).Name = routeAppCustomerCancel
 	pages.GET("/referrals", s.handleReferralsPage).Name = routeAppReferrals
 	pages.POST("/referrals/:id/approve", s.handleReferralApprovePage).Name = routeAppReferralApprove
+	pages.POST("/storefront/check", s.handleStorefrontCheckPage).Name = routeAppStorefrontCheck
 
 	// JSON admin API. Preflights are answered before authentication, as
 	// they never carry the Authorization header.
@@ -152,4 +155,19 @@ func addRoutes(e *echo.Echo, s *server) {
 	papi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeProxyRedemption
 	papi.GET("/activity", s.handleProxyActivity).Name = routeProxyActivity
 	papi.POST("/referrals", s.handleProxyRefer).Name = routeProxyRefer
+
+	// The same storefront JSON API for the customer account extension
+	// (account.go): the same handlers behind the session-token door.
+	// Preflights are answered before authentication.
+	e.OPTIONS("/account/api/v1/*", s.handleAccountPreflight).Name = routeAccountPreflight
+	aapi := e.Group("/account/api/v1", accountCORS, noStore, middleware.BodyLimit(proxyAPIBodyLimit), s.verifyAccountToken)
+	aapi.GET("/member", s.handleProxyMember).Name = routeAccountMember
+	aapi.GET("/rewards", s.handleProxyRewards).Name = routeAccountRewards
+	aapi.POST("/redemptions", s.handleProxyRedeem).Name = routeAccountRedeem
+	aapi.GET("/redemptions", s.handleProxyRedemptions).Name = routeAccountRedemptions
+	aapi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeAccountRedemption
+	aapi.PUT("/birthday", s.handleProxyBirthday).Name = routeAccountBirthday
+	aapi.GET("/activity", s.handleProxyActivity).Name = routeAccountActivity
+	aapi.POST("/referrals", s.handleProxyRefer).Name = routeAccountRefer
+	aapi.GET("/orders/:order_id", s.handleAccountOrder).Name = routeAccountOrder
 }

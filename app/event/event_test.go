@@ -481,7 +481,7 @@ func TestParseChannelAndStatus(t *testing.T) {
 	if _, err := event.ParseChannel("web"); app.ErrorField(err) != "channels" || app.ErrorCode(err) != app.EINVALID {
 		t.Errorf("ParseChannel(web) err = %v, want a field error on channels", err)
 	}
-	want := []event.Status{"pending", "sent", "failed", "skipped", "late"}
+	want := []event.Status{"pending", "sent", "failed", "skipped", "late", "unconfirmed"}
 	if !slices.Equal(event.Statuses(), want) {
 		t.Errorf("Statuses = %v, want %v", event.Statuses(), want)
 	}

@@ -157,6 +157,8 @@ type shopifyShop struct {
 	discounts       []ShopifyDiscount
 	segments        []ShopifySegment
 	orders          []*ShopifyOrder
+	themes          []*ShopifyTheme
+	noThemeAccess   bool
 	// Store credit (shopify_storecredit.go).
 	currency       string // "" is USD
 	refuseCredits  []creditRefusal

@@ -654,6 +654,9 @@ func (e *gqlExec) complete(def gqlField, val any, fld *ast.Field, path []any) an
 }
 
 func runtimeType(static string, v any) string {
+	if t, ok := v.(interface{ gqlType() string }); ok {
+		return t.gqlType()
+	}
 	if _, ok := v.(*ShopifyDiscount); ok && static == "DiscountCode" {
 		return "DiscountCodeBasic"
 	}
@@ -851,6 +854,9 @@ func (e *gqlExec) resolve(typeName string, obj any, fld *ast.Field, path []any) 
 			return 0
 		}
 	default:
+		if v, ok := e.resolveThemeTypes(typeName, obj, fld); ok {
+			return v
+		}
 		return e.resolveSegmentTypes(typeName, obj, fld)
 	}
 	return nil
@@ -871,6 +877,8 @@ func (e *gqlExec) resolveQuery(fld *ast.Field, a map[string]any, path []any) any
 		return e.findCustomer(func(c *ShopifyCustomer) bool { return c.ID == id })
 	case "segments":
 		return e.resolveSegmentsQuery(a)
+	case "themes":
+		return e.resolveThemesQuery(fld, a, path)
 	case "order":
 		return e.resolveOrderQuery(fld, a, path)
 	case "codeDiscountNodeByCode":

@@ -419,6 +419,21 @@ func TestRunner_KlaviyoFaults(t *testing.T) {
 		if d.Attempts != 1 || *d.LastStatusCode != 400 || !strings.HasPrefix(d.LastError, "Klaviyo refused the event: 400") || d.ResponseExcerpt == "" {
 			t.Fatalf("%+v", d)
 		}
+		// The Create Event document that was refused is kept beside the
+		// answer: what the retry sends again.
+		var doc struct {
+			Data struct {
+				Type       string `json:"type"`
+				Attributes struct {
+					UniqueID   string         `json:"unique_id"`
+					Properties map[string]any `json:"properties"`
+				} `json:"attributes"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(d.Payload, &doc); err != nil || doc.Data.Type != "event" || doc.Data.Attributes.UniqueID == "" ||
+			doc.Data.Attributes.Properties["event_id"] != ids[0].String() {
+			t.Fatalf("payload kept %s (%v)", d.Payload, err)
+		}
 		ctx := context.Background()
 		if _, err := b.svc.Retry(ctx, b.shop.ID, d.ID); err != nil {
 			t.Fatal(err)
@@ -507,7 +522,60 @@ func TestRunner_CleverTapFaults(t *testing.T) {
 		if d.Attempts != 1 || *d.LastStatusCode != 513 || !strings.Contains(d.LastError, "ErrorCode: 513 - Trying to raise a restricted system event") {
 			t.Fatalf("%+v", d)
 		}
+		// The log keeps the record that was sent, beside the answer.
+		var sent struct {
+			EvtName  string         `json:"evtName"`
+			Identity string         `json:"identity"`
+			EvtData  map[string]any `json:"evtData"`
+		}
+		if err := json.Unmarshal(d.Payload, &sent); err != nil || sent.EvtName != "App Launched" || sent.EvtData["coupon_code"] != "X" || sent.Identity == "" {
+			t.Fatalf("payload kept %s (%v)", d.Payload, err)
+		}
+		for _, id := range ids {
+			if p := b.delivery(id).Payload; p != nil {
+				t.Fatalf("a confirmed delivery keeps its payload %s", p)
+			}
+		}
 		once(t, b, ids)
+	})
+	t.Run("UnnamedRefusalConfirmsNothing", func(t *testing.T) {
+		t.Parallel()
+		// CleverTap refuses one record of four without saying which: the
+		// three it did take are not knowable, so none is counted as sent.
+		// Each is unconfirmed with the reason, and retrying one by hand
+		// sends it again.
+		b, ids := start(t, 4)
+		b.ct.UnnamedRefusalNext(1)
+		b.run(forward.RunnerOptions{CleverTapInFlight: 1}) // one upload of the four
+		b.waitStatus(20*time.Second, map[string]int{"unconfirmed": 4})
+		ups := 0
+		for _, u := range b.ct.Uploads() {
+			if len(u.Records) > 0 && fmt.Sprint(u.Records[0].(map[string]any)["type"]) == "event" {
+				ups++
+			}
+		}
+		if got := len(b.ct.Events()); got != 3 || ups != 1 {
+			t.Fatalf("the fake kept %d events in %d uploads, want 3 in 1", got, ups)
+		}
+		d := b.delivery(ids[0])
+		if d.Status != "unconfirmed" || d.SentAt == nil || !strings.Contains(d.LastError, "does not say whether this event was ingested") ||
+			!strings.Contains(d.LastError, "3 of 4 records processed, 1 refused, 1 of the refusals name no record") {
+			t.Fatalf("%+v", d)
+		}
+		st, err := b.svc.Stats(context.Background(), b.shop.ID, forward.StatsFilter{Bucket: "day"})
+		if err != nil || st.Totals.Sent != 0 || st.Totals.Unconfirmed != 4 {
+			t.Fatalf("stats %+v, %v", st.Totals, err)
+		}
+		if !strings.Contains(string(d.Payload), `"evtName"`) {
+			t.Fatalf("unconfirmed payload %s", d.Payload)
+		}
+		if _, err := b.svc.Retry(context.Background(), b.shop.ID, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		b.waitStatus(20*time.Second, map[string]int{"unconfirmed": 3, "sent": 1})
+		if d = b.delivery(ids[0]); d.Status != "sent" || d.Payload != nil || d.LastError != "" {
+			t.Fatalf("after the retry %+v", d)
+		}
 	})
 	t.Run("DiscardedEventIsFinal528", func(t *testing.T) {
 		t.Parallel()
@@ -762,7 +830,12 @@ func TestRunner_TwoRunners(t *testing.T) {
 		b.run(opts)
 		opts.ID = "process-2"
 		b.run(opts)
-		b.waitStatus(60*time.Second, map[string]int{"sent": 1200})
+		// Events sent one by one are confirmed (sent); those of a bulk
+		// job are accepted, unconfirmed: Klaviyo never confirms them.
+		b.waitFor(60*time.Second, "1200 deliveries settled", func() (bool, string) {
+			got := b.counts()
+			return got["sent"]+got["unconfirmed"] == 1200, fmt.Sprint(got)
+		})
 		bulk, backfilled := 0, 0
 		for _, e := range b.kl.Events() {
 			if e.Bulk {
@@ -775,6 +848,14 @@ func TestRunner_TwoRunners(t *testing.T) {
 		if len(distinctKlaviyo(b.kl.Events())) != 1200 || b.kl.Duplicates() != 0 || b.klCount.count(429) != 0 || bulk == 0 || backfilled != 200 {
 			t.Fatalf("%d distinct, %d dupes, %d 429s, %d bulk, %d backfilled", len(distinctKlaviyo(b.kl.Events())), b.kl.Duplicates(),
 				b.klCount.count(429), bulk, backfilled)
+		}
+		if got := b.counts(); got["unconfirmed"] != bulk || got["sent"] != 1200-bulk {
+			t.Fatalf("deliveries %v, want %d unconfirmed (the bulk ones) and the rest sent", got, bulk)
+		}
+		var reason string
+		if err := b.st.Gorm().Raw(`SELECT last_error FROM deliveries WHERE shop_id = ? AND status = 'unconfirmed' LIMIT 1`, b.shop.ID).Scan(&reason).Error; err != nil ||
+			!strings.Contains(reason, "bulk job") {
+			t.Fatalf("unconfirmed reason %q, %v", reason, err)
 		}
 		t.Logf("%d of 1200 events went in bulk requests", bulk)
 	})

@@ -503,6 +503,20 @@ func sentOutcome(d *store.ClaimedDelivery, status string, code int, excerpt stri
 	return store.DeliveryOutcome{ID: d.ID, Attempts: d.Attempts, Status: status, StatusCode: code, Excerpt: excerpt, PossiblyDuplicated: dup}
 }
 
+// keepPayload reports whether the delivery log keeps the payload of an
+// outcome: everything not confirmed by the sink (failed, unconfirmed, to
+// be retried), so the merchant sees what was sent and what a retry sends.
+// Confirmed ones do not need it, and skipped ones were never built.
+func keepPayload(o store.DeliveryOutcome) bool {
+	switch o.Status {
+	case store.DeliveryFailed, store.DeliveryUnconfirmed:
+		return true
+	case store.DeliveryPending:
+		return !o.Release
+	}
+	return false
+}
+
 func failedOutcome(d *store.ClaimedDelivery, code int, msg, excerpt string) store.DeliveryOutcome {
 	return store.DeliveryOutcome{ID: d.ID, Attempts: d.Attempts, Status: store.DeliveryFailed, StatusCode: code, Error: msg, Excerpt: excerpt}
 }

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -95,6 +96,13 @@ func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) 
 			if v := r.cleverTapOutcomes(ds, idx, dup, up, err, outs, leaseKey(in)); v.pause != "" {
 				r.pause(ctx, in, v.pause)
 			}
+			for j, i := range idx {
+				if keepPayload(outs[i]) {
+					if body, err := json.Marshal(records[j]); err == nil {
+						outs[i].Payload = body
+					}
+				}
+			}
 		}
 		r.record(ctx, outs)
 	})
@@ -165,13 +173,24 @@ func (r *Runner) cleverTapOutcomes(ds []store.ClaimedDelivery, idx []int, dup []
 				unknown++
 			}
 		}
-		if unknown > 0 {
-			r.log.Warn("CleverTap refused records it did not identify; they are counted as sent", "records", unknown)
+		// An answer that does not account for every record (refusals
+		// naming no record, or counts that do not add up) confirms none of
+		// the records it does not refuse: they may or may not be in
+		// CleverTap. Never counted as sent.
+		doubt := ""
+		if unknown > 0 || up.Processed+len(up.Unprocessed) != len(idx) {
+			doubt = fmt.Sprintf("CleverTap took the upload, but its answer does not say whether this event was ingested "+
+				"(%d of %d records processed, %d refused, %d of the refusals name no record).", up.Processed, len(idx), len(up.Unprocessed), unknown)
+			r.log.Warn("CleverTap's upload answer does not account for every record; those not refused are marked unconfirmed",
+				"records", len(idx), "processed", up.Processed, "refused", len(up.Unprocessed), "unidentified", unknown)
 		}
 		for j, i := range idx {
 			d := &ds[i]
 			u, bad := refused[j]
 			switch {
+			case !bad && doubt != "":
+				outs[i] = sentOutcome(d, store.DeliveryUnconfirmed, http.StatusOK, excerpt, dup[i])
+				outs[i].Error = doubt
 			case bad && u.Retryable:
 				outs[i] = r.retryOutcome(d, u.Code, "CleverTap could not process the record: "+u.Error, excerpt)
 				outs[i].PossiblyDuplicated = dup[i]

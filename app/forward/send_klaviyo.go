@@ -139,13 +139,28 @@ func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) ta
 			if v := r.sendBulk(ctx, in, client.klaviyo, ds, items, outs); v.pause != "" {
 				r.pause(ctx, in, v.pause)
 			}
+			klaviyoPayloads(items, outs)
 			r.record(ctx, outs)
 			return res
 		}
 	}
 	res.notBefore = r.sendSingles(ctx, in, client.klaviyo, ds, items, outs)
+	klaviyoPayloads(items, outs)
 	r.record(ctx, outs)
 	return res
+}
+
+// klaviyoPayloads keeps the event document built for each delivery that
+// did not end confirmed, for the delivery log (what was sent, and what a
+// retry sends again).
+func klaviyoPayloads(items []klItem, outs []store.DeliveryOutcome) {
+	for _, it := range items {
+		if keepPayload(outs[it.i]) {
+			if body, err := klaviyo.EventBody(it.ev); err == nil {
+				outs[it.i].Payload = body
+			}
+		}
+	}
 }
 
 // prepareKlaviyo resolves identities and builds the events of a batch.
@@ -266,6 +281,10 @@ func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *k
 	return time.Time{}
 }
 
+// bulkUnconfirmed explains a delivery sent in a Klaviyo bulk job.
+const bulkUnconfirmed = "Accepted by Klaviyo in a bulk job (202). Klaviyo processes bulk jobs later and does not confirm each event; " +
+	"bulk is used only when a backlog builds up."
+
 // sendBulk sends items in one bulk request (the caller took a bulk grant).
 // Klaviyo accepts or rejects a bulk request as a whole: a 400 naming items
 // fails those items and gives the others back to be sent again.
@@ -298,7 +317,10 @@ func (r *Runner) sendBulk(ctx context.Context, in *store.DueIntegration, c *klav
 		var x verdict
 		outs[it.i], x = r.klaviyoOutcome(&ds[it.i], key, err)
 		if outs[it.i].Status == store.DeliverySent {
-			outs[it.i].Error = ""
+			// A bulk job is accepted as a whole (202) and processed later;
+			// Klaviyo never confirms its events one by one.
+			outs[it.i].Status = store.DeliveryUnconfirmed
+			outs[it.i].Error = bulkUnconfirmed
 		}
 		v.pause = orString(v.pause, x.pause)
 		v.throttle = max(v.throttle, x.throttle)

@@ -131,6 +131,10 @@ type Settings struct {
 	Referral Referral `json:"referral"`
 	// Tiers is the VIP program.
 	Tiers Tiers `json:"tiers"`
+	// RetentionDays is how long the delivery log keeps each event sent to
+	// the integrations (its payload, the sink's answer). Older deliveries
+	// and events are deleted; the statistics keep their counts.
+	RetentionDays int `json:"retention_days"`
 }
 
 // EarnBase says what is added to the subtotal after discounts to form the
@@ -229,6 +233,7 @@ func Defaults() Settings {
 		ReviewRequestDays:       14,
 		PendingDays:             0,
 		GuestPointsDays:         30,
+		RetentionDays:           90,
 		ExpiryMonths:            12,
 		ReminderDays:            []int{30, 7, 1},
 		UnusedNudge:             UnusedNudge{Enabled: false, ThresholdPoints: 500, AfterDays: 30},

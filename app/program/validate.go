@@ -27,6 +27,8 @@ const (
 	MaxRewards               = 20         // redemption options
 	MaxTiers                 = 10         // VIP levels
 	MaxCouponDays            = 3650       // reward coupon lifetime
+	MinRetentionDays         = 30         // the delivery log: a month of history to debug a flow
+	MaxRetentionDays         = 730        // ... and at most two years of customers' events
 	MaxNameLen               = 80         // reward and tier names, in characters
 	MaxKeyLen                = 40         // reward ids and tier keys
 	minDaysPerMonth          = 28         // shortest month: the safe lower bound of an N-month span
@@ -127,6 +129,7 @@ func (s Settings) Validate() error {
 	checkRange(&ps, "review_points", "Review points", s.ReviewPoints, 0, MaxCreditPoints)
 	checkRange(&ps, "review_request_days", "Review request days", int64(s.ReviewRequestDays), 0, MaxDays)
 	checkRange(&ps, "guest_points_days", "Guest points days", int64(s.GuestPointsDays), 0, MaxDays)
+	checkRange(&ps, "retention_days", "Delivery log retention", int64(s.RetentionDays), MinRetentionDays, MaxRetentionDays)
 	checkRange(&ps, "expiry_months", "Expiry months", int64(s.ExpiryMonths), 0, MaxExpiryMonths)
 
 	// The N-month span is at least N×28 days. Bounding pending days and

@@ -20,23 +20,29 @@ const (
 	DeliveryFailed  = "failed"
 	DeliverySkipped = "skipped"
 	DeliveryLate    = "late"
+	// DeliveryUnconfirmed: handed to the sink, which did not confirm this
+	// event (a Klaviyo bulk job; a CleverTap answer that does not add up).
+	DeliveryUnconfirmed = "unconfirmed"
 )
 
 // Delivery is one loyalty event's delivery to one integration.
 type Delivery struct {
-	ID                 int64 `gorm:"primaryKey"`
-	ShopID             app.ShopID
-	IntegrationID      int64
-	DefinitionID       *int64
-	EventID            uuid.UUID
-	Event              string
-	CustomerID         int64
-	ShopifyCustomerID  int64
-	Status             string
-	Attempts           int
-	LastStatusCode     *int
-	LastError          string
-	ResponseExcerpt    string
+	ID                int64 `gorm:"primaryKey"`
+	ShopID            app.ShopID
+	IntegrationID     int64
+	DefinitionID      *int64
+	EventID           uuid.UUID
+	Event             string
+	CustomerID        int64
+	ShopifyCustomerID int64
+	Status            string
+	Attempts          int
+	LastStatusCode    *int
+	LastError         string
+	ResponseExcerpt   string
+	// LastPayload is the document last sent for a delivery the sink did
+	// not confirm (failed, unconfirmed, retrying); nil once confirmed.
+	LastPayload        []byte
 	PossiblyDuplicated bool
 	NextAttemptAt      time.Time
 	LeaseUntil         *time.Time
@@ -194,6 +200,31 @@ func (q DeliveryQuery) where(shopID app.ShopID) (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
+// rollupWhere is where for delivery_stats_hourly (alias h): the counts of
+// expired deliveries. Only the filters statistics use apply; an hour
+// counts in [From, To) by its start.
+func (q DeliveryQuery) rollupWhere(shopID app.ShopID) (string, []any) {
+	conds := []string{"h.shop_id = ?"}
+	args := []any{shopID}
+	add := func(c string, v any) { conds = append(conds, c); args = append(args, v) }
+	if q.Status != "" {
+		add("h.status = ?", q.Status)
+	}
+	if q.Event != "" {
+		add("h.event = ?", q.Event)
+	}
+	if q.IntegrationID != 0 {
+		add("h.integration_id = ?", q.IntegrationID)
+	}
+	if !q.From.IsZero() {
+		add("h.hour >= ?", q.From)
+	}
+	if !q.To.IsZero() {
+		add("h.hour < ?", q.To)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
 // Deliveries returns the shop's deliveries matching q, newest first.
 func (s *Store) Deliveries(ctx context.Context, shopID app.ShopID, q DeliveryQuery) ([]DeliveryRow, error) {
 	if q.Limit <= 0 {
@@ -229,11 +260,12 @@ JOIN integrations i ON i.id = d.integration_id WHERE d.shop_id = ? AND d.id = ?`
 // a fresh retry budget. possibly_duplicated stays: it is history.
 const retrySet = `status = 'pending', attempts = 0, next_attempt_at = now(), lease_until = NULL, sent_at = NULL, updated_at = now()`
 
-// RetryDelivery puts one of the shop's failed or skipped deliveries back
-// to pending, due now. Any other status is ECONFLICT.
+// RetryDelivery puts one of the shop's failed, skipped or unconfirmed
+// deliveries back to pending, due now (an unconfirmed one only when the
+// merchant found it missing at the sink). Any other status is ECONFLICT.
 func (s *Store) RetryDelivery(ctx context.Context, shopID app.ShopID, id int64) (*DeliveryRow, error) {
 	res := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET `+retrySet+`
-WHERE shop_id = ? AND id = ? AND status IN ('failed', 'skipped')`, shopID, id)
+WHERE shop_id = ? AND id = ? AND status IN ('failed', 'skipped', 'unconfirmed')`, shopID, id)
 	if res.Error != nil {
 		return nil, fmt.Errorf("store: retry delivery: %w", formatError(res.Error))
 	}
@@ -294,9 +326,17 @@ func (s *Store) DeliveryCounts(ctx context.Context, shopID app.ShopID, q Deliver
 	}
 	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
 	where, args := dq.where(shopID)
+	hwhere, hargs := dq.rollupWhere(shopID)
 	var out []DeliveryCount
-	err := s.db.WithContext(ctx).Raw(`SELECT date_trunc(?, d.created_at, ?) AS bucket, d.status, count(*) AS n
-FROM deliveries d WHERE `+where+` GROUP BY 1, 2 ORDER BY 1, 2`, append([]any{q.Bucket, q.TimeZone}, args...)...).Scan(&out).Error
+	all := append([]any{q.Bucket, q.TimeZone}, args...)
+	all = append(append(all, q.Bucket, q.TimeZone), hargs...)
+	err := s.db.WithContext(ctx).Raw(`SELECT bucket, status, sum(n)::bigint AS n FROM (
+    SELECT date_trunc(?, d.created_at, ?) AS bucket, d.status, count(*) AS n
+    FROM deliveries d WHERE `+where+` GROUP BY 1, 2
+    UNION ALL
+    SELECT date_trunc(?, h.hour, ?), h.status, sum(h.n)
+    FROM delivery_stats_hourly h WHERE `+hwhere+` GROUP BY 1, 2
+) x GROUP BY 1, 2 ORDER BY 1, 2`, all...).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: delivery counts: %w", formatError(err))
 	}
@@ -318,10 +358,16 @@ type EventDeliveryCount struct {
 func (s *Store) DeliveryCountsByEvent(ctx context.Context, shopID app.ShopID, q DeliveryCountsQuery) ([]EventDeliveryCount, error) {
 	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
 	where, args := dq.where(shopID)
+	hwhere, hargs := dq.rollupWhere(shopID)
 	var out []EventDeliveryCount
-	err := s.db.WithContext(ctx).Raw(`SELECT i.kind, d.event, d.status, count(*) AS n
-FROM deliveries d JOIN integrations i ON i.id = d.integration_id AND i.shop_id = d.shop_id
-WHERE `+where+` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, args...).Scan(&out).Error
+	err := s.db.WithContext(ctx).Raw(`SELECT i.kind, x.event, x.status, sum(x.n)::bigint AS n FROM (
+    SELECT d.integration_id, d.event, d.status, count(*) AS n
+    FROM deliveries d WHERE `+where+` GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT h.integration_id, h.event, h.status, sum(h.n)
+    FROM delivery_stats_hourly h WHERE `+hwhere+` GROUP BY 1, 2, 3
+) x JOIN integrations i ON i.id = x.integration_id AND i.shop_id = ?
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, append(append(args, hargs...), shopID)...).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: delivery counts by event: %w", formatError(err))
 	}
@@ -443,6 +489,9 @@ type DeliveryOutcome struct {
 	Error              string    `json:"error"`
 	Excerpt            string    `json:"excerpt"`
 	PossiblyDuplicated bool      `json:"possibly_duplicated"` // set the flag (it is never cleared)
+	// Payload is the document sent to the sink, kept for outcomes the
+	// sink did not confirm (nil clears it: a confirmed send needs none).
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 // RecordDeliveryOutcomes writes outcomes in one statement and releases the
@@ -474,10 +523,11 @@ UPDATE deliveries d SET
     last_error = CASE WHEN v.release THEN d.last_error ELSE v.error END,
     response_excerpt = CASE WHEN v.release THEN d.response_excerpt ELSE v.excerpt END,
     possibly_duplicated = d.possibly_duplicated OR v.possibly_duplicated,
-    sent_at = CASE WHEN v.status IN ('sent', 'late') THEN now() ELSE NULL END,
+    last_payload = CASE WHEN v.release THEN d.last_payload ELSE v.payload END,
+    sent_at = CASE WHEN v.status IN ('sent', 'late', 'unconfirmed') THEN now() ELSE NULL END,
     updated_at = now()
 FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, attempts integer, status text, uncount boolean, release boolean,
-    next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean)
+    next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean, payload jsonb)
 WHERE d.id = v.id AND d.attempts = v.attempts AND d.status = 'pending'`, string(doc))
 	if res.Error != nil {
 		return 0, fmt.Errorf("store: record deliveries: %w", formatError(res.Error))

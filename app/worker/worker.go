@@ -263,8 +263,9 @@ func (h minLevel) WithGroup(name string) slog.Handler {
 // addresses, phones) do not pile up.
 const WebhookBodyRetention = 30 * 24 * time.Hour
 
-// RetentionWorker blanks webhook bodies older than WebhookBodyRetention,
-// in batches, until none is left.
+// RetentionWorker blanks webhook bodies older than WebhookBodyRetention
+// and expires the delivery log past each shop's retention (see
+// ExpireDeliveryLog), in batches, until none is left.
 type RetentionWorker struct {
 	river.WorkerDefaults[job.Retention]
 	st  *store.Store
@@ -276,6 +277,13 @@ func (w *RetentionWorker) Work(ctx context.Context, j *river.Job[job.Retention])
 	n, err := BlankOldWebhookBodies(ctx, w.st, time.Now().Add(-WebhookBodyRetention))
 	if n > 0 {
 		w.log.InfoContext(ctx, "retention: webhook bodies blanked", "count", n)
+	}
+	if err != nil {
+		return err
+	}
+	gone, err := ExpireDeliveryLog(ctx, w.st, time.Now())
+	if gone != (ExpiredLog{}) {
+		w.log.InfoContext(ctx, "retention: delivery log expired", "deliveries", gone.Deliveries, "events", gone.Events)
 	}
 	return err
 }
