@@ -164,6 +164,7 @@ type shopifyShop struct {
 	refuseCredits  []creditRefusal
 	creditAccounts []*shopifyCreditAccount
 	credits        []*ShopifyStoreCredit
+	noStoreCredit  bool
 }
 
 type shopifyAccess struct {

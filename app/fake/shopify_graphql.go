@@ -726,6 +726,9 @@ func (e *gqlExec) resolve(typeName string, obj any, fld *ast.Field, path []any) 
 		case "segmentCreate":
 			return e.createSegment(a)
 		case "storeCreditAccountCredit":
+			if e.denyStoreCredit(fld, path, "write_store_credit_account_transactions") {
+				return nil
+			}
 			return e.creditStoreCredit(a)
 		case "discountCodeDelete":
 			return e.deleteDiscount(a)
@@ -738,6 +741,9 @@ func (e *gqlExec) resolve(typeName string, obj any, fld *ast.Field, path []any) 
 			"currencyCode": s.currencyCode(), "ianaTimezone": "America/New_York",
 		}[fld.Name]
 	case "Customer":
+		if fld.Name == "storeCreditAccounts" && e.denyStoreCredit(fld, path, "read_store_credit_accounts") {
+			return nil
+		}
 		return e.resolveCustomer(obj.(*ShopifyCustomer), fld, a)
 	case "CustomerEmailAddress":
 		return obj.(string)

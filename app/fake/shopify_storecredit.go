@@ -199,6 +199,27 @@ func CheckRewardDiscount(d ShopifyDiscount, customerGID string) error {
 	return fmt.Errorf("discount %s: %s", d.Code, strings.Join(problems, "; "))
 }
 
+// DenyStoreCredit makes storeCreditAccountCredit and
+// Customer.storeCreditAccounts answer ACCESS_DENIED for shop, as for an app
+// installed before it asked for the store credit scopes (deny false grants
+// them again).
+func (f *Shopify) DenyStoreCredit(shop string, deny bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shopLocked(normalizeShop(shop)).noStoreCredit = deny
+}
+
+// denyStoreCredit reports, and records as a top-level ACCESS_DENIED error,
+// whether the shop lacks the store credit scope for field.
+func (e *gqlExec) denyStoreCredit(fld *ast.Field, path []any, scope string) bool {
+	if !e.shop.noStoreCredit {
+		return false
+	}
+	e.fail(fmt.Sprintf("Access denied for %s field. Required access: `%s` access scope.", fld.Name, scope), fld.Position, path,
+		ext("code", "ACCESS_DENIED", "documentation", "https://shopify.dev/api/usage/access-scopes", "requiredAccess", "`"+scope+"` access scope."))
+	return true
+}
+
 // creditStoreCredit implements storeCreditAccountCredit.
 func (e *gqlExec) creditStoreCredit(a map[string]any) *storeCreditPayload {
 	p := &storeCreditPayload{}

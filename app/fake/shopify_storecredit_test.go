@@ -105,6 +105,22 @@ func TestShopify_StoreCreditAccountCredit(t *testing.T) {
 		t.Fatalf("credits %+v", credits)
 	}
 
+	// Without the store credit scopes: ACCESS_DENIED on the mutation and on
+	// the accounts, nothing credited.
+	b.fake.DenyStoreCredit(testShop, true)
+	denied := b.graphql(t, tok, creditMutation, map[string]any{"id": gid, "input": input("5.00", "USD", expires.Format(time.RFC3339))}).JSON(t)
+	if path(denied, "errors", 0, "extensions", "code") != "ACCESS_DENIED" || path(denied, "data", "storeCreditAccountCredit") != nil {
+		t.Fatalf("denied credit = %v", denied)
+	}
+	denied = b.graphql(t, tok, creditsQuery, map[string]any{"id": gid}).JSON(t)
+	if path(denied, "errors", 0, "extensions", "code") != "ACCESS_DENIED" {
+		t.Fatalf("denied accounts = %v", denied)
+	}
+	b.fake.DenyStoreCredit(testShop, false)
+	if n := len(b.fake.StoreCredits(testShop)); n != 2 {
+		t.Fatalf("%d credits after denied calls", n)
+	}
+
 	// The account lists both, newest first; the expires_at filter keeps one.
 	q := b.graphql(t, tok, creditsQuery, map[string]any{"id": gid})
 	acc := path(q.JSON(t), "data", "customer", "storeCreditAccounts", "nodes", 0)

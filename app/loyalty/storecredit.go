@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -103,6 +104,11 @@ func (s *Service) issueStoreCredit(ctx context.Context, shop *store.Shop, c *sto
 		return s.activateCoupon(ctx, shop, c, tx.ID)
 	case app.ErrorCode(err) == app.EINVALID:
 		return s.failCoupon(ctx, shop, c, err.Error())
+	case isAccessDenied(err):
+		// Rejected before it ran: the shop has not granted the store credit
+		// scopes (installed before they were asked for). Final until the
+		// merchant approves them.
+		return s.failCoupon(ctx, shop, c, "Perkbridge may not issue store credit in this shop until the merchant approves its store credit permissions ("+err.Error()+")")
 	case final:
 		found, lerr := s.findStoreCredit(ctx, client, c)
 		switch {
@@ -118,6 +124,13 @@ func (s *Service) issueStoreCredit(ctx context.Context, shop *store.Shop, c *sto
 	}
 	s.recordCouponAttempt(ctx, c, err.Error())
 	return fmt.Errorf("loyalty: store credit %d in Shopify: %w", c.ID, err)
+}
+
+// isAccessDenied reports whether err is Shopify's top-level ACCESS_DENIED
+// (a missing scope): the operation did not run.
+func isAccessDenied(err error) bool {
+	var ge *shopify.GraphQLError
+	return errors.As(err, &ge) && ge.HasCode("ACCESS_DENIED")
 }
 
 // findStoreCredit looks for the credit a store credit row journaled among

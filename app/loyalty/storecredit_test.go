@@ -168,6 +168,8 @@ func TestStoreCredit_FaultsNeverCreditTwice(t *testing.T) {
 		}, wantStatus: store.CouponFailed, wantFinal: store.CouponFailed, wantReason: "credit limit"},
 		{name: "customer unknown to Shopify", fault: func(f *fake.Shopify, shop string) { f.RemoveCustomer(shop, sampleCustomerID) },
 			wantStatus: store.CouponFailed, wantFinal: store.CouponFailed, wantReason: "Owner does not exist"},
+		{name: "store credit scopes not granted", fault: func(f *fake.Shopify, shop string) { f.DenyStoreCredit(shop, true) },
+			wantStatus: store.CouponFailed, wantFinal: store.CouponFailed, wantReason: "approves its store credit permissions"},
 		{name: "shop currency changed", fault: func(f *fake.Shopify, shop string) { f.SetCurrency(shop, "EUR") },
 			wantStatus: store.CouponFailed, wantFinal: store.CouponFailed, wantReason: "currency"},
 		{name: "answer lost after Shopify credited", fault: func(f *fake.Shopify, shop string) { f.LoseNextAnswer(shop, http.StatusGatewayTimeout, callTries) },
