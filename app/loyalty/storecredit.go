@@ -48,11 +48,16 @@ const CreditCallQuiet = time.Minute
 // process died before confirming) first looks for the credit in Shopify
 // (findStoreCredit) and confirms the one it finds instead of crediting
 // again; not found, it sends again only once CreditCallQuiet has passed
-// since the earlier call, which may still be running at Shopify. Shopify's refusal (a user error) is final: the row
+// since the earlier call, which may still be running at Shopify.
+//
+// Shopify's refusal (a user error, a missing scope) is final: the row
 // fails, the points come back with redemption_failed and Shopify's reason.
-// Other errors are returned for the job to retry; on the last attempt the
-// credit is looked up once more, and failed only when Shopify answers that
-// it does not exist (a look-up that fails leaves it pending for the sweep).
+// Other errors are returned for the job to retry. On the last attempt a
+// call that was throttled (never ran) fails the row; one that may have run
+// is looked up, and left pending when not found, for the sweep to settle
+// after CreditCallQuiet: found then, it is confirmed; still not found on a
+// last attempt, the row fails with the points back. A look-up that fails
+// always leaves the row pending: never failed with a credit that exists.
 func (s *Service) issueStoreCredit(ctx context.Context, shop *store.Shop, c *store.Coupon, final bool) error {
 	if c.ExpiresAt == nil || c.Currency == "" {
 		return s.failCoupon(ctx, shop, c, "store credit without an expiry or a currency")
@@ -77,6 +82,10 @@ func (s *Service) issueStoreCredit(ctx context.Context, shop *store.Shop, c *sto
 				return nil // the coupon sweep tries again later
 			}
 			return fmt.Errorf("loyalty: store credit %d: the previous call was sent %s ago; waiting", c.ID, s.clock().Sub(*c.ShopifyCalledAt))
+		case final:
+			// Not in Shopify, and no call can land any more: on the last
+			// attempt that is the answer.
+			return s.failCoupon(ctx, shop, c, "Shopify did not credit the store credit ("+orDefault(c.LastError, "no answer")+")")
 		}
 		// Not in Shopify, and the earlier call is long settled: it did not
 		// credit. Send it again.
@@ -109,7 +118,13 @@ func (s *Service) issueStoreCredit(ctx context.Context, shop *store.Shop, c *sto
 		// scopes (installed before they were asked for). Final until the
 		// merchant approves them.
 		return s.failCoupon(ctx, shop, c, "Perkbridge may not issue store credit in this shop until the merchant approves its store credit permissions ("+err.Error()+")")
+	case final && isThrottled(err):
+		// Throttled calls never ran: nothing can land.
+		return s.failCoupon(ctx, shop, c, "Shopify did not credit the store credit ("+err.Error()+")")
 	case final:
+		// The call may have run, or may still: look, and when it is not
+		// there yet leave the row pending; the sweep comes back after
+		// CreditCallQuiet and then either finds it or fails it.
 		found, lerr := s.findStoreCredit(ctx, client, c)
 		switch {
 		case lerr != nil:
@@ -119,11 +134,27 @@ func (s *Service) issueStoreCredit(ctx context.Context, shop *store.Shop, c *sto
 		case found != nil:
 			return s.activateCoupon(ctx, shop, c, found.ID)
 		default:
-			return s.failCoupon(ctx, shop, c, "Shopify did not credit the store credit ("+err.Error()+")")
+			s.recordCouponAttempt(ctx, c, err.Error())
+			return nil
 		}
 	}
 	s.recordCouponAttempt(ctx, c, err.Error())
 	return fmt.Errorf("loyalty: store credit %d in Shopify: %w", c.ID, err)
+}
+
+// isThrottled reports whether err is Shopify throttling the call (a
+// THROTTLED answer or a 429, waited out and retried until the client gave
+// up): the call did not run.
+func isThrottled(err error) bool {
+	var te *shopify.ThrottledError
+	return errors.As(err, &te)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // isAccessDenied reports whether err is Shopify's top-level ACCESS_DENIED

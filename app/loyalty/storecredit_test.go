@@ -179,9 +179,9 @@ func TestStoreCredit_FaultsNeverCreditTwice(t *testing.T) {
 			wantStatus: store.CouponActive, wantFinal: store.CouponActive},
 		{name: "down, then up: looked up, then credited once", fault: func(f *fake.Shopify, shop string) { f.FailNext(shop, http.StatusServiceUnavailable, callTries) },
 			wantErr: true, wantStatus: store.CouponPending, retry: true, wantFinal: store.CouponActive},
-		{name: "down on the last attempt, never credited", final: true,
+		{name: "down on the last attempt, never credited: pending until no call can land, then failed", final: true,
 			fault:      func(f *fake.Shopify, shop string) { f.FailNext(shop, http.StatusServiceUnavailable, callTries) },
-			wantStatus: store.CouponFailed, wantFinal: store.CouponFailed, wantReason: "503"},
+			wantStatus: store.CouponPending, wantFinal: store.CouponFailed, wantReason: "503"},
 		{name: "down on the last attempt, look-up down too: left for the sweep", final: true,
 			fault:      func(f *fake.Shopify, shop string) { f.FailNext(shop, http.StatusServiceUnavailable, 2*callTries) },
 			wantStatus: store.CouponPending, retry: true, wantFinal: store.CouponActive},
@@ -221,6 +221,8 @@ func TestStoreCredit_FaultsNeverCreditTwice(t *testing.T) {
 					t.Fatalf("retry: %v", err)
 				}
 			}
+			// The sweep's last attempt, once no earlier call can land.
+			b.clock.Add(loyalty.CreditCallQuiet)
 			if err := b.svc.CreateCoupon(ctx, b.shop.ID, c.ID, true); err != nil {
 				t.Fatalf("again: %v", err)
 			}
