@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/perkbridge/perkbridge/app/fake"
+	"github.com/perkbridge/perkbridge/app/program"
 	"github.com/perkbridge/perkbridge/app/store"
 )
 
@@ -310,4 +313,30 @@ func TestPageCustomer_CancelRedemption(t *testing.T) {
 	// Another shop's customer: 404.
 	rec, _ = b.submit(t, pageOtherShop, strings.Replace(pendingAction, "/customers/7001/", "/customers/9001/", 1), url.Values{})
 	requireStatus(t, rec, http.StatusNotFound)
+
+	// A store credit is listed with its amount, without a code or a cancel
+	// button.
+	prog, err := b.loyalty.GetProgram(ctx, b.shop.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog.Rewards = append(prog.Rewards, program.Reward{ID: "credit-5", Name: "Store credit", PointsCost: 500,
+		DiscountType: program.DiscountStoreCredit, Value: decimal.NewFromInt(5), ExpiresAfterDays: 30})
+	if err := b.loyalty.SaveProgram(ctx, b.shop.ID, prog); err != nil {
+		t.Fatal(err)
+	}
+	b.fake.AddCustomer(pageShop, fake.ShopifyCustomer{ID: pageCustomerID, Email: "ada@example.com"})
+	sc, err := b.loyalty.Redeem(ctx, b.shop.ID, pageCustomerID, "credit-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.loyalty.CreateCoupon(ctx, b.shop.ID, sc.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	_, d = b.page(t, pageShop, "/app/customers/7001")
+	row := d.Find(`[data-testid="redemption-row"][data-status="active"]`)
+	if row.Length() != 1 || !strings.Contains(pageText(row), "USD 5.00 store credit") || strings.Contains(pageText(row), sc.Code) ||
+		row.Find(`[data-testid="redemption-cancel-form"]`).Length() != 0 {
+		t.Errorf("store credit row = %q", pageText(row))
+	}
 }
