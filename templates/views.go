@@ -551,6 +551,29 @@ type CustomerDetailView struct {
 	// ReferralURL is the member's refer-a-friend link.
 	ReferralURL string
 	Birthday    BirthdayForm
+	// Redemptions are the rewards the customer bought, newest first.
+	Redemptions []RedemptionRow
+	// RedemptionError is why the last cancellation was refused, if it was.
+	RedemptionError string
+}
+
+// RedemptionRow is one reward a customer bought: a discount code or store
+// credit.
+type RedemptionRow struct {
+	ID          string
+	Reward      string
+	StoreCredit bool
+	Code        string // the discount code; "" for store credit
+	Value       string // "10% off", "USD 5.00 off", "USD 5.00 store credit"
+	Points      int64
+	Status      string // pending, active, failed, expired, cancelled
+	Used        bool   // used on an order
+	Detail      string // why it failed, when it did
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	// CancelURL is where the cancel form posts; "" when it cannot be
+	// cancelled (used, not active, store credit).
+	CancelURL string
 }
 
 // BirthdayForm sets a customer's birthday from their page.

@@ -21,4 +21,8 @@ const (
 	routeAPIProgramSave           = "api.program.save"
 	routeAPICustomerPoints        = "api.customers.points"
 	routeAPICustomerRedeem        = "api.customers.redeem"
+	routeAPICustomerRedemptions   = "api.customers.redemptions.list"
+	routeAPICustomerCancel        = "api.customers.redemptions.cancel"
+	// The admin customer page's cancel button posts here.
+	routeAppCustomerCancel = "app.customers.redemptions.cancel"
 )

@@ -65,6 +65,7 @@ var pageFlashes = map[string]templates.Flash{
 	"theme-embed-off":        {Tone: "critical", Text: "The rewards launcher is not on in your published theme yet. Turn on Perkbridge loyalty under App embeds in the theme editor, save, then check again."},
 	"theme-embed-no-access":  {Tone: "critical", Text: "Perkbridge may not read your theme yet. Open the app from Shopify admin to approve the theme permission, then check again."},
 	"theme-embed-unknown":    {Tone: "critical", Text: "Shopify could not be asked about your theme just now. Try again in a minute."},
+	"redemption-cancelled":   {Tone: "success", Text: "The reward was cancelled: its code no longer works and the points are back."},
 }
 
 // pageFlash returns the flash of the request's doneParam.

@@ -177,21 +177,34 @@ type redemptionInput struct {
 }
 
 // redemptionView is a redemption as the storefront sees it: pending until
-// Shopify has created the code, then active with it (failed: the points
-// came back).
+// Shopify has created the code (or credited the store credit), then active
+// with the code (store credit has none: discount_type "store_credit" with
+// its amount and currency); failed: the points came back, and reason says
+// why.
 type redemptionView struct {
-	ID          int64      `json:"id"`
-	Status      string     `json:"status"`
-	RewardID    string     `json:"reward_id"`
-	PointsSpent int64      `json:"points_spent"`
-	Code        string     `json:"code,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	ID           int64      `json:"id"`
+	Status       string     `json:"status"`
+	RewardID     string     `json:"reward_id"`
+	PointsSpent  int64      `json:"points_spent"`
+	DiscountType string     `json:"discount_type"`
+	Code         string     `json:"code,omitempty"`
+	Amount       string     `json:"amount,omitempty"`
+	Currency     string     `json:"currency,omitempty"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	Reason       string     `json:"reason,omitempty"`
 }
 
 func redemptionOf(cp *store.Coupon) redemptionView {
-	v := redemptionView{ID: cp.ID, Status: cp.Status, RewardID: cp.RewardID, PointsSpent: cp.PointsSpent, ExpiresAt: cp.ExpiresAt}
-	if cp.Status == store.CouponActive {
+	v := redemptionView{ID: cp.ID, Status: cp.Status, RewardID: cp.RewardID, PointsSpent: cp.PointsSpent,
+		DiscountType: cp.DiscountType, ExpiresAt: cp.ExpiresAt}
+	switch {
+	case cp.DiscountType == store.DiscountTypeStoreCredit:
+		v.Amount, v.Currency = cp.DiscountValue, cp.Currency // no code: it is in the shopper's store credit
+	case cp.Status == store.CouponActive:
 		v.Code = cp.Code // only a code that works in Shopify is shown
+	}
+	if cp.Status == store.CouponFailed {
+		v.Reason = loyalty.RedemptionReason(cp.LastError)
 	}
 	return v
 }

@@ -103,6 +103,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.GET("/customers/:id", s.handleCustomerPage).Name = routeAppCustomer
 	pages.POST("/customers/:id/points", s.handleCustomerAdjustPage).Name = routeAppCustomerAdjust
 	pages.POST("/customers/:id/birthday", s.handleCustomerBirthdayPage).Name = routeAppCustomerBirthday
+	pages.POST("/customers/:id/redemptions/:redemption_id/cancel", s.handleCustomerCancelPage).Name = routeAppCustomerCancel
 	pages.GET("/referrals", s.handleReferralsPage).Name = routeAppReferrals
 	pages.POST("/referrals/:id/approve", s.handleReferralApprovePage).Name = routeAppReferralApprove
 	pages.POST("/storefront/check", s.handleStorefrontCheckPage).Name = routeAppStorefrontCheck
@@ -131,6 +132,8 @@ func addRoutes(e *echo.Echo, s *server) {
 	api.POST("/customers/:shopify_customer_id/points", s.handleCustomerPoints).Name = routeAPICustomerPoints
 	api.POST("/customers/:shopify_customer_id/redeem", s.handleCustomerRedeem).Name = routeAPICustomerRedeem
 	api.PUT("/customers/:shopify_customer_id/birthday", s.handleCustomerBirthday).Name = routeAPICustomerBirthday
+	api.GET("/customers/:shopify_customer_id/redemptions", s.handleCustomerRedemptions).Name = routeAPICustomerRedemptions
+	api.POST("/customers/:shopify_customer_id/redemptions/:redemption_id/cancel", s.handleCustomerCancelRedemption).Name = routeAPICustomerCancel
 	api.GET("/referrals", s.handleReferralsList).Name = routeAPIReferrals
 	api.POST("/referrals/:id/approve", s.handleReferralApprove).Name = routeAPIReferralApprove
 	api.GET("/webhooks", s.handleWebhooksList).Name = routeAPIWebhooks

@@ -52,7 +52,7 @@ type Config struct {
 var versionRe = regexp.MustCompile(`^(\d{4}-(01|04|07|10)|unstable)$`)
 
 // DefaultScopes are the access scopes the app requests (shopify.app.toml).
-const DefaultScopes = "read_customers,write_customers,read_orders,write_discounts,write_app_proxy,read_themes"
+const DefaultScopes = "read_customers,write_customers,read_orders,write_discounts,write_app_proxy,read_themes,read_store_credit_accounts,read_store_credit_account_transactions,write_store_credit_account_transactions"
 
 // Load reads and validates the configuration. getenv is os.Getenv in
 // production and a map lookup in tests. When demo is true, missing Shopify

@@ -104,6 +104,8 @@ func moneyValue(key event.Key, props map[string]any) (string, bool) {
 		if props["discount_type"] == "fixed_amount" {
 			v = props["discount_value"]
 		}
+	case event.StoreCreditIssued:
+		v = props["amount"]
 	}
 	var s string
 	switch x := v.(type) {
