@@ -151,7 +151,7 @@ func envNumber(name string, def float64) float64 {
 //     clients) for 3 s, then signed orders/paid webhooks over HTTP at half
 //     that rate for 10 s; p50/p99 acknowledgement (target p99 < 50 ms).
 //   - ToCleverTap: 500 orders/s for 60 s through every real part (intake,
-//     River workers, the loyalty engine, routing, the delivery runner) to
+//     inbox claimer, the loyalty engine, routing, the delivery runner) to
 //     the CleverTap fake, which answers at once; p50/p99 from sending the
 //     webhook to CleverTap accepting its event (targets 1 s and 3 s), and
 //     the peak resident set (target < 200 MB).
