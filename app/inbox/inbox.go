@@ -219,7 +219,6 @@ WITH d AS (
             ELSE ''
         END AS final_error
     FROM d LEFT JOIN shops s ON s.domain = d.shop_domain
-)
 ), ins AS (
     INSERT INTO webhooks (shop_id, shop_domain, webhook_id, event_id, topic, api_version, triggered_at,
                           headers, body, status, last_error, processed_at, order_key)
