@@ -199,7 +199,8 @@ type WebhookOutcome struct {
 // SettleWebhook records a claimed row's outcome and releases its lease. It
 // reports false, changing nothing, when the row is no longer pending under
 // o.Holder (the lease ended and another claimer took it): the caller must
-// then undo the effects it applied.
+// then undo the effects it applied. A row that no longer exists (its
+// shop's data was deleted) is settled.
 func (s *Store) SettleWebhook(ctx context.Context, o WebhookOutcome) (bool, error) {
 	upd := map[string]any{"status": o.Status, "lease_holder": nil, "lease_until": nil}
 	switch o.Status {
@@ -223,7 +224,16 @@ func (s *Store) SettleWebhook(ctx context.Context, o WebhookOutcome) (bool, erro
 	if res.Error != nil {
 		return false, fmt.Errorf("store: settle webhook: %w", formatError(res.Error))
 	}
-	return res.RowsAffected == 1, nil
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	// Gone is not lost: shop/redact deletes the shop's rows, its own
+	// included, in the very transaction that settles it.
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", o.ID).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("store: settle webhook: %w", formatError(err))
+	}
+	return n == 0, nil
 }
 
 // ReleaseWebhooks gives rows still held by holder back untouched (not
