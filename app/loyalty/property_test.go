@@ -381,8 +381,8 @@ func startSingleWorker(t *testing.T, b *bundle, id string) (inArrivalOrder func(
 }
 
 // TestConcurrentWorkers_SameBacklog: two claimers (different ids) on one
-// database drain the same backlog concurrently, eight batches at a time
-// each; the result equals one worker's. Processing order across
+// database drain the same backlog concurrently, four batches of three at
+// a time each; the result equals one worker's. Processing order across
 // webhooks of one order is not fixed under concurrency, and the way a
 // refund's points split between refund entries depends on it (ledger
 // rounds per cumulative step), so the comparison is on what the ledger
@@ -430,8 +430,9 @@ func TestConcurrentWorkers_SameBacklog(t *testing.T) {
 			return b.proc.Dispatch(ctx, tx, wh)
 		}
 	}
-	startRiverWith(t, b, ids[0], 8, barrier(0))
-	startRiverWith(t, b, ids[1], 8, barrier(1))
+	// Small batches: one claimer's batches must leave rows for the other.
+	startRiverOpts(t, b, worker.ClaimerOptions{ID: ids[0], Workers: 4, Batch: 3}, barrier(0))
+	startRiverOpts(t, b, worker.ClaimerOptions{ID: ids[1], Workers: 4, Batch: 3}, barrier(1))
 	settled(t, b, got)
 
 	if n := b.count(t, "SELECT count(*) FROM webhooks WHERE shop_id = $1 AND attempts > 1", got.ID); n != 0 {

@@ -72,8 +72,18 @@ func startRiver(t *testing.T, b *bundle, id string, webhookWorkers int) {
 // startRiverWith is startRiver with the webhook dispatcher given.
 func startRiverWith(t *testing.T, b *bundle, id string, webhookWorkers int, dispatch worker.Dispatcher) {
 	t.Helper()
+	startRiverOpts(t, b, worker.ClaimerOptions{ID: id, Workers: webhookWorkers}, dispatch)
+}
+
+// startRiverOpts is startRiverWith with the claimer's options given.
+func startRiverOpts(t *testing.T, b *bundle, opts worker.ClaimerOptions, dispatch worker.Dispatcher) {
+	t.Helper()
+	id := opts.ID
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	claimer := worker.NewClaimer(b.db, dispatch, log, worker.ClaimerOptions{ID: id, Workers: webhookWorkers, ShutdownGrace: time.Second})
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = time.Second
+	}
+	claimer := worker.NewClaimer(b.db, dispatch, log, opts)
 	cctx, ccancel := context.WithCancel(context.Background())
 	cdone := make(chan struct{})
 	go func() { defer close(cdone); _ = claimer.Run(cctx) }()
