@@ -208,6 +208,10 @@ func TestServe_EndToEnd(t *testing.T) {
 		if path == "/metrics" && !strings.Contains(string(b), `perkbridge_webhooks_received_total{outcome="accepted",topic="customers/create"} 1`) {
 			t.Fatalf("metrics lack the webhook counter:\n%s", b)
 		}
+		// The inbox claimer runs in serve (counted before its commit).
+		if path == "/metrics" && !strings.Contains(string(b), "perkbridge_inbox_claimed_total 1\n") {
+			t.Fatalf("metrics lack the inbox claimer's count:\n%s", b)
+		}
 	}
 }
 
