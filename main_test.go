@@ -346,7 +346,9 @@ func TestWorker_ProcessesWhatWebOnlyServeStored(t *testing.T) {
 	defer cancel()
 	wout := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"worker"}, func(k string) string { return workerEnv[k] }, wout, wout) }()
+	go func() {
+		done <- run(ctx, []string{"worker"}, func(k string) string { return workerEnv[k] }, wout, wout)
+	}()
 	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
