@@ -36,7 +36,8 @@ type ClaimerOptions struct {
 	Batch int
 	// Lease is how long claimed rows stay invisible to other claimers; a
 	// process that dies gives its rows back after it (DESIGN.md §7: within
-	// 30 s). A batch in progress renews it. Default 30 s.
+	// 30 s). A batch in progress renews it, for at most four more leases.
+	// Default 30 s.
 	Lease time.Duration
 	// PollInterval is the longest a claimer waits without a notification
 	// before looking for due rows (retries come due without one); default
@@ -301,9 +302,14 @@ func (c *Claimer) Once(ctx context.Context) (int, error) {
 	return len(rows), nil
 }
 
+// maxRenewals bounds how many leases a batch may run beyond its first: a
+// batch stuck in a handler (deaf to its context) gives its rows up then,
+// and its late work is undone when it settles (SettleWebhook's guard).
+const maxRenewals = 4
+
 // renew extends the batch's leases every third of the lease while it runs,
-// so a long batch is not taken over. Rows the batch has already settled
-// are locked by its transaction and skipped.
+// so a long batch is not taken over, for at most maxRenewals leases. Rows
+// the batch has already settled are locked by its transaction and skipped.
 func (c *Claimer) renew(ctx context.Context, holder string) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -312,6 +318,7 @@ func (c *Claimer) renew(ctx context.Context, holder string) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(c.opts.Lease / 3)
 		defer t.Stop()
+		until := time.Now().Add(maxRenewals * c.opts.Lease)
 		for {
 			select {
 			case <-done:
@@ -319,6 +326,10 @@ func (c *Claimer) renew(ctx context.Context, holder string) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				if time.Now().After(until) {
+					c.log.Warn("inbox batch still running after several leases; its rows go to other claimers when the lease ends", "holder", holder)
+					return
+				}
 				if err := c.st.RenewWebhookLeases(ctx, holder, c.opts.Lease); err != nil && ctx.Err() == nil {
 					c.log.Warn("renewing inbox leases failed", "err", err)
 				}

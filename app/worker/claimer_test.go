@@ -502,3 +502,43 @@ func TestClaimer_CrashLoopingWebhookFails(t *testing.T) {
 		t.Fatal("the crash-looping webhook was dispatched again")
 	}
 }
+
+// TestClaimer_StuckBatchGivesUpItsRows: a batch stuck in a handler that
+// ignores its context keeps its rows for a few leases (it renews them),
+// then other claimers take them; its own late work is undone.
+func TestClaimer_StuckBatchGivesUpItsRows(t *testing.T) {
+	t.Parallel()
+	b := setupClaim(t)
+	const lease = 600 * time.Millisecond
+	b.insert(t, 3, nil)
+	hang := make(chan struct{})
+	var stuck atomic.Bool
+	stopStuck := b.run(t, func(ctx context.Context, tx *store.Store, wh *store.Webhook) (*int64, error) {
+		if err := effect(ctx, tx, wh, "stuck"); err != nil {
+			return nil, err
+		}
+		stuck.Store(true)
+		<-hang
+		return nil, nil
+	}, worker.ClaimerOptions{ID: "stuck", Workers: 1, Batch: 3, Lease: lease})
+	b.waitFor(t, "the batch to be stuck", stuck.Load)
+	started := time.Now()
+	b.run(t, func(ctx context.Context, tx *store.Store, wh *store.Webhook) (*int64, error) {
+		return nil, effect(ctx, tx, wh, "other")
+	}, worker.ClaimerOptions{ID: "other", PollInterval: 50 * time.Millisecond})
+	b.waitFor(t, "the rows taken over", func() bool {
+		return b.count(t, "SELECT count(*) FROM webhooks WHERE status = 'processed'") == 3
+	})
+	// Held while renewed: not before the first lease plus a renewal.
+	if held := time.Since(started); held < lease {
+		t.Fatalf("taken over after %v, before the lease of %v ended: the renewal did not hold", held, lease)
+	}
+	close(hang)
+	stopStuck()
+	if got := b.count(t, "SELECT count(*) FROM test_effects WHERE claimer = 'stuck'"); got != 0 {
+		t.Fatalf("%d effects of the stuck batch committed after it lost its rows", got)
+	}
+	if got := b.count(t, "SELECT count(*) FROM test_effects WHERE claimer = 'other'"); got != 3 {
+		t.Fatalf("%d effects of the claimer that took over, want 3", got)
+	}
+}
