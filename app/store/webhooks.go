@@ -236,12 +236,16 @@ func (s *Store) SettleWebhook(ctx context.Context, o WebhookOutcome) (bool, erro
 	return n == 0, nil
 }
 
-// ReleaseWebhooks gives rows still held by holder back untouched (not
-// tried: shutdown), due now, without spending their attempt.
-func (s *Store) ReleaseWebhooks(ctx context.Context, holder string, ids []int64) error {
+// ReleaseWebhooks gives rows still held by holder back untouched, due now;
+// uncount gives their attempt back too (they were not tried: shutdown).
+func (s *Store) ReleaseWebhooks(ctx context.Context, holder string, ids []int64, uncount bool) error {
+	give := 0
+	if uncount {
+		give = 1
+	}
 	err := s.db.WithContext(ctx).Exec(`UPDATE webhooks SET lease_holder = NULL, lease_until = NULL, next_attempt_at = now(),
-    attempts = greatest(attempts - 1, 0)
-WHERE id IN ? AND status = 'pending' AND lease_holder = ?`, ids, holder).Error
+    attempts = greatest(attempts - ?, 0)
+WHERE id IN ? AND status = 'pending' AND lease_holder = ?`, give, ids, holder).Error
 	if err != nil {
 		return fmt.Errorf("store: release webhooks: %w", formatError(err))
 	}

@@ -283,14 +283,17 @@ func (c *Claimer) Once(ctx context.Context) (int, error) {
 	c.metrics.batch.Observe(float64(len(rows)))
 	if err != nil {
 		// Rolled back: nothing of the batch happened. Give the rows back
-		// now; if that fails too, their lease ends by itself.
+		// now; if that fails too, their lease ends by itself. Cut off by
+		// shutdown, they were not really tried; otherwise (the database
+		// went away, or something in the batch broke the transaction) the
+		// attempt counts, so a batch that always breaks runs out of them.
 		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer rcancel()
 		ids := make([]int64, len(rows))
 		for i := range rows {
 			ids[i] = rows[i].ID
 		}
-		if rerr := c.st.ReleaseWebhooks(rctx, holder, ids); rerr != nil {
+		if rerr := c.st.ReleaseWebhooks(rctx, holder, ids, ctx.Err() != nil); rerr != nil {
 			c.log.Warn("releasing inbox rows failed; their lease will expire", "rows", len(ids), "err", rerr)
 		}
 		c.metrics.outcomes.WithLabelValues("released").Add(float64(len(rows)))
@@ -425,7 +428,7 @@ func (c *Claimer) one(ctx context.Context, tx *store.Store, holder string, wh *s
 		// Claimed and never settled, again and again: the process died
 		// on it each time (a crash, a kill, an out-of-memory).
 		o.Status = store.WebhookFailed
-		o.Reason = fmt.Sprintf("gave up after %d attempts: the process working on it stopped each time", wh.Attempts-1)
+		o.Reason = fmt.Sprintf("gave up after %d attempts that never finished: the process working on it stopped, or its batch broke, each time", wh.Attempts-1)
 		if wh.LastError != "" {
 			o.Reason += " (last error: " + wh.LastError + ")"
 		}
