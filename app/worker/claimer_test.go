@@ -542,3 +542,25 @@ func TestClaimer_StuckBatchGivesUpItsRows(t *testing.T) {
 		t.Fatalf("%d effects of the claimer that took over, want 3", got)
 	}
 }
+
+// TestClaimer_BatchThatBreaksRunsOutOfAttempts: a webhook whose handling
+// breaks the whole transaction (here: its connection dies) is not retried
+// forever: every broken batch counts its attempt, and once they are spent
+// the row is failed with the reason.
+func TestClaimer_BatchThatBreaksRunsOutOfAttempts(t *testing.T) {
+	t.Parallel()
+	b := setupClaim(t)
+	b.insert(t, 1, nil)
+	var calls atomic.Int64
+	b.run(t, func(ctx context.Context, tx *store.Store, wh *store.Webhook) (*int64, error) {
+		calls.Add(1)
+		tx.Gorm().WithContext(ctx).Exec("SELECT pg_terminate_backend(pg_backend_pid())")
+		return nil, nil
+	}, worker.ClaimerOptions{ID: "poison", Workers: 1, MaxAttempts: 3, PollInterval: 50 * time.Millisecond})
+	b.waitFor(t, "the row to fail", func() bool {
+		return b.count(t, "SELECT count(*) FROM webhooks WHERE status = 'failed' AND last_error LIKE 'gave up after 3 attempts%'") == 1
+	})
+	if calls.Load() != 3 {
+		t.Fatalf("dispatched %d times, want 3", calls.Load())
+	}
+}
