@@ -234,12 +234,15 @@ func orderKey(topic string, body []byte) (string, error) {
 	case topic == "orders/edited":
 		return number(ref.OrderEdit.OrderID), nil
 	case strings.HasPrefix(topic, "orders/"):
-		// The GraphQL id is exact where the numeric one of a sample went
-		// through JavaScript; refunds name the order by the numeric id.
-		if i := strings.LastIndexByte(ref.GID, '/'); strings.HasPrefix(ref.GID, "gid://shopify/Order/") && i >= 0 {
-			return ref.GID[i+1:], nil
+		// The numeric id, as refunds and edits name the order (in
+		// Shopify's sample payloads all three are rounded alike, where the
+		// GraphQL id is exact).
+		if id := number(ref.ID); id != "" {
+			return id, nil
 		}
-		return number(ref.ID), nil
+		if strings.HasPrefix(ref.GID, "gid://shopify/Order/") {
+			return strings.TrimPrefix(ref.GID, "gid://shopify/Order/"), nil
+		}
 	}
 	return "", nil
 }
