@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultAPIVersion is the Shopify Admin API version the app is built for.
@@ -38,6 +39,10 @@ type Config struct {
 	KlaviyoOrigin     string
 	CleverTapOrigin   string // "" means the per-region default hosts
 	Workers           bool   // serve also runs background workers
+	// InboxLease is how long a worker holds the inbox rows it claimed
+	// (INBOX_LEASE, default 30s): a process that dies gives them back
+	// after it.
+	InboxLease time.Duration
 	// MetricsAddr is the internal listener serving /metrics (METRICS_ADDR,
 	// default 127.0.0.1:9090, demo 127.0.0.1:0; "off" for none).
 	MetricsAddr string
@@ -74,6 +79,7 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		LogFormat:           getenv("LOG_FORMAT"),
 		Demo:                demo,
 		Workers:             true,
+		InboxLease:          30 * time.Second,
 	}
 	var problems []string
 	bad := func(name, format string, args ...any) {
@@ -193,6 +199,14 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		case "1", "true":
 		default:
 			bad("WORKERS", "must be 0 or 1, got %q", w)
+		}
+	}
+	if l := strings.TrimSpace(getenv("INBOX_LEASE")); l != "" {
+		d, err := time.ParseDuration(l)
+		if err != nil || d < time.Second || d > time.Hour {
+			bad("INBOX_LEASE", "must be a duration from 1s to 1h (e.g. 30s), got %q", l)
+		} else {
+			c.InboxLease = d
 		}
 	}
 	switch c.LogLevel {
