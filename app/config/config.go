@@ -40,8 +40,8 @@ type Config struct {
 	CleverTapOrigin   string // "" means the per-region default hosts
 	Workers           bool   // serve also runs background workers
 	// InboxLease is how long a worker holds the inbox rows it claimed
-	// (INBOX_LEASE, default 30s): a process that dies gives them back
-	// after it.
+	// (INBOX_LEASE, default 20s): a process that dies gives them back
+	// after it, and another one has processed them within DESIGN §7's 30 s.
 	InboxLease time.Duration
 	// MetricsAddr is the internal listener serving /metrics (METRICS_ADDR,
 	// default 127.0.0.1:9090, demo 127.0.0.1:0; "off" for none).
@@ -79,7 +79,7 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		LogFormat:           getenv("LOG_FORMAT"),
 		Demo:                demo,
 		Workers:             true,
-		InboxLease:          30 * time.Second,
+		InboxLease:          20 * time.Second,
 	}
 	var problems []string
 	bad := func(name, format string, args ...any) {

@@ -94,12 +94,12 @@ func TestLoad_Errors(t *testing.T) {
 	}
 }
 
-// TestLoad_InboxLease: 30 s unless INBOX_LEASE says otherwise (the fault
+// TestLoad_InboxLease: 20 s unless INBOX_LEASE says otherwise (the fault
 // tests shorten it to see a killed worker's webhooks taken over sooner).
 func TestLoad_InboxLease(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(valid()), false)
-	if err != nil || c.InboxLease != 30*time.Second {
+	if err != nil || c.InboxLease != 20*time.Second {
 		t.Fatalf("default lease %v, %v", c.InboxLease, err)
 	}
 	m := valid()

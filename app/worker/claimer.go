@@ -37,7 +37,7 @@ type ClaimerOptions struct {
 	// Lease is how long claimed rows stay invisible to other claimers; a
 	// process that dies gives its rows back after it (DESIGN.md §7: within
 	// 30 s). A batch in progress renews it, for at most four more leases.
-	// Default 30 s.
+	// Default 20 s, so the rows are processed again well within the 30 s.
 	Lease time.Duration
 	// PollInterval is the longest a claimer waits without a notification
 	// before looking for due rows (retries come due without one); default
@@ -68,7 +68,7 @@ func (o *ClaimerOptions) defaults() {
 		o.Batch = 25
 	}
 	if o.Lease <= 0 {
-		o.Lease = 30 * time.Second
+		o.Lease = 20 * time.Second
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second

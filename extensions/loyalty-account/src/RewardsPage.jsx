@@ -130,7 +130,9 @@ function Rewards({rewards, onChange}) {
         await new Promise((done) => setTimeout(done, POLL_MS));
         r = await call(`/redemptions/${r.id}`);
       }
-      if (r.status === 'active') setNote({tone: 'success', text: t('rewards.ready', {code: r.code})});
+      // A store credit reward has no code: it is added to the store credit.
+      if (r.status === 'active' && r.code) setNote({tone: 'success', text: t('rewards.ready', {code: r.code})});
+      else if (r.status === 'active') setNote({tone: 'success', text: t('rewards.credited', {amount: r.amount, currency: r.currency})});
       else if (r.status === 'pending') setNote({tone: 'info', text: t('rewards.creating')});
       else setNote({tone: 'critical', text: t('rewards.failed')});
     } catch (err) {
