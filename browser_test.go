@@ -331,6 +331,24 @@ func TestBrowser_MerchantConnectsCleverTapAndSeesEventsSent(t *testing.T) {
 	}
 	br.shot("deliveries")
 
+	// The launch checklist, from the CleverTap card: the credentials and
+	// the event that reached CleverTap are done.
+	if st := br.submit(nav("app.integrations.list")); st != 200 {
+		t.Fatalf("integrations: %d", st)
+	}
+	if st := br.submit(chromedp.Click(chromedp.CSS(`[data-testid="clevertap-launch-link"]`))); st != 200 {
+		t.Fatalf("launch checklist: %d", st)
+	}
+	for key, want := range map[string]string{"credentials": "ok", "events": "ok"} {
+		if got := br.attr(`[data-testid="launch-item"][data-key="`+key+`"]`, "data-state"); got != want {
+			t.Errorf("checklist %s = %q, want %q", key, got, want)
+		}
+	}
+	if got := br.attr(`[data-testid="launch-event"][data-event="wallet_points_rewarded"]`, "data-accepted"); got != "1" {
+		t.Errorf("wallet_points_rewarded accepted %q times, want 1", got)
+	}
+	br.shot("launch-checklist")
+
 	// The demo's sandbox inspector shows what CleverTap received: the event,
 	// on the profile of Ada's customer id, reached from the admin home.
 	br.do(chromedp.Navigate(base + "/demo/sinks/clevertap?refresh=0"))

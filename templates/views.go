@@ -201,6 +201,56 @@ type IntegrationState struct {
 	// DisconnectURL is the POST target that disconnects; empty when there
 	// is nothing to disconnect.
 	DisconnectURL string
+	// LaunchURL is the integration's launch checklist.
+	LaunchURL string
+}
+
+// LaunchView is an integration's launch checklist.
+type LaunchView struct {
+	Shell Shell
+	Label string
+	Kind  string
+	Ready bool
+	Items []LaunchItem
+}
+
+// LaunchItem is one item of the launch checklist.
+type LaunchItem struct {
+	Key       string
+	State     string // ok, todo, warn, info
+	Title     string
+	Detail    string
+	FixURL    string
+	FixLabel  string
+	FixTop    bool // FixURL opens outside the app frame
+	Events    []LaunchEvent
+	Missing   []LaunchMember
+	Failures  []LaunchFailure
+	MoreCount int64 // members lacking the property beyond those listed
+}
+
+// LaunchEvent is one enabled event: accepted at least once, or a test
+// form for a customer.
+type LaunchEvent struct {
+	Event        string
+	Name         string
+	Accepted     int64
+	LastAccepted *time.Time
+	TestURL      string
+}
+
+// LaunchMember is a member lacking the common property.
+type LaunchMember struct {
+	Name     string
+	URL      string
+	HasPhone bool
+}
+
+// LaunchFailure is one recent failed delivery.
+type LaunchFailure struct {
+	Event  string
+	When   time.Time
+	Reason string
 }
 
 // CommonPropertyChoices are the choices of the common property select.

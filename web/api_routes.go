@@ -13,6 +13,7 @@ const (
 	routeAPIEventUpdate           = "api.events.update"
 	routeAPIEventDelete           = "api.events.delete"
 	routeAPIEventTest             = "api.events.test"
+	routeAPIChecklist             = "api.integrations.checklist"
 	routeAPIStats                 = "api.stats.show"
 	routeAPIDeliveries            = "api.deliveries.list"
 	routeAPIDeliveryRetry         = "api.deliveries.retry"

@@ -40,6 +40,7 @@ const (
 	routeAppCustomerAdjust        = "app.customers.adjust"
 	routeAppStorefrontCheck       = "app.storefront.check"
 	routeAppEventTest             = "app.events.test"
+	routeAppIntegrationLaunch     = "app.integrations.launch"
 )
 
 // doneParam carries the outcome of a form post through its redirect

@@ -102,6 +102,9 @@ func (s *server) integrationState(c echo.Context, in forward.IntegrationView, lo
 	if in.Status != store.IntegrationNotConnected || in.StatusReason != "" || in.CommonProperty != "" {
 		st.DisconnectURL = s.pageURL(c, routeAppIntegrationDisconnect, nil, in.Kind)
 	}
+	if in.Status != store.IntegrationNotConnected {
+		st.LaunchURL = s.pageURL(c, routeAppIntegrationLaunch, nil, in.Kind)
+	}
 	return st
 }
 

@@ -92,6 +92,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.GET("/events/preview", s.handleEventPreviewPage).Name = routeAppEventPreview
 	pages.POST("/events/:kind/:id/toggle", s.handleEventTogglePage).Name = routeAppEventToggle
 	pages.POST("/events/:kind/:id/test", s.handleEventTestPage).Name = routeAppEventTest
+	pages.GET("/integrations/:kind/launch", s.handleLaunchPage).Name = routeAppIntegrationLaunch
 	pages.POST("/events/:kind/:id/delete", s.handleEventDeletePage).Name = routeAppEventDelete
 	pages.GET("/stats", s.handleStatsPage).Name = routeAppStats
 	pages.GET("/deliveries", s.handleDeliveriesPage).Name = routeAppDeliveries
@@ -122,6 +123,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	api.PATCH("/integrations/:kind/events/:id", s.handleEventUpdate).Name = routeAPIEventUpdate
 	api.DELETE("/integrations/:kind/events/:id", s.handleEventDelete).Name = routeAPIEventDelete
 	api.POST("/integrations/:kind/events/:id/test", s.handleEventTest).Name = routeAPIEventTest
+	api.GET("/integrations/:kind/checklist", s.handleChecklist).Name = routeAPIChecklist
 	api.GET("/stats", s.handleStatsShow).Name = routeAPIStats
 	api.GET("/deliveries", s.handleDeliveriesList).Name = routeAPIDeliveries
 	api.POST("/deliveries/retry", s.handleDeliveriesRetryAll).Name = routeAPIDeliveriesRetryAll
