@@ -142,7 +142,7 @@ type Klaviyo struct {
 	metrics    []*klaviyoMetric
 	flows      []*KlaviyoFlow
 	engagement []KlaviyoEngagement
-	changed  signal
+	changed    signal
 }
 
 // klaviyoOp is one operation served, configured from its spec slice.
