@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/config"
+	"github.com/perkbridge/perkbridge/app/engagement"
 	"github.com/perkbridge/perkbridge/app/forward"
 	"github.com/perkbridge/perkbridge/app/inbox"
 	"github.com/perkbridge/perkbridge/app/loyalty"
@@ -162,7 +164,10 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	loyal := loyalty.New(st, tn, inserter, log, loyalty.WithEventsHook(forward.RouteHook))
 	processor := webhooks.NewProcessor(loyal, log)
 	work := m == modeWorker || (m != modeWorker && cfg.Workers)
-	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo}, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal})
+	// Opens and clicks read back from Klaviyo, per event and day.
+	eng := engagement.New(st, fwd, log, engagement.Options{})
+	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo},
+		worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal, Engagement: eng})
 	if err != nil {
 		return err
 	}
@@ -233,7 +238,11 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		Reprocess:      func(ctx context.Context, id int64) error { return worker.Kick(ctx, rc, id) },
 		Loyalty:        loyal,
 		Forward:        fwd,
-		DemoSinks:      demoSinks,
+		Engagement:     eng,
+		RefreshEngagement: func(ctx context.Context, shopID app.ShopID) error {
+			return worker.RefreshEngagementNow(ctx, rc, shopID)
+		},
+		DemoSinks: demoSinks,
 	})
 	if err != nil {
 		return err

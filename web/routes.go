@@ -91,6 +91,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.POST("/events/:kind/:id/toggle", s.handleEventTogglePage).Name = routeAppEventToggle
 	pages.POST("/events/:kind/:id/delete", s.handleEventDeletePage).Name = routeAppEventDelete
 	pages.GET("/stats", s.handleStatsPage).Name = routeAppStats
+	pages.POST("/stats/engagement/refresh", s.handleEngagementRefreshPage).Name = routeAppEngagementRefresh
 	pages.GET("/deliveries", s.handleDeliveriesPage).Name = routeAppDeliveries
 	pages.POST("/deliveries/retry", s.handleDeliveriesRetryAllPage).Name = routeAppDeliveriesRetryAll
 	pages.POST("/deliveries/:id/retry", s.handleDeliveryRetryPage).Name = routeAppDeliveryRetry

@@ -32,7 +32,9 @@ func firstError(t *testing.T, r response) map[string]any {
 }
 
 // withMetricsRead grants the main test key metrics:read.
-func withMetricsRead(o *fake.KlaviyoOptions) { o.Keys[0].Scopes = append(o.Keys[0].Scopes, "metrics:read") }
+func withMetricsRead(o *fake.KlaviyoOptions) {
+	o.Keys[0].Scopes = append(o.Keys[0].Scopes, "metrics:read")
+}
 
 func TestKlaviyo_Metrics(t *testing.T) {
 	t.Parallel()
@@ -126,7 +128,7 @@ func TestKlaviyo_MetricAggregates(t *testing.T) {
 		return b.post(t, "/api/metric-aggregates", body)
 	}
 
-	r := query( aggregate(opened))
+	r := query(aggregate(opened))
 	if r.Status != http.StatusOK {
 		t.Fatalf("aggregate: %d %s", r.Status, r.Body)
 	}
@@ -144,7 +146,7 @@ func TestKlaviyo_MetricAggregates(t *testing.T) {
 	}
 
 	t.Run("TimezoneAndFlowFilter", func(t *testing.T) {
-		r := query( aggregate(opened, func(a map[string]any) {
+		r := query(aggregate(opened, func(a map[string]any) {
 			a["timezone"] = "America/New_York"
 			a["filter"] = []string{"greater-or-equal(datetime,2026-11-01T00:00:00)", "less-than(datetime,2026-11-04T00:00:00)", `any($attributed_flow,["` + f1 + `"])`}
 		}))
@@ -165,13 +167,13 @@ func TestKlaviyo_MetricAggregates(t *testing.T) {
 		}
 	})
 	t.Run("SchemaRequiresMetricID", func(t *testing.T) {
-		r := query( aggregate(opened, func(a map[string]any) { delete(a, "metric_id") }))
+		r := query(aggregate(opened, func(a map[string]any) { delete(a, "metric_id") }))
 		if e := firstError(t, r); r.Status != 400 || e["code"] != "invalid" || !strings.Contains(e["source"].(map[string]any)["pointer"].(string), "/data/attributes") {
 			t.Fatalf("no metric_id: %d %s", r.Status, r.Body)
 		}
 	})
 	t.Run("TimeRangeRequired", func(t *testing.T) {
-		r := query( aggregate(opened, func(a map[string]any) {
+		r := query(aggregate(opened, func(a map[string]any) {
 			a["filter"] = []string{"greater-or-equal(datetime,2026-11-01T00:00:00)"}
 		}))
 		if e := firstError(t, r); r.Status != 400 || e["source"].(map[string]any)["pointer"] != "/data/attributes/filter" {
@@ -179,13 +181,13 @@ func TestKlaviyo_MetricAggregates(t *testing.T) {
 		}
 	})
 	t.Run("BadTimezone", func(t *testing.T) {
-		r := query( aggregate(opened, func(a map[string]any) { a["timezone"] = "Mars/Olympus" }))
+		r := query(aggregate(opened, func(a map[string]any) { a["timezone"] = "Mars/Olympus" }))
 		if r.Status != 400 {
 			t.Fatalf("timezone: %d %s", r.Status, r.Body)
 		}
 	})
 	t.Run("UnknownMetric", func(t *testing.T) {
-		if r := query( aggregate("NOPE00")); r.Status != 404 {
+		if r := query(aggregate("NOPE00")); r.Status != 404 {
 			t.Fatalf("unknown metric: %d %s", r.Status, r.Body)
 		}
 	})
