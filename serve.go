@@ -262,9 +262,15 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	close(simDone)
 	if demo != nil {
 		// The seed goes through the real intake, so the server must be up.
-		if _, err := demo.Seed(ctx, st, tn, fwd, loyal, url, demoOpts.connect, log); err != nil {
+		seeded, err := demo.Seed(ctx, st, tn, fwd, loyal, url, demoOpts.connect, log)
+		if err != nil {
 			_ = srv.Close()
 			return err
+		}
+		// Read the sandbox Klaviyo's opens and clicks now rather than at
+		// the next hourly tick (nothing to read when it is not connected).
+		if err := worker.RefreshEngagementNow(ctx, rc, seeded.ID); err != nil {
+			log.Warn("demo: engagement refresh not queued", "err", err)
 		}
 		if demoOpts.traffic > 0 {
 			sim := demo.Simulator(url, cfg.ShopifyAPISecret, demoOpts.traffic, log)

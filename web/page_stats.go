@@ -1,8 +1,10 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -239,6 +241,40 @@ func (s *server) statsEngagement(c echo.Context, v *templates.StatsView, integra
 		p.LastError = eng.LastError
 		p.HourNote = period.bucket == "hour"
 	}
+	// An event whose flows were opened or clicked in the period has a row
+	// even when none of its deliveries was created in it (the emails went
+	// out before).
+	if p.Klaviyo && eng.Known {
+		have := map[string]bool{}
+		for _, r := range v.Rows {
+			if r.Integration == forward.KindKlaviyo {
+				have[r.Event] = true
+			}
+		}
+		for _, d := range event.Catalog() {
+			if c := eng.ByEvent[string(d.Key)]; !have[string(d.Key)] && c != (engagement.Counts{}) {
+				row := templates.StatsRow{Integration: forward.KindKlaviyo, IntegrationLabel: kindLabel(forward.KindKlaviyo), Event: string(d.Key)}
+				for _, status := range templates.DeliveryStatuses() {
+					row.Cells = append(row.Cells, templates.StatCell{Status: status})
+				}
+				v.Rows = append(v.Rows, row)
+			}
+		}
+		order := map[string]int{}
+		for i, d := range event.Catalog() {
+			order[string(d.Key)] = i
+		}
+		kinds := map[string]int{}
+		for i, k := range forward.Kinds() {
+			kinds[k] = i
+		}
+		slices.SortStableFunc(v.Rows, func(a, b templates.StatsRow) int {
+			if c := cmp.Compare(kinds[a.Integration], kinds[b.Integration]); c != 0 {
+				return c
+			}
+			return cmp.Compare(order[a.Event], order[b.Event])
+		})
+	}
 	for i := range v.Rows {
 		r := &v.Rows[i]
 		switch {
@@ -252,12 +288,12 @@ func (s *server) statsEngagement(c echo.Context, v *templates.StatsView, integra
 	if !p.Klaviyo || !eng.Known || period.bucket != "day" {
 		return nil
 	}
-	what := "all events"
+	title := "Opens and clicks in the Klaviyo flows these events trigger"
 	if f.Event != "" {
-		what = f.Event
+		title = "Opens and clicks in the Klaviyo flows " + f.Event + " triggers"
 	}
 	ch := templates.Chart{
-		ID: "engagement-chart", Title: "Opens and clicks of the Klaviyo flows " + what + " trigger", BucketHeader: "Day", Grouped: true,
+		ID: "engagement-chart", Title: title, BucketHeader: "Day", Grouped: true,
 		Series: []templates.ChartSeries{{Key: "opened", Label: "Opened"}, {Key: "clicked", Label: "Clicked"}},
 	}
 	starts := dayStarts(period.from, period.to, loc)
