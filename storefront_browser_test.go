@@ -796,6 +796,25 @@ func TestStorefront_PanelGuestThenMemberRedeems(t *testing.T) {
 	}
 	br.waitFor("redeem buttons back", `!document.querySelector('`+redeem+`').disabled`)
 
+	// A store credit reward has no code: the box says the credit was added
+	// and shows no code. (Stubbed like the failure above.)
+	br.do(chromedp.Evaluate[chromedp.Void](`(() => {
+		const real = window.fetch;
+		const answer = (body, status) => Promise.resolve(new Response(JSON.stringify(body), {status, headers: {'Content-Type': 'application/json'}}));
+		const credit = {id: 999998, status: 'active', reward_id: 'amount-5', points_spent: 500, discount_type: 'store_credit', amount: '5.00', currency: 'USD'};
+		window.fetch = (url, opts) => String(url).endsWith('/redemptions') ? answer({...credit, status: 'pending'}, 201)
+			: String(url).endsWith('/redemptions/999998') ? answer(credit, 200) : real(url, opts);
+	})()`))
+	br.do(chromedp.Click(chromedp.CSS(redeem)))
+	br.waitFor("the store credit answer", `document.querySelector('#pb-panel [data-pb-box] [data-pb-msg]').textContent.includes('store credit')`)
+	if msg := br.text(`#pb-panel [data-pb-box] [data-pb-msg]`); msg != "5.00 USD was added to your store credit. It applies at checkout when you are signed in." {
+		t.Errorf("store credit message = %q", msg)
+	}
+	if !br.evalBool(`document.querySelector('#pb-panel [data-pb-code]').hidden`) {
+		t.Error("a store credit shows a code box")
+	}
+	br.waitFor("redeem buttons back", `!document.querySelector('`+redeem+`').disabled`)
+
 	// On a phone the panel is a bottom sheet.
 	br.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 	br.do(chromedp.Reload())

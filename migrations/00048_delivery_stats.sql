@@ -14,7 +14,7 @@ CREATE TABLE delivery_stats_hourly (
     integration_id bigint NOT NULL,
     event          text NOT NULL,
     hour           timestamptz NOT NULL,
-    status         text NOT NULL CHECK (status IN ('sent', 'failed', 'skipped', 'late')),
+    status         text NOT NULL CHECK (status IN ('sent', 'failed', 'skipped', 'late', 'unconfirmed')),
     n              bigint NOT NULL CHECK (n > 0),
     PRIMARY KEY (shop_id, integration_id, event, hour, status),
     FOREIGN KEY (shop_id, integration_id) REFERENCES integrations (shop_id, id) ON DELETE CASCADE

@@ -234,6 +234,10 @@ type CleverTapForm struct {
 	// PasscodeHint is the stored passcode, masked; the passcode itself is
 	// never rendered back.
 	PasscodeHint string
+	// PhoneFallback sends customers without the common property by phone.
+	PhoneFallback bool
+	// FallbackSent counts the events sent by phone in the last 30 days.
+	FallbackSent int64
 	Errors       FieldErrors
 }
 
@@ -249,7 +253,13 @@ type KlaviyoForm struct {
 	CommonProperty string
 	Metafield      string
 	KeyHint        string // the stored key, masked
-	Errors         FieldErrors
+	// PhoneFallback sends customers without the common property by
+	// phone_number; SendPhone lets the phone ride along on events.
+	PhoneFallback bool
+	SendPhone     bool
+	// FallbackSent counts the events sent by phone in the last 30 days.
+	FallbackSent int64
+	Errors       FieldErrors
 }
 
 // EventsView is the events page: "Create Event" and the events each
@@ -318,6 +328,7 @@ type EventRow struct {
 	DeleteURL   string // POST
 	StatsURL    string
 	LogURL      string
+	TestURL     string // POST customer_id: send a test of this event
 }
 
 // StatsView is the event statistics page.
@@ -392,7 +403,7 @@ type StatsRow struct {
 // DeliveryStatuses are the delivery statuses in the order pages show them
 // (DESIGN.md §5).
 func DeliveryStatuses() []string {
-	return []string{"sent", "late", "pending", "failed", "skipped"}
+	return []string{"sent", "late", "unconfirmed", "pending", "failed", "skipped"}
 }
 
 // DeliveriesView is the delivery log.
@@ -442,6 +453,11 @@ type DeliveryRow struct {
 	SentAt             *time.Time
 	NextAttemptAt      *time.Time
 	RetryURL           string // POST; empty when the delivery cannot be retried
+	// Payload is the document sent (indented JSON) for a delivery the
+	// sink did not confirm, or a test; a retry sends it again.
+	Payload string
+	// Test: a test the merchant sent (not in the statistics).
+	Test bool
 }
 
 // ProgramView is the program settings form.
@@ -567,6 +583,29 @@ type CustomerDetailView struct {
 	// ReferralURL is the member's refer-a-friend link.
 	ReferralURL string
 	Birthday    BirthdayForm
+	// Redemptions are the rewards the customer bought, newest first.
+	Redemptions []RedemptionRow
+	// RedemptionError is why the last cancellation was refused, if it was.
+	RedemptionError string
+}
+
+// RedemptionRow is one reward a customer bought: a discount code or store
+// credit.
+type RedemptionRow struct {
+	ID          string
+	Reward      string
+	StoreCredit bool
+	Code        string // the discount code; "" for store credit
+	Value       string // "10% off", "USD 5.00 off", "USD 5.00 store credit"
+	Points      int64
+	Status      string // pending, active, failed, expired, cancelled
+	Used        bool   // used on an order
+	Detail      string // why it failed, when it did
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	// CancelURL is where the cancel form posts; "" when it cannot be
+	// cancelled (used, not active, store credit).
+	CancelURL string
 }
 
 // BirthdayForm sets a customer's birthday from their page.

@@ -77,6 +77,8 @@ func (s *server) verifyProxy(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx = app.WithShop(ctx, app.Shop{ID: sh.ID, Domain: sh.Domain})
 		ctx = context.WithValue(ctx, proxyKey{}, pr)
+		customer, _ := loggedInCustomer(pr)
+		ctx = withShopper(ctx, shopper{customerID: customer, address: shopperAddress(c.Request())})
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

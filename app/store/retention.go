@@ -22,11 +22,11 @@ WITH gone AS (
         WHERE shop_id = ? AND created_at < ? AND status <> 'pending'
         ORDER BY created_at LIMIT ?
         FOR UPDATE SKIP LOCKED)
-    RETURNING shop_id, integration_id, event, status, created_at
+    RETURNING shop_id, integration_id, event, status, created_at, test
 ), counted AS (
     INSERT INTO delivery_stats_hourly AS h (shop_id, integration_id, event, hour, status, n)
     SELECT shop_id, integration_id, event, date_trunc('hour', created_at, 'UTC'), status, count(*)
-    FROM gone GROUP BY 1, 2, 3, 4, 5
+    FROM gone WHERE NOT test GROUP BY 1, 2, 3, 4, 5
     ON CONFLICT (shop_id, integration_id, event, hour, status) DO UPDATE SET n = h.n + EXCLUDED.n
 )
 SELECT count(*) FROM gone`, shopID, cutoff, limit).Scan(&n).Error
