@@ -57,7 +57,7 @@ func TestStatsPage_EngagementUnknown(t *testing.T) {
 		return templates.StatsRow{Integration: kind, IntegrationLabel: kind, Event: "wallet_points_rewarded", Total: 1, Engagement: e}
 	}
 	d := render(t, templates.StatsPage(templates.StatsView{Shell: shell(false),
-		Rows: []templates.StatsRow{row("clevertap", templates.RowEngagement{NotAvailable: true}), row("klaviyo", templates.RowEngagement{})},
+		Rows:       []templates.StatsRow{row("clevertap", templates.RowEngagement{NotAvailable: true}), row("klaviyo", templates.RowEngagement{})},
 		Engagement: templates.EngagementPanel{CleverTap: true, CleverTapURL: "https://in1.dashboard.clevertap.com/"},
 	}))
 	if d.Find(`[data-testid="stats-total-opened"]`).Length() != 0 || d.Find(`[data-testid="engagement-refresh-form"]`).Length() != 0 {
