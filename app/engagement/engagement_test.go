@@ -213,6 +213,17 @@ func TestService_Refresh(t *testing.T) {
 		if rep, err := b.svc.Refresh(ctx, b.shop.ID, false); err != nil || !rep.Skipped || len(b.aggregateCalls()) != before {
 			t.Fatalf("immediate refresh %+v %v asked Klaviyo", rep, err)
 		}
+		// "Refresh now" pressed again within a minute of a read asks nothing.
+		b.now = b.now.Add(30 * time.Second)
+		if rep, err := b.svc.Refresh(ctx, b.shop.ID, true); err != nil || !rep.Skipped || len(b.aggregateCalls()) != before {
+			t.Fatalf("forced refresh 30s after a read: %+v %v asked Klaviyo", rep, err)
+		}
+		// A minute on, it reads today and yesterday again.
+		b.now = b.now.Add(time.Minute)
+		if rep, err := b.svc.Refresh(ctx, b.shop.ID, true); err != nil || rep.Skipped || len(b.aggregateCalls()) != before+3 {
+			t.Fatalf("forced refresh: %+v %v, %d calls", rep, err, len(b.aggregateCalls())-before)
+		}
+		before = len(b.aggregateCalls())
 		// Six hours later: only today and yesterday, which may still change.
 		b.now = b.now.Add(6 * time.Hour)
 		if _, err := b.svc.Refresh(ctx, b.shop.ID, false); err != nil {
