@@ -246,11 +246,12 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		Reprocess:      func(ctx context.Context, id int64) error { return st.NotifyWebhooks(ctx) },
 		Loyalty:        loyal,
 		Forward:        fwd,
-		Engagement:     eng,
+		DemoSinks:      demoSinks,
+
+		Engagement: eng,
 		RefreshEngagement: func(ctx context.Context, shopID app.ShopID) error {
 			return worker.RefreshEngagementNow(ctx, rc, shopID)
 		},
-		DemoSinks: demoSinks,
 	})
 	if err != nil {
 		return err

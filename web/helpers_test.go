@@ -90,11 +90,12 @@ type testBundle struct {
 	// loyalty and forward are the real services over the test database.
 	loyalty *loyalty.Service
 	forward *forward.Service
+	clock   *testClock
+	logs    *syncBuffer
+	reg     *prometheus.Registry
+
 	// engagement is the real service; "Refresh now" runs it at once.
 	engagement *engagement.Service
-	clock      *testClock
-	logs       *syncBuffer
-	reg        *prometheus.Registry
 
 	mu          sync.Mutex
 	reprocessed []int64
@@ -186,8 +187,9 @@ func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
 			b.reprocessed = append(b.reprocessed, id)
 			return nil
 		},
-		Loyalty:    b.loyalty,
-		Forward:    b.forward,
+		Loyalty: b.loyalty,
+		Forward: b.forward,
+
 		Engagement: b.engagement,
 		RefreshEngagement: func(ctx context.Context, shopID app.ShopID) error {
 			b.mu.Lock()
