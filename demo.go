@@ -107,6 +107,7 @@ func startDemoSinks(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 	for _, c := range demoCustomers {
 		d.addCustomer(simulate.Customer{ID: c.id, Email: c.email, Phone: c.phone, FirstName: c.first, LastName: c.last})
 	}
+	d.seedFlows(time.Now())
 	origin := func(h http.Handler) (string, error) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -132,6 +133,23 @@ func startDemoSinks(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 	cfg.CleverTapOrigin = d.origins.clevertap + "/{region}"
 	log.Info("demo sandbox started", "shopify", d.origins.shopify, "klaviyo", d.origins.klaviyo, "clevertap", d.origins.clevertap)
 	return d, nil
+}
+
+// seedFlows gives the sandbox Klaviyo what a merchant builds there: a
+// "Points earned" flow triggered by the wallet_points_rewarded metric, with
+// two weeks of opens and clicks, so the Stats page has engagement to show
+// once it was read back. (The metric appears with the flow, as it would
+// once the first event named it.)
+func (d *demoEnv) seedFlows(now time.Time) {
+	flow := d.klaviyo.AddFlow(fake.KlaviyoFlow{Name: "Points earned", TriggerMetric: string(event.WalletPointsRewarded)})
+	for i := 0; i < 14; i++ {
+		at := now.AddDate(0, 0, -i).Add(-2 * time.Hour)
+		d.klaviyo.RecordEngagement(fake.KlaviyoOpenedEmail, flow, at, 6+(i*7)%11)
+		d.klaviyo.RecordEngagement(fake.KlaviyoClickedEmail, flow, at, 1+(i*3)%5)
+		if i%3 == 0 {
+			d.klaviyo.RecordEngagement(fake.KlaviyoClickedSMS, flow, at, 1)
+		}
+	}
 }
 
 // addCustomer registers a shopper with the Shopify sandbox, so that the

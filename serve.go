@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/config"
+	"github.com/perkbridge/perkbridge/app/engagement"
 	"github.com/perkbridge/perkbridge/app/forward"
 	"github.com/perkbridge/perkbridge/app/inbox"
 	"github.com/perkbridge/perkbridge/app/loyalty"
@@ -162,7 +164,10 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	loyal := loyalty.New(st, tn, inserter, log, loyalty.WithEventsHook(forward.RouteHook))
 	processor := webhooks.NewProcessor(loyal, log)
 	work := m == modeWorker || (m != modeWorker && cfg.Workers)
-	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo}, worker.Deps{Store: st, Logger: log, Loyalty: loyal})
+	// Opens and clicks read back from Klaviyo, per event and day.
+	eng := engagement.New(st, fwd, log, engagement.Options{})
+	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo},
+		worker.Deps{Store: st, Logger: log, Loyalty: loyal, Engagement: eng})
 	if err != nil {
 		return err
 	}
@@ -242,6 +247,11 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		Loyalty:        loyal,
 		Forward:        fwd,
 		DemoSinks:      demoSinks,
+
+		Engagement: eng,
+		RefreshEngagement: func(ctx context.Context, shopID app.ShopID) error {
+			return worker.RefreshEngagementNow(ctx, rc, shopID)
+		},
 	})
 	if err != nil {
 		return err
@@ -261,9 +271,15 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	close(simDone)
 	if demo != nil {
 		// The seed goes through the real intake, so the server must be up.
-		if _, err := demo.Seed(ctx, st, tn, fwd, loyal, url, demoOpts.connect, log); err != nil {
+		seeded, err := demo.Seed(ctx, st, tn, fwd, loyal, url, demoOpts.connect, log)
+		if err != nil {
 			_ = srv.Close()
 			return err
+		}
+		// Read the sandbox Klaviyo's opens and clicks now rather than at
+		// the next hourly tick (nothing to read when it is not connected).
+		if err := worker.RefreshEngagementNow(ctx, rc, seeded.ID); err != nil {
+			log.Warn("demo: engagement refresh not queued", "err", err)
 		}
 		if demoOpts.traffic > 0 {
 			sim := demo.Simulator(url, cfg.ShopifyAPISecret, demoOpts.traffic, log)

@@ -55,7 +55,11 @@ func layoutChart(c Chart) chartLayout {
 	for _, b := range c.Buckets {
 		var sum int64
 		for _, v := range b.Values {
-			sum += max(v, 0)
+			if c.Grouped {
+				sum = max(sum, v)
+			} else {
+				sum += max(v, 0)
+			}
 		}
 		peak = max(peak, sum)
 	}
@@ -84,9 +88,17 @@ func layoutChart(c Chart) chartLayout {
 				continue
 			}
 			h := plotH * float64(v) / float64(top)
+			sx, sw := x, barW
+			if c.Grouped {
+				// Side by side: each series its share of the bar's width,
+				// from the axis.
+				sw = barW / float64(len(c.Series))
+				sx = x + sw*float64(j)
+				base = float64(chartTop) + plotH
+			}
 			base -= h
 			bar.Segments = append(bar.Segments, chartSegment{
-				Key: c.Series[j].Key, X: num(x), Y: num(base), W: num(barW), H: num(h),
+				Key: c.Series[j].Key, X: num(sx), Y: num(base), W: num(sw), H: num(h),
 				Title: b.Full + ": " + formatCount(v) + " " + c.Series[j].Label,
 			})
 		}

@@ -1502,7 +1502,7 @@ func klaviyoForm(st IntegrationState, f KlaviyoForm) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 110, "<div class=\"field\"><label for=\"klaviyo-key\">Private API key</label><p class=\"hint\" id=\"klaviyo-key-hint\">In Klaviyo: Settings › Account › API keys › Create Private API Key, with Accounts Read, Events Write and Profiles Write. It starts with <code>pk_</code>. ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 110, "<div class=\"field\"><label for=\"klaviyo-key\">Private API key</label><p class=\"hint\" id=\"klaviyo-key-hint\">In Klaviyo: Settings › Account › API keys › Create Private API Key, with Accounts Read, Events Write and Profiles Write, and Metrics Read to see the opens and clicks of your flows on the Statistics page. It starts with <code>pk_</code>. ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -163,6 +163,9 @@ type Chart struct {
 	Buckets []ChartBucket
 	// BucketHeader names the bucket column of the data table ("Day", "Hour").
 	BucketHeader string
+	// Grouped draws each bucket's series side by side instead of stacked,
+	// for series that are not parts of one whole (opens and clicks).
+	Grouped bool
 }
 
 // ChartSeries is one stacked series; Key picks its colour (chart-<key>).
@@ -386,6 +389,34 @@ type StatsView struct {
 	Totals     []StatCell
 	Chart      Chart
 	Rows       []StatsRow
+	Engagement EngagementPanel
+}
+
+// EngagementPanel is what the statistics page shows of the opens and
+// clicks of the sink journeys the events trigger.
+type EngagementPanel struct {
+	// Klaviyo is true when Klaviyo is connected and the filter includes it.
+	Klaviyo         bool
+	Known           bool // some day of the period was read
+	Opened, Clicked int64
+	RefreshedAt     string // when last read, in the shop's zone; "" never
+	LastError       string // why the last refresh failed
+	NoFlows         bool   // read, and no Klaviyo flow is triggered by these events
+	RefreshURL      string // POST: "Refresh now"
+	HourNote        bool   // hour buckets: opens and clicks are daily
+	Chart           Chart  // opens and clicks per day; no buckets when not shown
+	// CleverTap is true when CleverTap is connected and the filter includes
+	// it: its API cannot attribute opens and clicks to an event.
+	CleverTap    bool
+	CleverTapURL string // the account's CleverTap dashboard
+}
+
+// RowEngagement is an event's opens and clicks in the table: Known for
+// Klaviyo once read, NotAvailable for CleverTap.
+type RowEngagement struct {
+	Known           bool
+	NotAvailable    bool
+	Opened, Clicked int64
 }
 
 // StatsFilter is the statistics filter form (GET).
@@ -416,6 +447,7 @@ type StatsRow struct {
 	Event            string
 	Cells            []StatCell // one per status, in DeliveryStatuses order
 	Total            int64
+	Engagement       RowEngagement
 }
 
 // DeliveryStatuses are the delivery statuses in the order pages show them

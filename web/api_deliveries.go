@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/perkbridge/perkbridge/app/engagement"
 	"github.com/perkbridge/perkbridge/app/forward"
 )
 
@@ -111,6 +112,13 @@ func (s *server) handleDeliveriesRetryAll(c echo.Context) error {
 // delivery counts by status, in total and per hour or day (default) in the
 // shop's time zone, and per integration and event (by_event). to defaults
 // to now and from to 7 days before to.
+//
+// opened and clicked are the opens and clicks of the Klaviyo flows each
+// event triggers, as last read from Klaviyo (engagement_refreshed_at):
+// daily numbers, so the totals count every local day the period touches,
+// day buckets carry their day's, and hour buckets none. They are absent
+// where unknown: CleverTap (it cannot attribute them to an event), or
+// nothing read yet.
 func (s *server) handleStatsShow(c echo.Context) error {
 	shop, err := shopFrom(c)
 	if err != nil {
@@ -133,23 +141,82 @@ func (s *server) handleStatsShow(c echo.Context) error {
 	if f.From.IsZero() {
 		f.From = f.To.Add(-statsDefaultRange)
 	}
-	st, err := s.forward.Stats(c.Request().Context(), shop.ID, f)
+	ctx := c.Request().Context()
+	st, err := s.forward.Stats(ctx, shop.ID, f)
 	if err != nil {
 		return err
 	}
-	byEvent, err := s.forward.StatsByEvent(c.Request().Context(), shop.ID, f)
+	byEvent, err := s.forward.StatsByEvent(ctx, shop.ID, f)
 	if err != nil {
 		return err
 	}
-	if byEvent == nil {
-		byEvent = []forward.EventStats{}
+	loc, err := s.shopLocation(c, shop.ID)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, statsJSON{Stats: st, ByEvent: byEvent})
+	eng, err := s.engagement.Stats(ctx, shop.ID, engagement.Filter{
+		Integration: f.Integration, Event: f.Event, From: f.From, To: f.To, Location: loc,
+	})
+	if err != nil {
+		return err
+	}
+	out := statsJSON{
+		Totals:                statsTotalsJSON{StatusCounts: st.Totals},
+		Buckets:               make([]statsBucketJSON, len(st.Buckets)),
+		ByEvent:               make([]eventStatsJSON, len(byEvent)),
+		EngagementRefreshedAt: eng.RefreshedAt,
+	}
+	if eng.Known {
+		out.Totals.engagementJSON = known(eng.Totals)
+	}
+	for i, b := range st.Buckets {
+		out.Buckets[i] = statsBucketJSON{Start: b.Start, StatusCounts: b.StatusCounts}
+		if day, ok := eng.Days[b.Start.In(loc).Format(time.DateOnly)]; ok && f.Bucket != "hour" {
+			out.Buckets[i].engagementJSON = known(day)
+		}
+	}
+	for i, es := range byEvent {
+		out.ByEvent[i] = eventStatsJSON{Integration: es.Integration, Event: es.Event, Totals: statsTotalsJSON{StatusCounts: es.Totals}}
+		if ev, ok := eng.ByEvent[es.Event]; ok && es.Integration == forward.KindKlaviyo {
+			out.ByEvent[i].Totals.engagementJSON = known(ev)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // statsJSON is the stats answer: DESIGN.md §6's totals and buckets, plus
-// the same period's counts per integration and event.
+// the same period's counts per integration and event, and when the opens
+// and clicks were last read from the sinks (null: never).
 type statsJSON struct {
-	forward.Stats
-	ByEvent []forward.EventStats `json:"by_event"`
+	Totals                statsTotalsJSON   `json:"totals"`
+	Buckets               []statsBucketJSON `json:"buckets"`
+	ByEvent               []eventStatsJSON  `json:"by_event"`
+	EngagementRefreshedAt *time.Time        `json:"engagement_refreshed_at"`
+}
+
+// engagementJSON are opens and clicks, left out where unknown.
+type engagementJSON struct {
+	Opened  *int64 `json:"opened,omitempty"`
+	Clicked *int64 `json:"clicked,omitempty"`
+}
+
+func known(c engagement.Counts) engagementJSON {
+	return engagementJSON{Opened: &c.Opened, Clicked: &c.Clicked}
+}
+
+type statsTotalsJSON struct {
+	forward.StatusCounts
+	engagementJSON
+}
+
+type statsBucketJSON struct {
+	Start time.Time `json:"start"`
+	forward.StatusCounts
+	engagementJSON
+}
+
+type eventStatsJSON struct {
+	Integration string          `json:"integration"`
+	Event       string          `json:"event"`
+	Totals      statsTotalsJSON `json:"totals"`
 }

@@ -21,7 +21,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/config"
+	"github.com/perkbridge/perkbridge/app/engagement"
 	"github.com/perkbridge/perkbridge/app/fake"
 	"github.com/perkbridge/perkbridge/app/forward"
 	"github.com/perkbridge/perkbridge/app/loyalty"
@@ -92,8 +94,12 @@ type testBundle struct {
 	logs    *syncBuffer
 	reg     *prometheus.Registry
 
+	// engagement is the real service; "Refresh now" runs it at once.
+	engagement *engagement.Service
+
 	mu          sync.Mutex
 	reprocessed []int64
+	refreshes   []app.ShopID
 	webhookHits int
 	webhookBody int64
 }
@@ -153,6 +159,7 @@ func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
 	b.tenant = tenant.New(b.st, b.app, v, logger)
 	b.loyalty = loyalty.New(b.st, b.tenant, nil, logger, loyalty.WithClock(b.clock.Now))
 	b.forward = forward.New(b.st, v, b.tenant, logger, forward.Options{KlaviyoOrigin: cfg.KlaviyoOrigin, CleverTapOrigin: cfg.CleverTapRegionOrigin})
+	b.engagement = engagement.New(b.st, b.forward, logger, engagement.Options{Now: b.clock.Now})
 	b.reg = prometheus.NewRegistry()
 	b.deps = web.Deps{
 		Logger:  logger,
@@ -182,6 +189,15 @@ func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
 		},
 		Loyalty: b.loyalty,
 		Forward: b.forward,
+
+		Engagement: b.engagement,
+		RefreshEngagement: func(ctx context.Context, shopID app.ShopID) error {
+			b.mu.Lock()
+			b.refreshes = append(b.refreshes, shopID)
+			b.mu.Unlock()
+			_, err := b.engagement.Refresh(ctx, shopID, true)
+			return err
+		},
 	}
 	b.e, err = web.NewServer(b.deps)
 	if err != nil {

@@ -58,6 +58,7 @@ var pageFlashes = map[string]templates.Flash{
 	"event-disabled":         {Tone: "success", Text: "The event is off. Nothing is sent until you turn it back on."},
 	"event-deleted":          {Tone: "success", Text: "The event was deleted. Deliveries that were still waiting are marked skipped."},
 	"retried":                {Tone: "success", Text: "The delivery was queued again; it is sent within seconds."},
+	"engagement-refresh":     {Tone: "success", Text: "Opens and clicks are being read from Klaviyo; reload this page in a minute to see them."},
 	"program-saved":          {Tone: "success", Text: "Program settings saved. They apply to what happens from now on."},
 	"adjusted":               {Tone: "success", Text: "The points were adjusted and recorded in the ledger."},
 	"birthday-saved":         {Tone: "success", Text: "The birthday was saved. The birthday reward is given on that day, once a year."},

@@ -42,6 +42,7 @@ const (
 type pageBundle struct {
 	*testBundle
 	shop, other *store.Shop
+	kl          *fake.Klaviyo
 }
 
 func setupPages(t *testing.T) *pageBundle {
@@ -65,7 +66,7 @@ func setupPages(t *testing.T) *pageBundle {
 		t.Fatal(err)
 	}
 	b.e = e
-	pb := &pageBundle{testBundle: b}
+	pb := &pageBundle{testBundle: b, kl: kl}
 	pb.shop = b.install(t, pageShop)
 	pb.other = b.install(t, pageOtherShop)
 	ctx := context.Background()

@@ -1,13 +1,16 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/perkbridge/perkbridge/app/engagement"
 	"github.com/perkbridge/perkbridge/app/event"
 	"github.com/perkbridge/perkbridge/app/forward"
 	"github.com/perkbridge/perkbridge/app/store"
@@ -185,7 +188,162 @@ func (s *server) handleStatsPage(c echo.Context) error {
 			}
 		}
 	}
+	if err := s.statsEngagement(c, &v, integrations, period, loc, f); err != nil {
+		return err
+	}
 	return render(c, status, templates.StatsPage(v))
+}
+
+// routeAppEngagementRefresh is the Stats page's "Refresh now" (POST).
+const routeAppEngagementRefresh = "app.stats.refresh_engagement"
+
+// statsEngagement fills the page's opens and clicks: the totals, a column
+// per row, the per-day chart, when they were last read from Klaviyo, and
+// CleverTap's note.
+func (s *server) statsEngagement(c echo.Context, v *templates.StatsView, integrations []forward.IntegrationView,
+	period statsPeriod, loc *time.Location, f templates.StatsFilter) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	eng, err := s.engagement.Stats(c.Request().Context(), shop.ID, engagement.Filter{
+		Integration: f.Integration, Event: f.Event, From: period.from, To: period.to, Location: loc,
+	})
+	if err != nil {
+		return err
+	}
+	p := &v.Engagement
+	for _, in := range integrations {
+		if in.Status == store.IntegrationNotConnected || (f.Integration != "" && f.Integration != in.Kind) {
+			continue
+		}
+		switch in.Kind {
+		case forward.KindKlaviyo:
+			p.Klaviyo = true
+		case forward.KindCleverTap:
+			p.CleverTap = true
+			p.CleverTapURL = "https://" + orDefault(in.Region, "eu1") + ".dashboard.clevertap.com/"
+		}
+	}
+	if p.Klaviyo {
+		q := url.Values{}
+		for _, k := range []string{"range", "from", "to", "integration", "event"} {
+			if x := c.QueryParam(k); x != "" {
+				q.Set(k, x)
+			}
+		}
+		p.RefreshURL = s.pageURL(c, routeAppEngagementRefresh, q)
+		p.Known, p.Opened, p.Clicked = eng.Known, eng.Totals.Opened, eng.Totals.Clicked
+		if eng.RefreshedAt != nil {
+			p.RefreshedAt = eng.RefreshedAt.In(loc).Format("2 Jan 2006, 15:04")
+			p.NoFlows = eng.Flows == 0 && eng.LastError == ""
+		}
+		p.LastError = eng.LastError
+		p.HourNote = period.bucket == "hour"
+	}
+	// An event whose flows were opened or clicked in the period has a row
+	// even when none of its deliveries was created in it (the emails went
+	// out before).
+	if p.Klaviyo && eng.Known {
+		have := map[string]bool{}
+		for _, r := range v.Rows {
+			if r.Integration == forward.KindKlaviyo {
+				have[r.Event] = true
+			}
+		}
+		for _, d := range event.Catalog() {
+			if c := eng.ByEvent[string(d.Key)]; !have[string(d.Key)] && c != (engagement.Counts{}) {
+				row := templates.StatsRow{Integration: forward.KindKlaviyo, IntegrationLabel: kindLabel(forward.KindKlaviyo), Event: string(d.Key)}
+				for _, status := range templates.DeliveryStatuses() {
+					row.Cells = append(row.Cells, templates.StatCell{Status: status})
+				}
+				v.Rows = append(v.Rows, row)
+			}
+		}
+		order := map[string]int{}
+		for i, d := range event.Catalog() {
+			order[string(d.Key)] = i
+		}
+		kinds := map[string]int{}
+		for i, k := range forward.Kinds() {
+			kinds[k] = i
+		}
+		slices.SortStableFunc(v.Rows, func(a, b templates.StatsRow) int {
+			if c := cmp.Compare(kinds[a.Integration], kinds[b.Integration]); c != 0 {
+				return c
+			}
+			return cmp.Compare(order[a.Event], order[b.Event])
+		})
+	}
+	for i := range v.Rows {
+		r := &v.Rows[i]
+		switch {
+		case r.Integration == forward.KindCleverTap:
+			r.Engagement.NotAvailable = true
+		case eng.Known:
+			ev := eng.ByEvent[r.Event]
+			r.Engagement = templates.RowEngagement{Known: true, Opened: ev.Opened, Clicked: ev.Clicked}
+		}
+	}
+	if !p.Klaviyo || !eng.Known || period.bucket != "day" {
+		return nil
+	}
+	title := "Opens and clicks in the Klaviyo flows these events trigger"
+	if f.Event != "" {
+		title = "Opens and clicks in the Klaviyo flows " + f.Event + " triggers"
+	}
+	ch := templates.Chart{
+		ID: "engagement-chart", Title: title, BucketHeader: "Day", Grouped: true,
+		Series: []templates.ChartSeries{{Key: "opened", Label: "Opened"}, {Key: "clicked", Label: "Clicked"}},
+	}
+	starts := dayStarts(period.from, period.to, loc)
+	for _, t := range starts {
+		d := eng.Days[t.Format(time.DateOnly)]
+		ch.Buckets = append(ch.Buckets, templates.ChartBucket{
+			Label: t.Format("Mon 2"), Full: t.Format("Monday 2 January 2006"), Values: []int64{d.Opened, d.Clicked},
+		})
+	}
+	ch.Summary = strconv.FormatInt(eng.Totals.Opened, 10) + " opens and " + strconv.FormatInt(eng.Totals.Clicked, 10) + " clicks, " + period.label + "."
+	p.Chart = ch
+	return nil
+}
+
+// dayStarts are the local midnights of the days [from, to) touches.
+func dayStarts(from, to time.Time, loc *time.Location) []time.Time {
+	var out []time.Time
+	l := from.In(loc)
+	for t := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc); t.Before(to); t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc) {
+		out = append(out, t)
+	}
+	return out
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// handleEngagementRefreshPage queues a forced read of the shop's opens and
+// clicks from Klaviyo ("Refresh now") and goes back to the same view. The
+// job is unique while one is queued and the refresh itself keeps to the
+// account's rate windows, so pressing it again sends nothing more.
+func (s *server) handleEngagementRefreshPage(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	if err := s.refreshEngagement(c.Request().Context(), shop.ID); err != nil {
+		return err
+	}
+	q := url.Values{}
+	for _, k := range []string{"range", "from", "to", "integration", "event"} {
+		if x := c.QueryParam(k); x != "" {
+			q.Set(k, x)
+		}
+	}
+	return s.pageRedirect(c, routeAppStats, "engagement-refresh", q)
 }
 
 // statsChart stacks the statuses of each bucket.

@@ -95,6 +95,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.GET("/integrations/:kind/launch", s.handleLaunchPage).Name = routeAppIntegrationLaunch
 	pages.POST("/events/:kind/:id/delete", s.handleEventDeletePage).Name = routeAppEventDelete
 	pages.GET("/stats", s.handleStatsPage).Name = routeAppStats
+	pages.POST("/stats/engagement/refresh", s.handleEngagementRefreshPage).Name = routeAppEngagementRefresh
 	pages.GET("/deliveries", s.handleDeliveriesPage).Name = routeAppDeliveries
 	pages.POST("/deliveries/retry", s.handleDeliveriesRetryAllPage).Name = routeAppDeliveriesRetryAll
 	pages.POST("/deliveries/:id/retry", s.handleDeliveryRetryPage).Name = routeAppDeliveryRetry

@@ -24,7 +24,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/config"
+	"github.com/perkbridge/perkbridge/app/engagement"
 	"github.com/perkbridge/perkbridge/app/forward"
 	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/shopify"
@@ -63,6 +65,12 @@ type Deps struct {
 	Loyalty *loyalty.Service
 	// Forward manages integrations, event definitions, deliveries and stats.
 	Forward *forward.Service
+	// Engagement reads the opens and clicks of the sink journeys each event
+	// triggers (the Stats page and GET /api/v1/stats).
+	Engagement *engagement.Service
+	// RefreshEngagement queues a forced engagement refresh of a shop (the
+	// Stats page's "Refresh now"); unique while one is queued.
+	RefreshEngagement func(ctx context.Context, shopID app.ShopID) error
 	// DemoSinks, in demo mode only, tells what the sandbox Klaviyo
 	// ("klaviyo") or CleverTap ("clevertap") received, newest first; false
 	// for another kind. Nil outside the demo.
@@ -87,6 +95,8 @@ func (d Deps) validate() error {
 	check(d.Reprocess != nil, "Reprocess")
 	check(d.Loyalty != nil, "Loyalty")
 	check(d.Forward != nil, "Forward")
+	check(d.Engagement != nil, "Engagement")
+	check(d.RefreshEngagement != nil, "RefreshEngagement")
 	if len(missing) > 0 {
 		return fmt.Errorf("web: missing dependencies: %s", strings.Join(missing, ", "))
 	}
@@ -129,6 +139,9 @@ type server struct {
 	loyalty   *loyalty.Service
 	forward   *forward.Service
 	demoSinks func(kind string) (templates.DemoSinksView, bool)
+
+	engagement        *engagement.Service
+	refreshEngagement func(ctx context.Context, shopID app.ShopID) error
 
 	secure       bool   // APP_URL is https: cookies are Secure and HSTS is sent
 	static       fs.FS  // web/static
@@ -176,6 +189,9 @@ func NewServer(deps Deps) (*echo.Echo, error) {
 		secure:       strings.HasPrefix(deps.Config.AppURL, "https://"),
 		static:       static,
 		assetVersion: version,
+
+		engagement:        deps.Engagement,
+		refreshEngagement: deps.RefreshEngagement,
 	}
 	s.cssURL = "/static/app.css?v=" + version
 	e.HTTPErrorHandler = s.handleError

@@ -137,7 +137,12 @@ type Klaviyo struct {
 	dupes    int
 	profiles []*KlaviyoProfile
 	requests []Request
-	changed  signal
+	// Reporting (klaviyo_reporting.go): metrics by name, flows, and the
+	// engagement events recorded on flows.
+	metrics    []*klaviyoMetric
+	flows      []*KlaviyoFlow
+	engagement []KlaviyoEngagement
+	changed    signal
 }
 
 // klaviyoOp is one operation served, configured from its spec slice.
@@ -149,6 +154,7 @@ type klaviyoOp struct {
 	steady       rateLimit
 	schema       *openapi3.Schema
 	maxBody      int
+	params       openapi3.Parameters // query parameters the operation accepts
 }
 
 type rateLimit struct {
@@ -170,6 +176,9 @@ var klaviyoOpFiles = []struct{ file, method, path, since string }{
 	{"bulk_create_events.json", http.MethodPost, "/api/event-bulk-create-jobs", "2024-05-15"},
 	{"create_or_update_profile.json", http.MethodPost, "/api/profile-import", "2024-02-15"},
 	{"get_accounts.json", http.MethodGet, "/api/accounts", "2023-06-15"},
+	// [INFERRED] both reporting operations date from the first GA revision.
+	{"get_metrics.json", http.MethodGet, "/api/metrics", "2022-10-17"},
+	{"query_metric_aggregates.json", http.MethodPost, "/api/metric-aggregates", "2022-10-17"},
 }
 
 var loadKlaviyoOps = sync.OnceValues(func() (map[string]*klaviyoOp, error) {
@@ -201,6 +210,11 @@ var loadKlaviyoOps = sync.OnceValues(func() (map[string]*klaviyoOp, error) {
 		if rl, ok := op.Extensions["x-klaviyo-ratelimit"].(map[string]any); ok {
 			o.burst = parseRateLimit(rl["burst"])
 			o.steady = parseRateLimit(rl["steady"])
+		}
+		for _, p := range op.Parameters {
+			if p.Value != nil && p.Value.In == "query" {
+				o.params = append(o.params, p)
+			}
 		}
 		if op.RequestBody != nil && op.RequestBody.Value != nil {
 			if mt := op.RequestBody.Value.Content.Get(klaviyoMediaType); mt != nil && mt.Schema != nil {
@@ -476,7 +490,16 @@ func (k *Klaviyo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if op.method == http.MethodGet {
-		k.serveAccounts(w)
+		if errs := queryErrors(op, r.URL.Query()); len(errs) > 0 {
+			writeKlaviyo(w, http.StatusBadRequest, errs...)
+			return
+		}
+		switch op.path {
+		case "/api/metrics":
+			k.serveMetrics(w, r.URL.Query())
+		default:
+			k.serveAccounts(w)
+		}
 		return
 	}
 
@@ -526,6 +549,8 @@ func (k *Klaviyo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		k.serveBulkEvents(w, doc.(map[string]any), call)
 	case "/api/profile-import":
 		k.serveProfileImport(w, doc.(map[string]any), call)
+	case "/api/metric-aggregates":
+		k.serveMetricAggregates(w, doc.(map[string]any), call)
 	}
 }
 
@@ -846,6 +871,8 @@ func (k *Klaviyo) recordEventLocked(attrs map[string]any, p *KlaviyoProfile, pd 
 	}
 	k.seen[key] = true
 	k.events = append(k.events, ev)
+	// Klaviyo creates a metric the first time an event names it.
+	k.metricLocked(ev.Metric, klaviyoAPIIntegration, call.now)
 }
 
 // serveBulkEvents implements POST /api/event-bulk-create-jobs (§1.4): at

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/perkbridge/perkbridge/app/engagement"
 	"github.com/perkbridge/perkbridge/app/job"
 	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/store"
@@ -60,6 +61,8 @@ type Deps struct {
 	// Loyalty runs coupon creation and the periodic loyalty jobs; nil
 	// leaves them out.
 	Loyalty *loyalty.Service
+	// Engagement refreshes opens and clicks from Klaviyo; nil leaves it out.
+	Engagement *engagement.Service
 }
 
 // NewClient builds the River client over pool.
@@ -101,6 +104,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config, deps Deps) (*river.Client[pgx.Tx]
 		}
 		if deps.Loyalty != nil {
 			rc.PeriodicJobs = append(rc.PeriodicJobs, addLoyaltyWorkers(workers, cfg, deps)...)
+		}
+		if deps.Engagement != nil {
+			rc.PeriodicJobs = append(rc.PeriodicJobs, addEngagementWorkers(workers, cfg, deps)...)
 		}
 	}
 	c, err := river.NewClient(riverpgxv5.New(pool), rc)
