@@ -836,6 +836,11 @@ func TestRunner_TwoRunners(t *testing.T) {
 			}
 			ids = append(ids, b.events(c, evs...)...)
 		}
+		// A backlog: the deliveries waited (an outage, say) before the
+		// runners came up.
+		if err := b.st.Gorm().Exec(`UPDATE deliveries SET created_at = now() - interval '5 minutes' WHERE shop_id = ?`, b.shop.ID).Error; err != nil {
+			t.Fatal(err)
+		}
 		opts := forward.RunnerOptions{}
 		opts.ID = "process-1"
 		b.run(opts)
@@ -1120,4 +1125,23 @@ func TestRunner_IdentityChoices(t *testing.T) {
 		}
 		return false, fmt.Sprintf("%+v", b.ct.Profiles())
 	})
+}
+
+// TestRunner_KlaviyoFreshBurstGoesSingle: a burst of fresh events (no
+// backlog) goes as single events, which Klaviyo confirms one by one: all
+// sent, none in a bulk job.
+func TestRunner_KlaviyoFreshBurstGoesSingle(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.connectKlaviyo("email")
+	b.define("klaviyo", "wallet_points_rewarded", "")
+	b.events(b.customer(uniqueShopifyID(), "burst@example.com", ""), rewarded(200, "")...)
+	b.quietProfiles()
+	b.run(forward.RunnerOptions{})
+	b.waitStatus(60*time.Second, map[string]int{"sent": 200})
+	for _, e := range b.kl.Events() {
+		if e.Bulk {
+			t.Fatal("a fresh burst went in a bulk job")
+		}
+	}
 }

@@ -51,9 +51,13 @@ type RunnerOptions struct {
 	KlaviyoBatch int
 	KlaviyoChunk int
 	// Klaviyo backlogs: a claim of more than KlaviyoBulkThreshold sendable
-	// events (default 50) goes out as one bulk request of up to
-	// KlaviyoBulkSize (default 1000) while the bulk budget lasts.
+	// events (default 50) whose oldest has waited KlaviyoBulkAfter
+	// (default 30 s) goes out as one bulk request of up to KlaviyoBulkSize
+	// (default 1000) while the bulk budget lasts. A fresh burst goes as
+	// single events, which Klaviyo confirms one by one; bulk events are
+	// only "accepted, unconfirmed".
 	KlaviyoBulkThreshold int
+	KlaviyoBulkAfter     time.Duration
 	KlaviyoBulkSize      int
 	DisableBulk          bool
 	// BackfillAfter: events older than this when sent are recorded with
@@ -125,6 +129,7 @@ func (o *RunnerOptions) defaults() {
 	def(&o.KlaviyoBatch, 350)
 	def(&o.KlaviyoChunk, 50)
 	def(&o.KlaviyoBulkThreshold, 50)
+	defD(&o.KlaviyoBulkAfter, 30*time.Second)
 	def(&o.KlaviyoBulkSize, klaviyo.MaxBulkEvents)
 	o.KlaviyoBulkSize = min(o.KlaviyoBulkSize, klaviyo.MaxBulkEvents)
 	defD(&o.BackfillAfter, 24*time.Hour)

@@ -137,7 +137,7 @@ func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) ta
 	outs := make([]store.DeliveryOutcome, len(ds))
 	items := r.prepareKlaviyo(ctx, in, prop, ds, outs)
 	res := taskResult{worked: true}
-	if !r.opts.DisableBulk && len(items) > r.opts.KlaviyoBulkThreshold {
+	if !r.opts.DisableBulk && len(items) > r.opts.KlaviyoBulkThreshold && backlog(ds, r.opts.KlaviyoBulkAfter) {
 		g, _, err := r.st.TakeRate(ctx, rateKey(in, "bulk"), 1, windows(r.opts.BulkRate), r.opts.RateGuard)
 		if err == nil && g == 1 {
 			if v := r.sendBulk(ctx, in, client.klaviyo, ds, items, outs); v.pause != "" {
@@ -152,6 +152,18 @@ func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) ta
 	klaviyoPayloads(ds, items, outs)
 	r.record(ctx, outs)
 	return res
+}
+
+// backlog reports whether a claimed batch is a backlog: its oldest
+// delivery has waited at least after (a pause, an outage, a flood), so
+// bulk's throughput is worth its lack of per-event confirmation.
+func backlog(ds []store.ClaimedDelivery, after time.Duration) bool {
+	for i := range ds {
+		if time.Since(ds[i].CreatedAt) >= after {
+			return true
+		}
+	}
+	return false
 }
 
 // klaviyoPayloads keeps the event document built for each delivery that
