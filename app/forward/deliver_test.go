@@ -307,6 +307,28 @@ func TestRunner_Identity(t *testing.T) {
 			t.Fatalf("%d GraphQL requests", n)
 		}
 	})
+	t.Run("LookupsKeptPerProperty", func(t *testing.T) {
+		t.Parallel()
+		// Klaviyo on email looks the customer up first; CleverTap on a
+		// metafield later must look again for its own value, not reuse the
+		// email lookup (which would skip the customer for good).
+		b := setup(t)
+		b.connectKlaviyo("email")
+		b.connectCleverTap("metafield:loyalty.member_id")
+		b.define("klaviyo", "wallet_points_rewarded", "")
+		c := b.customer(uniqueShopifyID(), "", "")
+		b.sh.AddCustomer(testShop, fake.ShopifyCustomer{ID: c.shopifyID, Email: "both@example.com", Metafields: map[string]string{"loyalty.member_id": "M-99"}})
+		b.events(c, rewarded(1, "")...)
+		b.quietProfiles()
+		b.run(forward.RunnerOptions{})
+		b.waitStatus(15*time.Second, map[string]int{"sent": 1})
+		b.define("clevertap", "wallet_points_rewarded", "")
+		b.events(c, rewarded(1, "")...)
+		b.waitStatus(15*time.Second, map[string]int{"sent": 3})
+		if evs := b.ct.Events(); len(evs) != 1 || evs[0].Identity != "M-99" {
+			t.Fatalf("CleverTap events %+v", evs)
+		}
+	})
 }
 
 func TestRunner_KlaviyoFaults(t *testing.T) {

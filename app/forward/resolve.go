@@ -77,7 +77,8 @@ func (r *Runner) customers(ctx context.Context, in *store.DueIntegration, prop i
 		}
 		info := customerInfo{cust: ref.identity()}
 		if prop.Missing(info.cust) && r.svc.shops != nil {
-			res, ok := r.remembered(ref.ID)
+			key := lookupKey(ref.ID, prop)
+			res, ok := r.remembered(key)
 			if !ok {
 				if shop == nil {
 					sh, err := r.st.Shop(ctx, in.ShopID)
@@ -88,8 +89,8 @@ func (r *Runner) customers(ctx context.Context, in *store.DueIntegration, prop i
 					}
 					shop = sh
 				}
-				v, err, _ := r.flight.Do(strconv.FormatInt(ref.ID, 10), func() (any, error) {
-					if res, ok := r.remembered(ref.ID); ok {
+				v, err, _ := r.flight.Do(key, func() (any, error) {
+					if res, ok := r.remembered(key); ok {
 						return res, nil
 					}
 					found, err := r.lookup(ctx, shop, prop, ref)
@@ -100,7 +101,7 @@ func (r *Runner) customers(ctx context.Context, in *store.DueIntegration, prop i
 					case err != nil:
 						return nil, err // not remembered: retried with the delivery
 					}
-					r.remember(ref.ID, res)
+					r.remember(key, res)
 					return res, nil
 				})
 				if err != nil {
@@ -118,20 +119,29 @@ func (r *Runner) customers(ctx context.Context, in *store.DueIntegration, prop i
 	return out
 }
 
-func (r *Runner) remembered(customerID int64) (lookupResult, bool) {
+// lookupKey names a remembered lookup: the customer and the property it
+// was made for. A lookup for one integration's property (email, say)
+// holds nothing about another's (a metafield): keyed by the customer
+// alone, the second integration would find the first's answer, lacking
+// its value, and skip the customer.
+func lookupKey(customerID int64, prop identity.Property) string {
+	return strconv.FormatInt(customerID, 10) + "|" + prop.String()
+}
+
+func (r *Runner) remembered(key string) (lookupResult, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res, ok := r.lookedUp[customerID]
+	res, ok := r.lookedUp[key]
 	return res, ok && time.Since(res.at) < lookupTTL
 }
 
-func (r *Runner) remember(customerID int64, res lookupResult) {
+func (r *Runner) remember(key string, res lookupResult) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.lookedUp) > 100_000 {
 		clear(r.lookedUp)
 	}
-	r.lookedUp[customerID] = res
+	r.lookedUp[key] = res
 }
 
 // lookup asks Shopify for the customer's email, phone and, for a metafield

@@ -175,7 +175,7 @@ type Runner struct {
 	mu        sync.Mutex
 	busy      map[taskKey]int
 	notBefore map[taskKey]gate
-	lookedUp  map[int64]lookupResult
+	lookedUp  map[string]lookupResult // by customer and common property (lookupKey)
 	flight    singleflight.Group
 	throttles map[string]int // consecutive 429s per rate key
 	round     int
@@ -214,7 +214,7 @@ func NewRunner(db *store.DB, svc *Service, opts RunnerOptions) *Runner {
 	return &Runner{
 		svc: svc, st: svc.st, pool: db.Pool, opts: opts, log: svc.log.With("runner", opts.ID),
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
-		busy: map[taskKey]int{}, notBefore: map[taskKey]gate{}, lookedUp: map[int64]lookupResult{},
+		busy: map[taskKey]int{}, notBefore: map[taskKey]gate{}, lookedUp: map[string]lookupResult{},
 	}
 }
 
