@@ -101,7 +101,13 @@ func (r *Runner) customers(ctx context.Context, in *store.DueIntegration, prop i
 					case err != nil:
 						return nil, err // not remembered: retried with the delivery
 					}
-					r.remember(key, res)
+					// Remember only what did not give the value (no such
+					// customer, or still no value): a value found is now on
+					// the row, and remembering it would outlive a
+					// customers/update that drops the cached metafields.
+					if res.gone || prop.Missing(found) {
+						r.remember(key, res)
+					}
 					return res, nil
 				})
 				if err != nil {

@@ -81,6 +81,12 @@ ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
             THEN coalesce(EXCLUDED.shopify_created_at, customers.shopify_created_at)
         ELSE coalesce(EXCLUDED.shopify_updated_at, now()) END,
     state = EXCLUDED.state, gid = EXCLUDED.gid,
+    -- A newer customers/update may carry changed metafields, which its
+    -- payload does not include: the cached ones (a common property) are
+    -- dropped and read again from Shopify when next needed.
+    metafields = CASE WHEN EXCLUDED.shopify_updated_at IS NOT NULL
+            AND EXCLUDED.shopify_updated_at > coalesce(customers.shopify_updated_at, '-infinity')
+        THEN '{}'::jsonb ELSE customers.metafields END,
     shopify_updated_at = EXCLUDED.shopify_updated_at,
     shopify_created_at = coalesce(EXCLUDED.shopify_created_at, customers.shopify_created_at), updated_at = now()
 WHERE customers.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL

@@ -142,6 +142,22 @@ func TestStore_Customers(t *testing.T) {
 			t.Fatalf("update: %+v %v", got, err)
 		}
 	})
+	t.Run("MetafieldsReadAgainAfterACustomerUpdate", func(t *testing.T) {
+		if err := st.SetCustomerMetafields(ctx, a.ID, 42, map[string]string{"loyalty.member_id": "M-1"}); err != nil {
+			t.Fatal(err)
+		}
+		// An order's embedded customer (no updated_at) keeps the cache.
+		got, _, err := st.UpsertCustomer(ctx, a.ID, store.CustomerIdentity{ShopifyID: 42, GID: c.GID, Email: "new@example.com", Phone: "+15555550100"})
+		if err != nil || got.MetafieldMap()["loyalty.member_id"] != "M-1" {
+			t.Fatalf("order upsert dropped the metafields: %+v %v", got, err)
+		}
+		// A newer customers/update drops it: the value may have changed.
+		t3 := t1.Add(2 * time.Hour)
+		got, _, err = st.UpsertCustomer(ctx, a.ID, store.CustomerIdentity{ShopifyID: 42, GID: c.GID, Email: "new@example.com", Phone: "+15555550100", ShopifyUpdatedAt: &t3})
+		if err != nil || len(got.MetafieldMap()) != 0 {
+			t.Fatalf("customers/update kept stale metafields: %s %v", got.Metafields, err)
+		}
+	})
 	t.Run("OtherShopInvisible", func(t *testing.T) {
 		if _, err := st.CustomerByShopifyID(ctx, b.ID, 42); app.ErrorCode(err) != app.ENOTFOUND {
 			t.Fatalf("shop B read shop A's customer: %v", err)
