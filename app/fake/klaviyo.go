@@ -82,6 +82,10 @@ type KlaviyoOptions struct {
 	Slow time.Duration
 	// DisableRateLimits turns the per-operation limits off (demo mode).
 	DisableRateLimits bool
+	// InvalidPhones are E.164-shaped numbers Klaviyo's stricter validation
+	// (libphonenumber: no such number plan) refuses with the same 400 as a
+	// malformed one, e.g. "+10000000000".
+	InvalidPhones []string
 }
 
 // KlaviyoIdentifiers are the identifiers a profile reference carried.
@@ -541,7 +545,7 @@ func (k *Klaviyo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeKlaviyo(w, http.StatusBadRequest, errs...)
 		return
 	}
-	call := klaviyoCall{key: key.Key, revision: rev, now: now}
+	call := klaviyoCall{key: key.Key, revision: rev, now: now, invalidPhones: k.opts.InvalidPhones}
 	switch op.path {
 	case "/api/events":
 		k.serveCreateEvent(w, doc.(map[string]any), call)
@@ -557,6 +561,7 @@ func (k *Klaviyo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type klaviyoCall struct {
 	key, revision string
 	now           time.Time
+	invalidPhones []string // KlaviyoOptions.InvalidPhones
 }
 
 // admit counts one request against the operation's windows, reporting the
@@ -724,14 +729,15 @@ func checkEvent(attrs map[string]any, ptr string, call klaviyoCall, checkProfile
 	}
 	if checkProfile {
 		pd, _ := mapPath(attrs, "profile", "data").(map[string]any)
-		errs = append(errs, checkProfileRef(pd, ptr+"/profile/data")...)
+		errs = append(errs, checkProfileRef(pd, ptr+"/profile/data", call.invalidPhones...)...)
 	}
 	return errs
 }
 
 // checkProfileRef requires at least one identifier and an E.164 phone
-// (§1.2, §1.5).
-func checkProfileRef(pd map[string]any, ptr string) []klaviyoError {
+// (§1.2, §1.5), which invalidPhones (KlaviyoOptions.InvalidPhones) do not
+// count as.
+func checkProfileRef(pd map[string]any, ptr string, invalidPhones ...string) []klaviyoError {
 	var errs []klaviyoError
 	ids := identifiersOf(pd)
 	if ids == (KlaviyoIdentifiers{}) {
@@ -739,7 +745,7 @@ func checkProfileRef(pd map[string]any, ptr string) []klaviyoError {
 			errs = append(errs, invalid(ptr+"/attributes", "At least one profile identifier (id, email, phone_number, external_id or anonymous_id) is required."))
 		}
 	}
-	if ids.PhoneNumber != "" && !e164.MatchString(ids.PhoneNumber) {
+	if ids.PhoneNumber != "" && (!e164.MatchString(ids.PhoneNumber) || slices.Contains(invalidPhones, ids.PhoneNumber)) {
 		errs = append(errs, invalid(ptr+"/attributes/phone_number", "Invalid phone number format (Example of a valid format: +12345678901)"))
 	}
 	if ids.Email != "" && !validEmail(ids.Email) {
@@ -895,7 +901,7 @@ func (k *Klaviyo) serveBulkEvents(w http.ResponseWriter, doc map[string]any, cal
 	for i, it := range items {
 		ip := fmt.Sprintf("%s/%d/attributes", base, i)
 		pd, _ := mapPath(it, "attributes", "profile", "data").(map[string]any)
-		errs = append(errs, checkProfileRef(pd, ip+"/profile/data")...)
+		errs = append(errs, checkProfileRef(pd, ip+"/profile/data", call.invalidPhones...)...)
 		if b, present := mapPath(it, "attributes").(map[string]any)["backfill"]; present && b != nil && call.revision < klaviyoBackfillRev {
 			errs = append(errs, invalid(ip+"/backfill", "'backfill' is not a valid field for the resource 'event-bulk-create'."))
 		}
@@ -944,7 +950,7 @@ func (k *Klaviyo) serveBulkEvents(w http.ResponseWriter, doc map[string]any, cal
 // alone; 409 duplicate_profile when identifiers belong to two profiles.
 func (k *Klaviyo) serveProfileImport(w http.ResponseWriter, doc map[string]any, call klaviyoCall) {
 	pd, _ := mapPath(doc, "data").(map[string]any)
-	if errs := checkProfileRef(pd, "/data"); len(errs) > 0 {
+	if errs := checkProfileRef(pd, "/data", call.invalidPhones...); len(errs) > 0 {
 		writeKlaviyo(w, http.StatusBadRequest, errs...)
 		return
 	}

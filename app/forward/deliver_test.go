@@ -1167,3 +1167,34 @@ func TestRunner_KlaviyoFreshBurstGoesSingle(t *testing.T) {
 		}
 	}
 }
+
+// TestRunner_KlaviyoResendsByKeyIdentifier: with the phone riding along
+// (send_phone), Klaviyo refuses a phone its validation finds invalid
+// (400 on .../phone_number); the event is sent again by its key, the
+// email, and is not lost.
+func TestRunner_KlaviyoResendsByKeyIdentifier(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{klaviyo: fake.KlaviyoOptions{InvalidPhones: []string{"+10000000000"}}})
+	on := true
+	if _, err := b.svc.ConnectKlaviyo(context.Background(), b.shop.ID, forward.KlaviyoInput{CommonProperty: "email", PrivateAPIKey: klaviyoKey, SendPhone: &on}); err != nil {
+		t.Fatal(err)
+	}
+	b.define("klaviyo", "wallet_points_rewarded", "")
+	bad := b.customer(uniqueShopifyID(), "odd-phone@example.com", "+10000000000")
+	good := b.customer(uniqueShopifyID(), "fine@example.com", "+14155550150")
+	b.events(bad, rewarded(1, "")...)
+	b.events(good, rewarded(1, "")...)
+	b.quietProfiles()
+	b.run(forward.RunnerOptions{})
+	b.waitStatus(15*time.Second, map[string]int{"sent": 2})
+	byEmail := map[string]string{}
+	for _, e := range b.kl.Events() {
+		byEmail[e.Profile.Email] = e.Profile.PhoneNumber
+	}
+	if len(byEmail) != 2 || byEmail["odd-phone@example.com"] != "" || byEmail["fine@example.com"] != "+14155550150" {
+		t.Fatalf("events by email → phone: %v", byEmail)
+	}
+	if n := b.klCount.count(400); n != 1 {
+		t.Fatalf("Klaviyo answered 400 %d times, want once (then the resend by email)", n)
+	}
+}

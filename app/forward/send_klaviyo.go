@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,6 +113,10 @@ type klItem struct {
 	// fallback: sent by phone number, the customer lacking the common
 	// property's value (identity.Options.PhoneFallback).
 	fallback bool
+	// keyOnly is ev with the key identifier alone (the common property's,
+	// or the phone for a fallback), when ev carries others too; sent when
+	// Klaviyo refuses one of those others (see refusedOtherIdentifier).
+	keyOnly *klaviyo.Event
 }
 
 // klaviyoEvents sends one batch of an integration's due events: in one
@@ -152,6 +157,43 @@ func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) ta
 	klaviyoPayloads(ds, items, outs)
 	r.record(ctx, outs)
 	return res
+}
+
+// keyIdentifier is the identifier an event is keyed by: the common
+// property's (email, phone_number, or external_id for customer_id and
+// metafields), or the phone for a fallback.
+func keyIdentifier(prop identity.Property, fallback bool, ids identity.KlaviyoIdentifiers) identity.KlaviyoIdentifiers {
+	switch {
+	case fallback || prop.Kind == identity.Phone:
+		return identity.KlaviyoIdentifiers{PhoneNumber: ids.PhoneNumber}
+	case prop.Kind == identity.Email:
+		return identity.KlaviyoIdentifiers{Email: ids.Email}
+	}
+	return identity.KlaviyoIdentifiers{ExternalID: ids.ExternalID}
+}
+
+// refusedOtherIdentifier reports whether Klaviyo refused an event because
+// of an identifier other than its key: a 409 (identifiers of two
+// profiles), or a 400 whose pointer names a profile identifier the
+// key-only event does not carry.
+func refusedOtherIdentifier(err error, sent klaviyo.Profile, keyOnly klaviyo.Event) bool {
+	var ae *klaviyo.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.Status == http.StatusConflict {
+		return true
+	}
+	if ae.Status != http.StatusBadRequest || !strings.Contains(ae.Pointer, "/profile/") {
+		return false
+	}
+	for field, v := range map[string]string{"phone_number": sent.PhoneNumber, "email": sent.Email, "external_id": sent.ExternalID} {
+		key := map[string]string{"phone_number": keyOnly.Profile.PhoneNumber, "email": keyOnly.Profile.Email, "external_id": keyOnly.Profile.ExternalID}[field]
+		if v != "" && key == "" && strings.HasSuffix(ae.Pointer, "/"+field) {
+			return true
+		}
+	}
+	return false
 }
 
 // backlog reports whether a claimed batch is a backlog: its oldest
@@ -205,7 +247,13 @@ func (r *Runner) prepareKlaviyo(ctx context.Context, in *store.DueIntegration, p
 			continue
 		}
 		backfill := time.Since(d.OccurredAt) > r.opts.BackfillAfter
-		items = append(items, klItem{i: i, ev: klaviyoEvent(d, ids, props, backfill), fallback: fallback})
+		it := klItem{i: i, ev: klaviyoEvent(d, ids, props, backfill), fallback: fallback}
+		if k := keyIdentifier(prop, fallback, ids); k != ids {
+			ev := it.ev
+			ev.Profile.Email, ev.Profile.PhoneNumber, ev.Profile.ExternalID = k.Email, k.PhoneNumber, k.ExternalID
+			it.keyOnly = &ev
+		}
+		items = append(items, it)
 	}
 	return items
 }
@@ -270,6 +318,13 @@ func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *k
 			go func() {
 				defer wg.Done()
 				err := c.CreateEvent(ctx, it.ev)
+				if it.keyOnly != nil && refusedOtherIdentifier(err, it.ev.Profile, *it.keyOnly) {
+					// A 400/409 about an identifier that only rode along
+					// (a phone Klaviyo finds invalid, or that belongs to
+					// another profile): the event goes by its key alone.
+					err = c.CreateEvent(ctx, *it.keyOnly)
+					chunk[j].ev = *it.keyOnly
+				}
 				outs[it.i], verdicts[j] = r.klaviyoOutcome(&ds[it.i], key, err)
 			}()
 		}
