@@ -385,25 +385,34 @@ WHERE shop_id = ? AND subject_customer_id = ? GROUP BY topic ORDER BY topic`, sh
 	return out, nil
 }
 
-// LockOrderKeys takes the transaction-level advisory locks of the given
-// order keys (see the claimer), in the order given: callers pass them
-// sorted, so two transactions never wait on each other's keys in a cycle.
-func (s *Store) LockOrderKeys(ctx context.Context, class int32, keys []int32) error {
+// TryLockOrderKeys tries the transaction-level advisory locks of the given
+// order keys without waiting, and returns those it holds now (another
+// transaction holds the others). Nothing waits, so nothing convoys or
+// deadlocks on them.
+func (s *Store) TryLockOrderKeys(ctx context.Context, class int32, keys []int32) (map[int32]bool, error) {
+	held := make(map[int32]bool, len(keys))
 	if len(keys) == 0 {
-		return nil
+		return held, nil
 	}
 	arr := make([]string, len(keys))
 	for i, k := range keys {
 		arr[i] = fmt.Sprint(k)
 	}
-	// unnest yields the array in order, and each row takes its lock as it
-	// is produced.
-	err := s.db.WithContext(ctx).Exec("SELECT pg_advisory_xact_lock(?::int, k) FROM unnest(?::int[]) AS k",
-		class, "{"+strings.Join(arr, ",")+"}").Error
-	if err != nil {
-		return fmt.Errorf("store: lock order keys: %w", formatError(err))
+	var rows []struct {
+		K  int32
+		OK bool
 	}
-	return nil
+	err := s.db.WithContext(ctx).Raw("SELECT k, pg_try_advisory_xact_lock(?::int, k) AS ok FROM unnest(?::int[]) AS k",
+		class, "{"+strings.Join(arr, ",")+"}").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: try lock order keys: %w", formatError(err))
+	}
+	for _, r := range rows {
+		if r.OK {
+			held[r.K] = true
+		}
+	}
+	return held, nil
 }
 
 // Savepoint marks a point of the current transaction that RollbackTo

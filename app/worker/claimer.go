@@ -350,35 +350,62 @@ const orderLockClass = 727_031
 // and distinct. Two keys may collide: that only serialises two orders.
 func orderLocks(rows []store.Webhook) []int32 {
 	var keys []int32
-	for _, wh := range rows {
-		if wh.OrderKey == "" {
-			continue
+	for i := range rows {
+		if k, ok := orderLock(&rows[i]); ok {
+			keys = append(keys, k)
 		}
-		h := fnv.New32a()
-		h.Write([]byte(wh.ShopDomain))
-		h.Write([]byte{'/'})
-		h.Write([]byte(wh.OrderKey))
-		keys = append(keys, int32(h.Sum32()))
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
 }
 
+// orderLock is the advisory lock key of a webhook's order, if it has one.
+func orderLock(wh *store.Webhook) (int32, bool) {
+	if wh.OrderKey == "" {
+		return 0, false
+	}
+	h := fnv.New32a()
+	h.Write([]byte(wh.ShopDomain))
+	h.Write([]byte{'/'})
+	h.Write([]byte(wh.OrderKey))
+	return int32(h.Sum32()), true
+}
+
+// orderBusyRetry is how soon a webhook whose order another batch is
+// applying is tried again (without spending an attempt).
+const orderBusyRetry = 100 * time.Millisecond
+
 const savepoint = "inbox_webhook"
 
-// apply runs the batch in one transaction: the order locks first (all of
-// them, sorted, before any effect, so batches never deadlock on them),
-// then each webhook under its savepoint, settled in the same transaction
-// as its effects.
+// apply runs the batch in one transaction: the order locks first (tried,
+// all of them before any effect; a webhook whose order is busy elsewhere
+// is put back), then each webhook under its savepoint, settled in the same
+// transaction as its effects.
 func (c *Claimer) apply(ctx context.Context, holder string, rows []store.Webhook) (map[string]int, error) {
 	var counts map[string]int
 	err := c.st.Tx(ctx, func(tx *store.Store) error {
 		counts = map[string]int{}
-		if err := tx.LockOrderKeys(ctx, orderLockClass, orderLocks(rows)); err != nil {
+		// The order locks are tried, never waited for: a batch that had
+		// to wait for a neighbour holding one of its orders would hold all
+		// of its own meanwhile, and batches would convoy (a killed
+		// worker's rows then took a minute to come through). A webhook
+		// whose order another batch is applying is put back for a moment,
+		// its attempt given back.
+		held, err := tx.TryLockOrderKeys(ctx, orderLockClass, orderLocks(rows))
+		if err != nil {
 			return err
 		}
 		for i := range rows {
 			wh := &rows[i]
+			if k, ok := orderLock(wh); ok && !held[k] {
+				o := store.WebhookOutcome{ID: wh.ID, Holder: holder, Status: store.WebhookPending, Uncount: true,
+					NextAttemptAt: time.Now().Add(orderBusyRetry)}
+				if _, err := tx.SettleWebhook(ctx, o); err != nil {
+					return err
+				}
+				counts["order_busy"]++
+				continue
+			}
 			if err := tx.Savepoint(ctx, savepoint); err != nil {
 				return err
 			}
