@@ -162,7 +162,12 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	loyal := loyalty.New(st, tn, inserter, log, loyalty.WithEventsHook(forward.RouteHook))
 	processor := webhooks.NewProcessor(loyal, log)
 	work := m == modeWorker || (m != modeWorker && cfg.Workers)
-	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo}, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal})
+	wcfg := worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo,
+		RescueStuckJobsAfter: cfg.RiverRescueAfter, SweepAge: cfg.WebhookSweepAge, SweepInterval: cfg.WebhookSweepAge / 2}
+	if cfg.RiverRescueAfter > 0 && cfg.RiverRescueAfter < time.Minute {
+		wcfg.JobTimeout = cfg.RiverRescueAfter // River wants the timeout within the rescue delay
+	}
+	rc, err := worker.NewClient(db.Pool, wcfg, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal})
 	if err != nil {
 		return err
 	}
@@ -181,7 +186,11 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	runnerDone := make(chan struct{})
 	if work {
-		runner := forward.NewRunner(db, fwd, forward.RunnerOptions{})
+		ropts := forward.RunnerOptions{Lease: cfg.DeliveryLease}
+		if cfg.DeliveryRetryUnit > 0 {
+			ropts.Backoff = forward.ScaledBackoff(cfg.DeliveryRetryUnit)
+		}
+		runner := forward.NewRunner(db, fwd, ropts)
 		go func() {
 			defer close(runnerDone)
 			if err := runner.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
