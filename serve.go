@@ -163,7 +163,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	processor := webhooks.NewProcessor(loyal, log)
 	work := m == modeWorker || (m != modeWorker && cfg.Workers)
 	wcfg := worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo,
-		RescueStuckJobsAfter: cfg.RiverRescueAfter, SweepAge: cfg.WebhookSweepAge, SweepInterval: cfg.WebhookSweepAge / 2}
+		RescueStuckJobsAfter: cfg.RiverRescueAfter}
 	if cfg.RiverRescueAfter > 0 && cfg.RiverRescueAfter < time.Minute {
 		wcfg.JobTimeout = cfg.RiverRescueAfter // River wants the timeout within the rescue delay
 	}

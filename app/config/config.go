@@ -67,10 +67,6 @@ type Config struct {
 	// (every 30 s, on the leader) retries it; also the jobs' timeout when
 	// shorter than one minute.
 	RiverRescueAfter time.Duration
-	// WebhookSweepAge (WEBHOOK_SWEEP_AGE, default 2m) is the age after
-	// which a pending inbox row whose processing kick was lost is kicked
-	// again; the sweep runs every half of it.
-	WebhookSweepAge time.Duration
 }
 
 var versionRe = regexp.MustCompile(`^(\d{4}-(01|04|07|10)|unstable)$`)
@@ -227,7 +223,6 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		{"DELIVERY_LEASE", &c.DeliveryLease, time.Second},
 		{"DELIVERY_RETRY_UNIT", &c.DeliveryRetryUnit, time.Millisecond},
 		{"RIVER_RESCUE_AFTER", &c.RiverRescueAfter, time.Second},
-		{"WEBHOOK_SWEEP_AGE", &c.WebhookSweepAge, time.Second},
 	} {
 		v := strings.TrimSpace(getenv(d.name))
 		if v == "" {

@@ -149,15 +149,15 @@ func TestLoad_OperationalTimings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DeliveryLease != 0 || c.DeliveryRetryUnit != 0 || c.RiverRescueAfter != 0 || c.WebhookSweepAge != 0 {
+	if c.DeliveryLease != 0 || c.DeliveryRetryUnit != 0 || c.RiverRescueAfter != 0 {
 		t.Fatalf("unset timings must keep the components' defaults (zero): %+v", c)
 	}
 	m := valid()
-	m["DELIVERY_LEASE"], m["DELIVERY_RETRY_UNIT"], m["RIVER_RESCUE_AFTER"], m["WEBHOOK_SWEEP_AGE"] = "3s", "10ms", "5s", "4s"
+	m["DELIVERY_LEASE"], m["DELIVERY_RETRY_UNIT"], m["RIVER_RESCUE_AFTER"] = "3s", "10ms", "5s"
 	if c, err = config.Load(env(m), false); err != nil {
 		t.Fatal(err)
 	}
-	if c.DeliveryLease != 3*time.Second || c.DeliveryRetryUnit != 10*time.Millisecond || c.RiverRescueAfter != 5*time.Second || c.WebhookSweepAge != 4*time.Second {
+	if c.DeliveryLease != 3*time.Second || c.DeliveryRetryUnit != 10*time.Millisecond || c.RiverRescueAfter != 5*time.Second {
 		t.Fatalf("timings: %+v", c)
 	}
 	m["DELIVERY_LEASE"], m["DELIVERY_RETRY_UNIT"] = "10ms", "soon"
