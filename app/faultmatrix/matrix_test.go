@@ -288,6 +288,7 @@ func runRound(t *testing.T, h *harness, seed uint64, round int) *figures {
 	t.Logf("traffic: %d deliveries of %d distinct webhooks (%d duplicates, %d re-using the webhook id), actions %v",
 		len(tr.deliveries), len(tr.distinct), tr.duplicates, tr.sameID, tr.actions)
 
+	restarts0, deduped0 := h.restarts.Load(), h.kf.Duplicates()
 	r := &run{began: began, t: t, h: h, shop: shop, rng: rng, snd: newSender(h.urls(), domain), total: len(tr.deliveries), f: f}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -355,9 +356,15 @@ func runRound(t *testing.T, h *harness, seed uint64, round int) *figures {
 	r.measures.Wait()
 
 	// Quiet: nothing pending in the inbox or among the deliveries.
+	lastReport := time.Now()
 	if !waitUntil(3*time.Minute, 100*time.Millisecond, func() bool {
-		return h.pg.count(ctx, "SELECT count(*) FROM webhooks WHERE shop_id = $1 AND status = 'pending'", shop.ID) == 0 &&
-			h.pg.count(ctx, "SELECT count(*) FROM deliveries WHERE shop_id = $1 AND status = 'pending'", shop.ID) == 0
+		wh := h.pg.count(ctx, "SELECT count(*) FROM webhooks WHERE shop_id = $1 AND status = 'pending'", shop.ID)
+		dl := h.pg.count(ctx, "SELECT count(*) FROM deliveries WHERE shop_id = $1 AND status = 'pending'", shop.ID)
+		if time.Since(lastReport) > 15*time.Second {
+			lastReport = time.Now()
+			t.Logf("waiting for quiet: %d webhooks pending (%s), deliveries %s", wh, r.pendingJobs(ctx), r.deliveryStatuses(ctx))
+		}
+		return wh == 0 && dl == 0
 	}) {
 		f.stuck = h.pg.count(ctx, "SELECT count(*) FROM webhooks WHERE shop_id = $1 AND status = 'pending'", shop.ID) +
 			h.pg.count(ctx, "SELECT count(*) FROM deliveries WHERE shop_id = $1 AND status = 'pending'", shop.ID)
@@ -399,7 +406,8 @@ func runRound(t *testing.T, h *harness, seed uint64, round int) *figures {
 			t.Errorf("%s", cr)
 		}
 	}
-	f.restarts = h.restarts.Load()
+	f.restarts = h.restarts.Load() - restarts0
+	f.klaviyoDeduped = int64(h.kf.Duplicates() - deduped0)
 	limit := r.resumeLimit(ctx)
 	if f.worstResume > limit {
 		t.Errorf("worst time from a kill to the processing of every webhook pending then: %s, over %s", f.worstResume, limit)
@@ -708,7 +716,6 @@ func (r *run) checkSinks(ctx context.Context, f *figures) {
 			}
 		}
 	}
-	f.klaviyoDeduped = int64(r.h.kf.Duplicates())
 }
 
 // deliveryStatuses summarizes the round's deliveries, for messages.
@@ -735,4 +742,24 @@ func (r *run) phase(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.f.phases = append(r.f.phases, fmt.Sprintf("%s at %s", name, time.Since(r.began).Round(time.Second)))
+}
+
+// pendingJobs summarizes the River jobs of pending webhooks, for messages.
+func (r *run) pendingJobs(ctx context.Context) string {
+	rows, err := r.h.pg.pool.Query(ctx, `SELECT coalesce(j.state::text, 'no job'), count(*) FROM webhooks w
+		LEFT JOIN river_job j ON j.kind = 'process_webhook' AND (j.args->>'webhook_id')::bigint = w.id
+		WHERE w.shop_id = $1 AND w.status = 'pending' GROUP BY 1`, r.shop.ID)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var parts []string
+	for rows.Next() {
+		var k string
+		var n int64
+		if rows.Scan(&k, &n) == nil {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
