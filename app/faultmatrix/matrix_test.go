@@ -266,6 +266,7 @@ func TestFaultMatrix(t *testing.T) {
 // run is one round's moving parts.
 type run struct {
 	began    time.Time
+	ungated  atomic.Bool // senders ignore the backlog (the database is down)
 	t        *testing.T
 	h        *harness
 	shop     *store.Shop
@@ -313,7 +314,7 @@ func runRound(t *testing.T, h *harness, seed uint64, round int) *figures {
 		go func() {
 			defer senders.Done()
 			for hk := range queue {
-				for backlog.Load() > 300 && ctx.Err() == nil {
+				for backlog.Load() > 300 && !r.ungated.Load() && ctx.Err() == nil {
 					time.Sleep(5 * time.Millisecond)
 				}
 				if err := r.snd.send(ctx, hk); err != nil {
@@ -467,13 +468,17 @@ func (r *run) conduct(ctx context.Context) error {
 	r.waitAcked(ctx, 0.55)
 	s503, conn := r.snd.s503.Load(), r.snd.connErrs.Load()
 	began := time.Now()
+	r.ungated.Store(true) // Shopify keeps sending whatever our backlog
 	if err := r.h.pg.stop(ctx); err != nil {
 		return err
 	}
-	time.Sleep(dbOutage) // the outage itself
+	// The outage lasts dbOutage, and until a request has been refused.
+	time.Sleep(dbOutage)
+	waitUntil(15*time.Second, 10*time.Millisecond, func() bool { return r.snd.s503.Load() > s503 })
 	if err := r.h.pg.start(ctx); err != nil {
 		return err
 	}
+	r.ungated.Store(false)
 	r.f.pgOutage = time.Since(began)
 	r.f.pg503, r.f.pgConnErrs = r.snd.s503.Load()-s503, r.snd.connErrs.Load()-conn
 	r.phase("database restarted")
