@@ -291,7 +291,7 @@ func runRound(t *testing.T, h *harness, seed uint64, round int) *figures {
 
 	restarts0, deduped0 := h.restarts.Load(), h.kf.Duplicates()
 	r := &run{began: began, t: t, h: h, shop: shop, rng: rng, snd: newSender(h.urls(), domain), total: len(tr.deliveries), f: f}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 
 	// The inbox backlog is kept near what the workers keep up with, so a
