@@ -107,7 +107,12 @@ func newHarness(t *testing.T) *harness {
 		*s.url = srv.URL
 	}
 
-	logDir := t.TempDir()
+	// Logs outlive a failed run (their folder is printed), with every
+	// child's goroutine dump (SIGQUIT) at the end.
+	logDir, err := os.MkdirTemp("", "faultmatrix-logs-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	base := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir(),
 		"DATABASE_URL=" + h.pg.url, "SHOPIFY_API_KEY=" + apiKey, "SHOPIFY_API_SECRET=" + apiSecret,
@@ -127,14 +132,22 @@ func newHarness(t *testing.T) *harness {
 			env: slices.Clone(base), logf: filepath.Join(logDir, fmt.Sprintf("worker-%d.log", i+1))})
 	}
 	t.Cleanup(func() {
+		failed := t.Failed()
 		for _, c := range h.all() {
-			c.stop()
-		}
-		if t.Failed() {
-			for _, c := range h.all() {
-				t.Logf("--- %s (last 40 lines of %s)\n%s", c.name, c.logf, c.tail(40))
+			if failed && c.alive() {
+				c.signal(syscall.SIGQUIT) // Go prints every goroutine's stack
+			} else {
+				c.stop()
 			}
 		}
+		if !failed {
+			os.RemoveAll(logDir)
+			return
+		}
+		for _, c := range h.all() {
+			t.Logf("--- %s (last 40 lines of %s)\n%s", c.name, c.logf, c.tail(40))
+		}
+		t.Logf("children's full logs, with their goroutine dumps: %s", logDir)
 	})
 	for _, c := range h.all() {
 		if err := c.start(); err != nil {
@@ -466,7 +479,7 @@ func (r *run) conduct(ctx context.Context) error {
 
 	// 2. PostgreSQL stopped and started while webhooks arrive.
 	r.waitAcked(ctx, 0.55)
-	s503, conn := r.snd.s503.Load(), r.snd.connErrs.Load()
+	s503, conn, posts, other := r.snd.s503.Load(), r.snd.connErrs.Load(), r.snd.posts.Load(), r.snd.other.Load()
 	began := time.Now()
 	r.ungated.Store(true) // Shopify keeps sending whatever our backlog
 	if err := r.h.pg.stop(ctx); err != nil {
@@ -474,7 +487,15 @@ func (r *run) conduct(ctx context.Context) error {
 	}
 	// The outage lasts dbOutage, and until a request has been refused.
 	time.Sleep(dbOutage)
-	waitUntil(15*time.Second, 10*time.Millisecond, func() bool { return r.snd.s503.Load() > s503 })
+	if !waitUntil(15*time.Second, 10*time.Millisecond, func() bool { return r.snd.s503.Load() > s503 }) {
+		// Where the web processes wait, while they still do.
+		for _, c := range r.h.serves {
+			c.signal(syscall.SIGQUIT)
+		}
+		_ = r.h.pg.start(ctx)
+		return fmt.Errorf("no request was answered 503 while PostgreSQL was down for %s (%d requests meanwhile, %d connection errors, %d other answers)",
+			time.Since(began), r.snd.posts.Load()-posts, r.snd.connErrs.Load()-conn, r.snd.other.Load()-other)
+	}
 	if err := r.h.pg.start(ctx); err != nil {
 		return err
 	}
