@@ -279,7 +279,8 @@ func TestFaultMatrix(t *testing.T) {
 // run is one round's moving parts.
 type run struct {
 	began    time.Time
-	ungated  atomic.Bool // senders ignore the backlog (the database is down)
+	ungated  atomic.Bool  // senders ignore the backlog (the database is down)
+	allowed  atomic.Int64 // deliveries the conductor lets be sent so far
 	t        *testing.T
 	h        *harness
 	shop     *store.Shop
@@ -304,6 +305,7 @@ func runRound(t *testing.T, h *harness, seed uint64, round int) *figures {
 
 	restarts0, deduped0 := h.restarts.Load(), h.kf.Duplicates()
 	r := &run{began: began, t: t, h: h, shop: shop, rng: rng, snd: newSender(h.urls(), domain), total: len(tr.deliveries), f: f}
+	r.allowed.Store(int64(0.50 * float64(r.total)))
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 
@@ -344,9 +346,16 @@ func runRound(t *testing.T, h *harness, seed uint64, round int) *figures {
 	var conductorErr error
 	go func() {
 		defer close(conductorDone)
-		conductorErr = r.conduct(ctx)
+		if conductorErr = r.conduct(ctx); conductorErr != nil {
+			cancel() // the traffic stops too
+		}
 	}()
-	for _, hk := range tr.deliveries {
+	for i, hk := range tr.deliveries {
+		// The conductor releases the traffic phase by phase, so that each
+		// fault meets webhooks in flight.
+		for int64(i) >= r.allowed.Load() && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
 		select {
 		case queue <- hk:
 		case <-ctx.Done():
@@ -477,14 +486,15 @@ func (r *run) conduct(ctx context.Context) error {
 	r.measures.Wait()
 	r.phase("kills resumed")
 
-	// 2. PostgreSQL stopped and started while webhooks arrive.
-	r.waitAcked(ctx, 0.55)
+	// 2. PostgreSQL stopped and started while webhooks arrive: the next
+	// 15% of the traffic is let go with the stop.
 	s503, conn, posts, other := r.snd.s503.Load(), r.snd.connErrs.Load(), r.snd.posts.Load(), r.snd.other.Load()
 	began := time.Now()
 	r.ungated.Store(true) // Shopify keeps sending whatever our backlog
 	if err := r.h.pg.stop(ctx); err != nil {
 		return err
 	}
+	r.allowed.Store(int64(0.65 * float64(r.total)))
 	// The outage lasts dbOutage, and until a request has been refused.
 	time.Sleep(dbOutage)
 	if !waitUntil(15*time.Second, 10*time.Millisecond, func() bool { return r.snd.s503.Load() > s503 }) {
@@ -508,6 +518,7 @@ func (r *run) conduct(ctx context.Context) error {
 	}
 
 	// 3. Both sinks down (503) for the equivalent of ten minutes, then back.
+	r.allowed.Store(int64(r.total))
 	r.waitAcked(ctx, 0.65)
 	k5, c5 := r.h.kg.status5xx.Load(), r.h.cg.status5xx.Load()
 	r.h.kf.FailNext(http.StatusServiceUnavailable, 1<<30)
