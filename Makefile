@@ -10,7 +10,7 @@ PKGS ?= ./...
 # tests; `make fuzz FUZZTIME=5m` searches longer. A crasher is written to
 # the package's testdata/fuzz and then runs as a seed in every `go test`.
 FUZZ_TARGETS = app/shopify:FuzzVerifyWebhook app/shopify:FuzzVerifyProxy app/shopify:FuzzVerifyCallback \
-	app/shopify:FuzzVerifyIDToken app/shopify:FuzzDecodePayloads app/clevertap:FuzzParseUpload app/klaviyo:FuzzNewAPIError
+	app/shopify:FuzzVerifyIDToken app/shopify:FuzzVerifyCustomerAccountToken app/shopify:FuzzDecodePayloads app/clevertap:FuzzParseUpload app/klaviyo:FuzzNewAPIError
 FUZZTIME ?= 3s
 
 help:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/perkbridge/perkbridge/app/fake"
 	"github.com/perkbridge/perkbridge/app/pgtest"
 	"github.com/perkbridge/perkbridge/app/shopify"
+	"github.com/perkbridge/perkbridge/webhooks"
 )
 
 // badInputTables are the tables whose row counts witness that a refused
@@ -122,6 +125,33 @@ func TestBadInput_Table(t *testing.T) {
 		}
 		waitProcessed(fmt.Sprint("seed-", c.id))
 	}
+	// And an order of the member's, and a second customer of the shop, for
+	// the customer account door's order route.
+	paid, err := webhooks.Sample("orders/paid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ord map[string]any
+	dec := json.NewDecoder(bytes.NewReader(paid))
+	dec.UseNumber()
+	if err := dec.Decode(&ord); err != nil {
+		t.Fatal(err)
+	}
+	const orderID = 8_800_000_001
+	ord["id"], ord["admin_graphql_api_id"], ord["name"] = orderID, fmt.Sprint("gid://shopify/Order/", orderID), "#8801"
+	ordCustomer := ord["customer"].(map[string]any)
+	ordCustomer["id"], ordCustomer["admin_graphql_api_id"], ordCustomer["email"] = 6001, "gid://shopify/Customer/6001", "m6001@example.com"
+	paid, _ = json.Marshal(ord)
+	for id, body := range map[string][]byte{"seed-order": paid, "seed-6002": customer(6002, "m6002@example.com")} {
+		topic := "orders/paid"
+		if id == "seed-6002" {
+			topic = "customers/create"
+		}
+		if resp, b := do(webhook(shop, topic, id, body, "")); resp.StatusCode != 200 {
+			t.Fatalf("seed %s: %d %s", id, resp.StatusCode, b)
+		}
+		waitProcessed(id)
+	}
 	tok := sf.MintIDToken(shop, 42, 10*time.Minute)
 	api := func(method, path string, body string) *http.Request {
 		var r io.Reader
@@ -179,6 +209,28 @@ func TestBadInput_Table(t *testing.T) {
 	otherApp := fake.NewShopify(fake.ShopifyOptions{APIKey: "some-other-app", APISecret: secret})
 	otherSecret := fake.NewShopify(fake.ShopifyOptions{APIKey: key, APISecret: "not-the-secret"})
 	big := bytes.Repeat([]byte("x"), 9<<20)
+
+	// The customer account extension's door: a customer account session
+	// token as the bearer header.
+	account := func(method, path, token, body string) *http.Request {
+		req := mustReq(t, method, base+"/account/api/v1"+path, []byte(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "https://extensions.shopifycdn.com")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return req
+	}
+	customerTok := func(s string, id int64, ttl time.Duration) string { return sf.MintCustomerAccountToken(s, id, ttl) }
+	oddSub := func(sub string) string {
+		now := time.Now()
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"dest": shop, "aud": key, "sub": sub,
+			"exp": now.Add(time.Minute).Unix(), "nbf": now.Unix(), "iat": now.Unix(), "jti": "odd"}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
 
 	type tc struct {
 		name   string
@@ -335,6 +387,57 @@ func TestBadInput_Table(t *testing.T) {
 		{name: "storefront birthday on 31 April", req: func() *http.Request {
 			return proxy(http.MethodPut, "/api/v1/birthday", signed("6001", time.Now()), `{"month":4,"day":31}`)
 		}, status: 422, body: `"field":"day"`},
+		// Customer account tokens (the customer account extension).
+		{name: "account call without a session token", req: func() *http.Request { return account(http.MethodGet, "/member", "", "") }, status: 401},
+		{name: "account call with an expired customer account token", req: func() *http.Request {
+			return account(http.MethodGet, "/member", customerTok(shop, 6001, -2*time.Minute), "")
+		}, status: 401},
+		{name: "account call with another app's customer account token", req: func() *http.Request {
+			return account(http.MethodGet, "/member", otherApp.MintCustomerAccountToken(shop, 6001, time.Minute), "")
+		}, status: 401},
+		{name: "account call with a customer account token signed by another secret", req: func() *http.Request {
+			return account(http.MethodPost, "/redemptions", otherSecret.MintCustomerAccountToken(shop, 6001, time.Minute), `{"reward_id":"amount-5","request_id":"f1"}`)
+		}, status: 401},
+		{name: "account call with a customer account token of a shop without the app", req: func() *http.Request {
+			return account(http.MethodGet, "/member", customerTok("never-installed.myshopify.com", 6001, time.Minute), "")
+		}, status: 401},
+		{name: "account call with a sub that is not a customer GID", req: func() *http.Request {
+			return account(http.MethodGet, "/member", oddSub("gid://shopify/Customer/6001 OR 1=1"), "")
+		}, status: 401},
+		{name: "account call with an admin ID token", req: func() *http.Request { return account(http.MethodGet, "/member", tok, "") }, status: 401},
+		{name: "customer account token on the admin API", req: func() *http.Request {
+			r := api(http.MethodGet, "/api/v1/customers/6001", "")
+			r.Header.Set("Authorization", "Bearer "+customerTok(shop, 6001, time.Minute))
+			return r
+		}, status: 401},
+		{name: "customer account token without a customer redeeming", req: func() *http.Request {
+			return account(http.MethodPost, "/redemptions", customerTok(shop, 0, time.Minute), `{"reward_id":"amount-5","request_id":"g2"}`)
+		}, status: 401},
+		{name: "customer account token redeeming beyond the spendable points", req: func() *http.Request {
+			return account(http.MethodPost, "/redemptions", customerTok(shop, 6001, time.Minute), `{"reward_id":"percent-15","request_id":"a1"}`)
+		}, status: 422, body: `"field":"reward_id"`},
+		{name: "neighbour's customer account token spending this shop's member's points", req: func() *http.Request {
+			return account(http.MethodPost, "/redemptions", customerTok(other, 6001, time.Minute), `{"reward_id":"amount-5","request_id":"a2"}`)
+		}, status: 422, body: `"field":"reward_id"`},
+		{name: "customer account token asking for another customer's order", req: func() *http.Request {
+			return account(http.MethodGet, fmt.Sprint("/orders/", orderID), customerTok(shop, 6002, time.Minute), "")
+		}, status: 404, after: func(t *testing.T) {
+			// The order is there, and its own customer sees it.
+			resp, body := do(account(http.MethodGet, fmt.Sprint("/orders/", orderID), customerTok(shop, 6001, time.Minute), ""))
+			if resp.StatusCode != 200 || !strings.Contains(body, `"order_name":"#8801"`) {
+				t.Errorf("the order's own customer: %d %s", resp.StatusCode, body)
+			}
+		}},
+		{name: "neighbour's customer account token asking for this shop's order", req: func() *http.Request {
+			return account(http.MethodGet, fmt.Sprint("/orders/", orderID), customerTok(other, 6001, time.Minute), "")
+		}, status: 404},
+		{name: "customer account order id that is not a number", req: func() *http.Request {
+			return account(http.MethodGet, "/orders/1%20OR%201=1", customerTok(shop, 6001, time.Minute), "")
+		}, status: 422, body: `"field":"order_id"`},
+		{name: "account body over 16 KiB", req: func() *http.Request {
+			return account(http.MethodPost, "/redemptions", customerTok(shop, 6001, time.Minute), `{"reward_id":"`+strings.Repeat("a", 20<<10)+`"}`)
+		}, status: 413},
+
 		{name: "proxy call for a shop without the app", req: func() *http.Request {
 			q := url.Values{"shop": {"never-installed.myshopify.com"}, "logged_in_customer_id": {"1"}, "path_prefix": {"/apps/loyalty"}, "timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}}
 			q.Set("signature", shopify.SignProxy(secret, q))

@@ -98,6 +98,12 @@ func startDemoSinks(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 	}
 	d.clevertap.AddAccount(demoCleverTapAccount, demoCleverTapCode, demoCleverTapRegion)
 	d.shopify.InstallShop(demoShop)
+	// The demo store's published theme has the rewards launcher turned on,
+	// as after the merchant's first visit to the theme editor; the home
+	// checklist reads it like a real shop's.
+	d.shopify.SetTheme(demoShop, fake.ShopifyTheme{ID: 1, Name: "Dawn", Role: "MAIN", Files: map[string]string{
+		"config/settings_data.json": `{"current":{"blocks":{"1":{"type":"shopify://apps/perkbridge/blocks/` + loyalty.ThemeEmbedHandle + `/demo","disabled":false}}}}`,
+	}})
 	for _, c := range demoCustomers {
 		d.addCustomer(simulate.Customer{ID: c.id, Email: c.email, Phone: c.phone, FirstName: c.first, LastName: c.last})
 	}

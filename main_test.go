@@ -208,6 +208,10 @@ func TestServe_EndToEnd(t *testing.T) {
 		if path == "/metrics" && !strings.Contains(string(b), `perkbridge_webhooks_received_total{outcome="accepted",topic="customers/create"} 1`) {
 			t.Fatalf("metrics lack the webhook counter:\n%s", b)
 		}
+		// The inbox claimer runs in serve (counted before its commit).
+		if path == "/metrics" && !strings.Contains(string(b), "perkbridge_inbox_claimed_total 1\n") {
+			t.Fatalf("metrics lack the inbox claimer's count:\n%s", b)
+		}
 	}
 }
 
@@ -306,5 +310,62 @@ func TestWebhookCommand_FreshIDs(t *testing.T) {
 		if g.webhookID != "same" || g.body["id"] != want["id"] || g.body["name"] != want["name"] {
 			t.Errorf("-id send changed the sample: %v %v %v", g.webhookID, g.body["id"], g.body["name"])
 		}
+	}
+}
+
+// TestWorker_ProcessesWhatWebOnlyServeStored: a web-only serve
+// (WORKERS=0) stores webhooks, a separate `worker` process (with its lease
+// from INBOX_LEASE) processes them, and stops cleanly on Ctrl-C.
+func TestWorker_ProcessesWhatWebOnlyServeStored(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.NewURL(t)
+	const key, secret = "split-api-key", "split-api-secret"
+	shopify := fake.NewShopify(fake.ShopifyOptions{APIKey: key, APISecret: secret})
+	env := map[string]string{
+		"DATABASE_URL": dbURL, "SHOPIFY_API_KEY": key, "SHOPIFY_API_SECRET": secret,
+		"APP_URL": "http://localhost", "ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"LOG_FORMAT": "text", "WORKERS": "0",
+	}
+	base, out := mustRun(t, []string{"serve"}, env)
+	// A compliance topic for a shop that never installed: stored pending,
+	// settled (ignored, with the reason) by whichever process works.
+	wr, err := shopify.SendWebhookWithID(context.Background(), base+"/webhooks", "gone.myshopify.com", "customers/redact", "split-1", []byte(`{"shop_domain":"gone.myshopify.com","customer":{"id":1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr.Body.Close()
+	if wr.StatusCode != 200 {
+		t.Fatalf("webhook status %d\n%s", wr.StatusCode, out.String())
+	}
+	workerEnv := map[string]string{}
+	for k, v := range env {
+		workerEnv[k] = v
+	}
+	workerEnv["METRICS_ADDR"], workerEnv["INBOX_LEASE"] = "off", "2s"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"worker"}, func(k string) string { return workerEnv[k] }, wout, wout)
+	}()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	waitFor(t, "the worker process to settle the webhook", func() bool {
+		var status, reason string
+		conn.QueryRow(context.Background(), "SELECT status, last_error FROM webhooks WHERE webhook_id = 'split-1'").Scan(&status, &reason)
+		return status == "ignored" && strings.Contains(reason, "unknown shop")
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("worker returned %v\n%s", err, wout.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("worker did not stop within 30s\n%s", wout.String())
 	}
 }

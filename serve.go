@@ -167,7 +167,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if cfg.RiverRescueAfter > 0 && cfg.RiverRescueAfter < time.Minute {
 		wcfg.JobTimeout = cfg.RiverRescueAfter // River wants the timeout within the rescue delay
 	}
-	rc, err := worker.NewClient(db.Pool, wcfg, worker.Deps{Store: st, Dispatch: processor.Dispatch, Logger: log, Loyalty: loyal})
+	rc, err := worker.NewClient(db.Pool, wcfg, worker.Deps{Store: st, Logger: log, Loyalty: loyal})
 	if err != nil {
 		return err
 	}
@@ -185,6 +185,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		log.Info("workers started")
 	}
 	runnerDone := make(chan struct{})
+	claimerDone := make(chan struct{})
 	if work {
 		ropts := forward.RunnerOptions{Lease: cfg.DeliveryLease}
 		if cfg.DeliveryRetryUnit > 0 {
@@ -197,15 +198,22 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 				log.Error("delivery runner stopped", "err", err)
 			}
 		}()
+		// The inbox: webhooks are claimed from their rows in leased
+		// batches, woken by the intake commit's notification.
+		claimer := worker.NewClaimer(db, processor.Dispatch, log, worker.ClaimerOptions{Lease: cfg.InboxLease})
+		reg.MustRegister(claimer.Collectors()...)
+		go func() { defer close(claimerDone); _ = claimer.Run(runCtx) }()
 	} else {
 		close(runnerDone)
+		close(claimerDone)
 	}
 	stopWorkers := func() {
 		if !work {
 			return
 		}
-		cancelRun() // the delivery runner finishes its in-flight batches
+		cancelRun() // the runner and the claimer finish their batches in progress
 		<-runnerDone
+		<-claimerDone
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := rc.Stop(sctx); err != nil {
@@ -224,7 +232,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return nil
 	}
 
-	writer := inbox.NewWriter(db.Pool, rc, inbox.Options{})
+	writer := inbox.NewWriter(db.Pool, inbox.Options{})
 	reg.MustRegister(writer.Collectors()...)
 	writerCtx, stopWriter := context.WithCancel(context.Background())
 	defer stopWriter()
@@ -239,7 +247,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	e, err := web.NewServer(web.Deps{
 		Logger: log, Config: cfg, DB: db, Store: st, Shopify: sh, Tenant: tn, Vault: v, Metrics: reg,
 		WebhookHandler: intake.Serve,
-		Reprocess:      func(ctx context.Context, id int64) error { return worker.Kick(ctx, rc, id) },
+		Reprocess:      func(ctx context.Context, id int64) error { return st.NotifyWebhooks(ctx) },
 		Loyalty:        loyal,
 		Forward:        fwd,
 		DemoSinks:      demoSinks,

@@ -30,6 +30,7 @@ import (
 
 	"github.com/perkbridge/perkbridge/app/fake"
 	"github.com/perkbridge/perkbridge/app/ledger"
+	"github.com/perkbridge/perkbridge/app/loyalty"
 	"github.com/perkbridge/perkbridge/app/pgtest"
 	"github.com/perkbridge/perkbridge/app/shopify"
 )
@@ -447,6 +448,11 @@ func TestExtension_ManifestBlocksAndBudget(t *testing.T) {
 		switch s.Target {
 		case "body":
 			embeds++
+			// The launch checklist finds the embed in the theme's
+			// settings and deep-links to it by this handle.
+			if name != loyalty.ThemeEmbedHandle {
+				t.Errorf("%s: the app embed is %q, but the checklist looks for %q", b.file, name, loyalty.ThemeEmbedHandle)
+			}
 		case "section":
 		default:
 			t.Errorf("%s: target %q, want body (app embed) or section (app block)", b.file, s.Target)
@@ -787,6 +793,25 @@ func TestStorefront_PanelGuestThenMemberRedeems(t *testing.T) {
 	}
 	if !br.evalBool(`document.activeElement.matches('#pb-panel [data-pb-msg]') && document.querySelector('#pb-panel [data-pb-code]').hidden`) {
 		t.Errorf("after a failed redemption focus is on %s", br.evalString(`document.activeElement.outerHTML.slice(0, 80)`))
+	}
+	br.waitFor("redeem buttons back", `!document.querySelector('`+redeem+`').disabled`)
+
+	// A store credit reward has no code: the box says the credit was added
+	// and shows no code. (Stubbed like the failure above.)
+	br.do(chromedp.Evaluate[chromedp.Void](`(() => {
+		const real = window.fetch;
+		const answer = (body, status) => Promise.resolve(new Response(JSON.stringify(body), {status, headers: {'Content-Type': 'application/json'}}));
+		const credit = {id: 999998, status: 'active', reward_id: 'amount-5', points_spent: 500, discount_type: 'store_credit', amount: '5.00', currency: 'USD'};
+		window.fetch = (url, opts) => String(url).endsWith('/redemptions') ? answer({...credit, status: 'pending'}, 201)
+			: String(url).endsWith('/redemptions/999998') ? answer(credit, 200) : real(url, opts);
+	})()`))
+	br.do(chromedp.Click(chromedp.CSS(redeem)))
+	br.waitFor("the store credit answer", `document.querySelector('#pb-panel [data-pb-box] [data-pb-msg]').textContent.includes('store credit')`)
+	if msg := br.text(`#pb-panel [data-pb-box] [data-pb-msg]`); msg != "5.00 USD was added to your store credit. It applies at checkout when you are signed in." {
+		t.Errorf("store credit message = %q", msg)
+	}
+	if !br.evalBool(`document.querySelector('#pb-panel [data-pb-code]').hidden`) {
+		t.Error("a store credit shows a code box")
 	}
 	br.waitFor("redeem buttons back", `!document.querySelector('`+redeem+`').disabled`)
 

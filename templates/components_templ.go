@@ -98,7 +98,7 @@ func statusTone(status string) string {
 		return "critical"
 	case "pending", "initializing":
 		return "attention"
-	case "late":
+	case "late", "unconfirmed":
 		return "info"
 	default:
 		return "neutral"

@@ -84,13 +84,14 @@ func TestIntegrationsPage_FailedInitialization(t *testing.T) {
 	if got := text(region.Find(`option[value="in1"]`)); got != "India (in1)" {
 		t.Errorf("in1 option = %q", got)
 	}
-	// Nector's order: common property, Account ID, Passcode, server prefix.
+	// Nector's order: common property, Account ID, Passcode, server prefix;
+	// then the identity choice.
 	var names []string
 	card.Find(`form[data-testid="clevertap-form"]`).Find("input, select").Each(func(_ int, s *goquery.Selection) {
 		n, _ := s.Attr("name")
 		names = append(names, n)
 	})
-	if got := strings.Join(names, ","); got != "common_property,metafield,account_id,passcode,region" {
+	if got := strings.Join(names, ","); got != "common_property,metafield,account_id,passcode,region,identity_choices,phone_fallback" {
 		t.Errorf("field order = %s", got)
 	}
 	if got := text(d.Find(`label[for="clevertap-account-id"]`)); got != "Account ID" {

@@ -119,6 +119,14 @@ type SetupStep struct {
 	Text  string
 	Done  bool
 	URL   string
+	// External opens URL in the whole admin window, not the app's frame
+	// (Shopify's theme editor).
+	External bool
+	// CheckURL, when set, posts a "Check again" for a step the app
+	// verifies by reading the shop (the theme's app embed).
+	CheckURL string
+	// Testid names the step for tests.
+	Testid string
 }
 
 // Flash is the outcome of the last action, shown once at the top of a page.
@@ -223,6 +231,10 @@ type CleverTapForm struct {
 	// PasscodeHint is the stored passcode, masked; the passcode itself is
 	// never rendered back.
 	PasscodeHint string
+	// PhoneFallback sends customers without the common property by phone.
+	PhoneFallback bool
+	// FallbackSent counts the events sent by phone in the last 30 days.
+	FallbackSent int64
 	Errors       FieldErrors
 }
 
@@ -238,7 +250,13 @@ type KlaviyoForm struct {
 	CommonProperty string
 	Metafield      string
 	KeyHint        string // the stored key, masked
-	Errors         FieldErrors
+	// PhoneFallback sends customers without the common property by
+	// phone_number; SendPhone lets the phone ride along on events.
+	PhoneFallback bool
+	SendPhone     bool
+	// FallbackSent counts the events sent by phone in the last 30 days.
+	FallbackSent int64
+	Errors       FieldErrors
 }
 
 // EventsView is the events page: "Create Event" and the events each
@@ -307,6 +325,7 @@ type EventRow struct {
 	DeleteURL   string // POST
 	StatsURL    string
 	LogURL      string
+	TestURL     string // POST customer_id: send a test of this event
 }
 
 // StatsView is the event statistics page.
@@ -352,7 +371,7 @@ type StatsRow struct {
 // DeliveryStatuses are the delivery statuses in the order pages show them
 // (DESIGN.md §5).
 func DeliveryStatuses() []string {
-	return []string{"sent", "late", "pending", "failed", "skipped"}
+	return []string{"sent", "late", "unconfirmed", "pending", "failed", "skipped"}
 }
 
 // DeliveriesView is the delivery log.
@@ -402,6 +421,11 @@ type DeliveryRow struct {
 	SentAt             *time.Time
 	NextAttemptAt      *time.Time
 	RetryURL           string // POST; empty when the delivery cannot be retried
+	// Payload is the document sent (indented JSON) for a delivery the
+	// sink did not confirm, or a test; a retry sends it again.
+	Payload string
+	// Test: a test the merchant sent (not in the statistics).
+	Test bool
 }
 
 // ProgramView is the program settings form.
@@ -441,6 +465,7 @@ type ProgramForm struct {
 	ReviewRequestDays     string
 	PendingDays           string
 	GuestPointsDays       string
+	RetentionDays         string
 	ExpiryMonths          string
 	ReminderDays          string // "30, 7, 1"
 	NudgeEnabled          bool
@@ -526,6 +551,29 @@ type CustomerDetailView struct {
 	// ReferralURL is the member's refer-a-friend link.
 	ReferralURL string
 	Birthday    BirthdayForm
+	// Redemptions are the rewards the customer bought, newest first.
+	Redemptions []RedemptionRow
+	// RedemptionError is why the last cancellation was refused, if it was.
+	RedemptionError string
+}
+
+// RedemptionRow is one reward a customer bought: a discount code or store
+// credit.
+type RedemptionRow struct {
+	ID          string
+	Reward      string
+	StoreCredit bool
+	Code        string // the discount code; "" for store credit
+	Value       string // "10% off", "USD 5.00 off", "USD 5.00 store credit"
+	Points      int64
+	Status      string // pending, active, failed, expired, cancelled
+	Used        bool   // used on an order
+	Detail      string // why it failed, when it did
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	// CancelURL is where the cancel form posts; "" when it cannot be
+	// cancelled (used, not active, store credit).
+	CancelURL string
 }
 
 // BirthdayForm sets a customer's birthday from their page.
@@ -699,4 +747,12 @@ type SinkRecord struct {
 type SinkField struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+}
+
+// DoneAttr is Done as an attribute value ("true" or "false").
+func (s SetupStep) DoneAttr() string {
+	if s.Done {
+		return "true"
+	}
+	return "false"
 }

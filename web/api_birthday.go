@@ -64,7 +64,7 @@ func (s *server) handleCustomerBirthday(c echo.Context) error {
 // field; a change within a year of the last one is 409; the same date again
 // is 200 and changes nothing.
 func (s *server) handleProxyBirthday(c echo.Context) error {
-	shop, id, err := proxyMember(c)
+	shop, id, err := storefrontMember(c)
 	if err != nil {
 		return err
 	}

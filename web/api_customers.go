@@ -111,6 +111,70 @@ func (s *server) handleCustomerRedeem(c echo.Context) error {
 	return c.JSON(http.StatusCreated, coupon)
 }
 
+// maxRedemptionsListed bounds GET /api/v1/customers/{id}/redemptions.
+const maxRedemptionsListed = 100
+
+// handleCustomerRedemptions is GET
+// /api/v1/customers/{shopify_customer_id}/redemptions: the customer's
+// redemptions (coupons and store credits), newest first, at most
+// maxRedemptionsListed, with the ids the cancel route takes. A customer of
+// another shop, or none, is 404.
+func (s *server) handleCustomerRedemptions(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c.Param("shopify_customer_id"), "shopify_customer_id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	cust, err := s.st.CustomerByShopifyID(ctx, shop.ID, id)
+	if err != nil {
+		if app.ErrorCode(err) == app.ENOTFOUND {
+			return app.Errorf(app.ENOTFOUND, "Customer not found.")
+		}
+		return err
+	}
+	coupons, err := s.st.CouponsOf(ctx, shop.ID, cust.ID)
+	if err != nil {
+		return err
+	}
+	if len(coupons) > maxRedemptionsListed {
+		coupons = coupons[:maxRedemptionsListed]
+	}
+	return c.JSON(http.StatusOK, coupons)
+}
+
+// handleCustomerCancelRedemption is POST
+// /api/v1/customers/{shopify_customer_id}/redemptions/{redemption_id}/cancel:
+// the merchant cancels an unused reward coupon (loyalty.CancelRedemption):
+// the code is deleted in Shopify and the points come back. It answers 200
+// with the coupon (status cancelled); cancelling again answers the same and
+// returns nothing more. A coupon used on an order, still pending, failed,
+// expired, or a store credit reward is 409; a redemption of another
+// customer or shop is 404; Shopify unreachable is 503 (nothing changed, try
+// again).
+func (s *server) handleCustomerCancelRedemption(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c.Param("shopify_customer_id"), "shopify_customer_id")
+	if err != nil {
+		return err
+	}
+	rid, err := parseID(c.Param("redemption_id"), "redemption_id")
+	if err != nil {
+		return err
+	}
+	coupon, err := s.loyalty.CancelRedemption(c.Request().Context(), shop.ID, id, rid)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, coupon)
+}
+
 // idempotencyKey returns the request's Idempotency-Key header, "" when
 // absent (the service then makes a random one). Keys are per shop: the
 // same key on another customer of the shop is the same request.

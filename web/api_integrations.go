@@ -1,7 +1,9 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -162,6 +164,37 @@ func (s *server) handleEventUpdate(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, d)
+}
+
+// handleEventTest is POST /api/v1/integrations/{kind}/events/{id}/test
+// {"customer_id"}: sends a test of the definition to that customer through
+// the real delivery path; 202 with the delivery (pending; poll GET
+// /api/v1/deliveries?customer_id= for its outcome, payload and answer).
+func (s *server) handleEventTest(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c.Param("id"), "id")
+	if err != nil {
+		return err
+	}
+	// The id as a number or a string (Shopify's ids can exceed 2^53).
+	var in struct {
+		CustomerID json.RawMessage `json:"customer_id"`
+	}
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	cust, err := strconv.ParseInt(strings.Trim(string(in.CustomerID), `"`), 10, 64)
+	if err != nil || cust <= 0 {
+		return app.FieldError("customer_id", "customer_id must be the customer's Shopify id.")
+	}
+	d, err := s.forward.SendTest(c.Request().Context(), shop.ID, c.Param("kind"), id, cust)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, d)
 }
 
 // handleEventDelete is DELETE /api/v1/integrations/{kind}/events/{id}: 204.

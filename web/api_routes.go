@@ -12,6 +12,7 @@ const (
 	routeAPIEventCreate           = "api.events.create"
 	routeAPIEventUpdate           = "api.events.update"
 	routeAPIEventDelete           = "api.events.delete"
+	routeAPIEventTest             = "api.events.test"
 	routeAPIStats                 = "api.stats.show"
 	routeAPIDeliveries            = "api.deliveries.list"
 	routeAPIDeliveryRetry         = "api.deliveries.retry"
@@ -20,4 +21,8 @@ const (
 	routeAPIProgramSave           = "api.program.save"
 	routeAPICustomerPoints        = "api.customers.points"
 	routeAPICustomerRedeem        = "api.customers.redeem"
+	routeAPICustomerRedemptions   = "api.customers.redemptions.list"
+	routeAPICustomerCancel        = "api.customers.redemptions.cancel"
+	// The admin customer page's cancel button posts here.
+	routeAppCustomerCancel = "app.customers.redemptions.cancel"
 )

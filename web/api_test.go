@@ -19,8 +19,8 @@ func TestAPI_Integrations(t *testing.T) {
 	requireStatus(t, rec, http.StatusOK)
 	got := decodeJSON[[]map[string]any](t, rec)
 	want := []map[string]any{
-		{"kind": "clevertap", "status": "not_connected", "status_reason": "", "common_property": ""},
-		{"kind": "klaviyo", "status": "not_connected", "status_reason": "", "common_property": ""},
+		{"kind": "clevertap", "status": "not_connected", "status_reason": "", "common_property": "", "phone_fallback": false, "send_phone": false},
+		{"kind": "klaviyo", "status": "not_connected", "status_reason": "", "common_property": "", "phone_fallback": true, "send_phone": false},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("integrations = %v, want %v", got, want)

@@ -13,6 +13,7 @@ import (
 	"github.com/perkbridge/perkbridge/app/forward"
 	"github.com/perkbridge/perkbridge/app/ledger"
 	"github.com/perkbridge/perkbridge/app/loyalty"
+	"github.com/perkbridge/perkbridge/app/shopify"
 	"github.com/perkbridge/perkbridge/app/store"
 	"github.com/perkbridge/perkbridge/templates"
 )
@@ -149,6 +150,7 @@ func (s *server) handleHome(c echo.Context) error {
 		{Title: "Choose the events to send", Text: "For example wallet_points_rewarded, to thank customers for the points they earn.", Done: definitions > 0, URL: s.pageURL(c, routeAppEvents, nil)},
 		{Title: "Review your program", Text: "Points per order, rewards, tiers and expiry.", Done: saved, URL: s.pageURL(c, routeAppProgram, nil)},
 	}
+	steps = append(steps, s.storefrontSteps(c, sh)...)
 	for _, st := range steps {
 		if !st.Done {
 			v.Steps = steps
@@ -250,4 +252,75 @@ func (s *server) shell(c echo.Context, title, active string) templates.Shell {
 		Nav:        nav,
 		Demo:       s.cfg.Demo,
 	}
+}
+
+// storefrontSteps are the checklist's storefront items: the app embed (the
+// rewards launcher) turned on in the published theme, as the last read of
+// its settings found, and a shopper's browser having loaded it (the first
+// signed app-proxy call).
+func (s *server) storefrontSteps(c echo.Context, sh *store.Shop) []templates.SetupStep {
+	embed := templates.SetupStep{
+		Title:    "Turn on the rewards launcher in your theme",
+		Done:     sh.ThemeEmbed == store.ThemeEmbedEnabled,
+		URL:      shopify.ThemeEditorEmbedURL(sh.Domain, s.cfg.ShopifyAPIKey, loyalty.ThemeEmbedHandle),
+		External: true,
+		CheckURL: s.pageURL(c, routeAppStorefrontCheck, nil),
+		Testid:   "theme-embed",
+	}
+	theme := "your published theme"
+	if sh.ThemeEmbedTheme != "" {
+		theme = "your published theme, " + sh.ThemeEmbedTheme
+	}
+	switch sh.ThemeEmbed {
+	case store.ThemeEmbedEnabled:
+		embed.Text = "It is on in " + theme + "."
+	case store.ThemeEmbedDisabled:
+		embed.Text = "It was turned off in " + theme + ". Open App embeds in the theme editor, switch on Perkbridge loyalty and save."
+	case store.ThemeEmbedNoAccess:
+		embed.Text = "Perkbridge needs permission to read your theme to check this: open the app from Shopify admin to approve it. Meanwhile, check App embeds in the theme editor yourself."
+	default:
+		embed.Text = "Open App embeds in the theme editor, switch on Perkbridge loyalty and save, so shoppers see their points and rewards."
+	}
+	if sh.ThemeEmbedCheckedAt != nil && sh.ThemeEmbed != store.ThemeEmbedEnabled {
+		embed.Text += " Last checked " + sh.ThemeEmbedCheckedAt.In(sh.Location()).Format("2 Jan 15:04") + "."
+	}
+	widget := templates.SetupStep{
+		Title:    "See the launcher on your storefront",
+		Done:     sh.WidgetSeenAt != nil,
+		URL:      "https://" + sh.Domain,
+		External: true,
+		Testid:   "widget-seen",
+		Text:     "Visit your store: the first page that loads the launcher or a rewards block ticks this step.",
+	}
+	if sh.WidgetSeenAt != nil {
+		widget.Text = "A shopper's browser first loaded it on " + sh.WidgetSeenAt.In(sh.Location()).Format("2 January 2006 at 15:04") + "."
+	}
+	return []templates.SetupStep{embed, widget}
+}
+
+// handleStorefrontCheckPage is POST /app/storefront/check: read the
+// published theme now (the merchant just turned the embed on) and come
+// back to the checklist with the answer.
+func (s *server) handleStorefrontCheckPage(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	if s.loyalty == nil {
+		return app.Errorf(app.EINTERNAL, "The storefront check is not available.")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
+	defer cancel()
+	state, err := s.loyalty.CheckThemeEmbed(ctx, shop.ID, s.now())
+	done := "theme-embed-off"
+	switch {
+	case err != nil:
+		s.log.WarnContext(ctx, "checking the theme embed failed", "shop", shop.Domain, "err", err)
+		done = "theme-embed-unknown"
+	case state == store.ThemeEmbedEnabled:
+		done = "theme-embed-enabled"
+	case state == store.ThemeEmbedNoAccess:
+		done = "theme-embed-no-access"
+	}
+	return s.pageRedirect(c, routeAppHome, done, nil)
 }

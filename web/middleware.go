@@ -337,7 +337,8 @@ func acceptsJSON(r *http.Request) bool {
 // JSON: the API, authenticated fetches and anything asking for JSON.
 func wantsJSON(c echo.Context) bool {
 	r := c.Request()
-	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/proxy/api/") {
+	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/proxy/api/") ||
+		strings.HasPrefix(r.URL.Path, "/account/api/") {
 		return true
 	}
 	if _, ok := bearerToken(r); ok {

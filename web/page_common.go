@@ -38,6 +38,8 @@ const (
 	routeAppCustomers             = "app.customers.list"
 	routeAppCustomer              = "app.customers.show"
 	routeAppCustomerAdjust        = "app.customers.adjust"
+	routeAppStorefrontCheck       = "app.storefront.check"
+	routeAppEventTest             = "app.events.test"
 )
 
 // doneParam carries the outcome of a form post through its redirect
@@ -58,6 +60,12 @@ var pageFlashes = map[string]templates.Flash{
 	"program-saved":          {Tone: "success", Text: "Program settings saved. They apply to what happens from now on."},
 	"adjusted":               {Tone: "success", Text: "The points were adjusted and recorded in the ledger."},
 	"birthday-saved":         {Tone: "success", Text: "The birthday was saved. The birthday reward is given on that day, once a year."},
+	"test-sent":              {Tone: "success", Text: "The test was queued and is sent within seconds. Reload to see what was sent and the answer; it is marked Test and counts in no statistics."},
+	"theme-embed-enabled":    {Tone: "success", Text: "The rewards launcher is on in your published theme."},
+	"theme-embed-off":        {Tone: "critical", Text: "The rewards launcher is not on in your published theme yet. Turn on Perkbridge loyalty under App embeds in the theme editor, save, then check again."},
+	"theme-embed-no-access":  {Tone: "critical", Text: "Perkbridge may not read your theme yet. Open the app from Shopify admin to approve the theme permission, then check again."},
+	"theme-embed-unknown":    {Tone: "critical", Text: "Shopify could not be asked about your theme just now. Try again in a minute."},
+	"redemption-cancelled":   {Tone: "success", Text: "The reward was cancelled: its code no longer works and the points are back."},
 }
 
 // pageFlash returns the flash of the request's doneParam.

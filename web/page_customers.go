@@ -25,11 +25,12 @@ import (
 
 // Limits of the customer pages.
 const (
-	customerSearchLimit  = 50
-	customerEventsShown  = 30
-	customerLotsShown    = 50
-	customerLedgerShown  = 100
-	customerEventsLoaded = 1000
+	customerSearchLimit      = 50
+	customerEventsShown      = 30
+	customerLotsShown        = 50
+	customerLedgerShown      = 100
+	customerEventsLoaded     = 1000
+	customerRedemptionsShown = 50
 )
 
 // handleCustomersPage searches the shop's customers by email, phone, name
@@ -69,6 +70,12 @@ func (s *server) handleCustomerPage(c echo.Context) error {
 
 // renderCustomer renders a customer with the adjustment form adjust.
 func (s *server) renderCustomer(c echo.Context, status int, adjust templates.AdjustForm, birthday *templates.BirthdayForm) error {
+	return s.renderCustomerWith(c, status, adjust, birthday, "")
+}
+
+// renderCustomerWith is renderCustomer with the reason a cancellation was
+// refused, shown above the rewards.
+func (s *server) renderCustomerWith(c echo.Context, status int, adjust templates.AdjustForm, birthday *templates.BirthdayForm, redemptionErr string) error {
 	shop, err := shopFrom(c)
 	if err != nil {
 		return err
@@ -220,7 +227,74 @@ func (s *server) renderCustomer(c echo.Context, status int, adjust templates.Adj
 	}
 	birthday.Action = s.pageURL(c, routeAppCustomerBirthday, nil, sid)
 	v.Birthday = *birthday
+	coupons, err := s.st.CouponsOf(ctx, shop.ID, row.ID)
+	if err != nil {
+		return err
+	}
+	for i, cp := range coupons {
+		if i == customerRedemptionsShown {
+			break
+		}
+		v.Redemptions = append(v.Redemptions, s.redemptionRow(c, sid, cp, loc))
+	}
+	v.RedemptionError = redemptionErr
 	return render(c, status, templates.CustomerPage(v))
+}
+
+// redemptionRow describes one coupon or store credit for the customer page.
+func (s *server) redemptionRow(c echo.Context, sid string, cp store.Coupon, loc *time.Location) templates.RedemptionRow {
+	r := templates.RedemptionRow{
+		ID: strconv.FormatInt(cp.ID, 10), Reward: cp.RewardName, Code: cp.Code, Points: cp.PointsSpent, Status: cp.Status,
+		Used: cp.RedeemedAt != nil, CreatedAt: cp.CreatedAt.In(loc), StoreCredit: cp.DiscountType == store.DiscountTypeStoreCredit,
+	}
+	if cp.ExpiresAt != nil {
+		t := cp.ExpiresAt.In(loc)
+		r.ExpiresAt = &t
+	}
+	switch cp.DiscountType {
+	case string(program.DiscountPercentage):
+		r.Value = cp.DiscountValue + "% off"
+	case string(program.DiscountFixedAmount):
+		r.Value = cp.DiscountValue + " off"
+	case store.DiscountTypeStoreCredit:
+		r.Value = cp.Currency + " " + cp.DiscountValue + " store credit"
+		r.Code = ""
+	}
+	if cp.Status == store.CouponFailed {
+		r.Detail = cp.LastError
+	}
+	if cp.Status == store.CouponActive && cp.RedeemedAt == nil && !r.StoreCredit {
+		r.CancelURL = s.pageURL(c, routeAppCustomerCancel, nil, sid, r.ID)
+	}
+	return r
+}
+
+// handleCustomerCancelPage is POST
+// /app/customers/{id}/redemptions/{redemption_id}/cancel, the cancel button
+// of the customer page (loyalty.CancelRedemption). A refusal (used meanwhile,
+// not active: 409; Shopify unreachable: 503) re-renders the page with the
+// reason above the rewards.
+func (s *server) handleCustomerCancelPage(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c.Param("id"), "id")
+	if err != nil {
+		return err
+	}
+	rid, err := parseID(c.Param("redemption_id"), "redemption_id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.loyalty.CancelRedemption(c.Request().Context(), shop.ID, id, rid); err != nil {
+		status, errs, ok := pageProblem(err)
+		if !ok || app.ErrorCode(err) == app.ENOTFOUND {
+			return err
+		}
+		return s.renderCustomerWith(c, status, templates.AdjustForm{}, nil, firstProblem(errs))
+	}
+	return s.pageRedirect(c, routeAppCustomer, "redemption-cancelled", nil, strconv.FormatInt(id, 10))
 }
 
 // eventSummary writes an event's own fields, in catalog order, as

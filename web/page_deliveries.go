@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -82,9 +84,14 @@ func (s *server) renderDeliveries(c echo.Context, status int, errs templates.Fie
 	for _, d := range list {
 		row := deliveryRow(d, paused[d.Integration], loc)
 		row.CustomerURL = s.pageURL(c, routeAppCustomer, nil, d.CustomerID)
-		if d.Status == store.DeliveryFailed || d.Status == store.DeliverySkipped {
+		switch d.Status {
+		case store.DeliveryFailed, store.DeliverySkipped:
 			row.RetryURL = s.pageURL(c, routeAppDeliveryRetry, keep, strconv.FormatInt(d.ID, 10))
 			retryable = true
+		case store.DeliveryUnconfirmed:
+			// Only one by one: sending again may duplicate it at the
+			// sink, so the merchant first checks that it is missing.
+			row.RetryURL = s.pageURL(c, routeAppDeliveryRetry, keep, strconv.FormatInt(d.ID, 10))
 		}
 		v.Rows = append(v.Rows, row)
 	}
@@ -157,10 +164,16 @@ func deliveryRow(d forward.DeliveryView, paused bool, loc *time.Location) templa
 	r := templates.DeliveryRow{
 		ID: d.ID, Event: d.Event, IntegrationLabel: kindLabel(d.Integration), CustomerID: d.CustomerID,
 		Status: d.Status, Attempts: d.Attempts, Response: d.ResponseExcerpt, Error: d.LastError,
-		PossiblyDuplicated: d.PossiblyDuplicated, CreatedAt: d.CreatedAt.In(loc),
+		PossiblyDuplicated: d.PossiblyDuplicated, CreatedAt: d.CreatedAt.In(loc), Test: d.Test,
 	}
 	if d.LastStatusCode != nil {
 		r.StatusCode = strconv.Itoa(*d.LastStatusCode)
+	}
+	if len(d.Payload) > 0 {
+		var buf bytes.Buffer
+		if json.Indent(&buf, d.Payload, "", "  ") == nil {
+			r.Payload = buf.String()
+		}
 	}
 	if d.SentAt != nil {
 		t := d.SentAt.In(loc)
@@ -178,8 +191,18 @@ func deliveryRow(d forward.DeliveryView, paused bool, loc *time.Location) templa
 			r.Explanation += " at " + r.SentAt.Format("15:04:05 MST, 2 Jan")
 		}
 		r.Explanation += "."
+		if d.IdentityFallback {
+			r.Explanation += " Sent by the customer's phone number: they have no value for the common property."
+		}
 	case store.DeliveryLate:
 		r.Explanation = "Sent more than 2 hours after it happened: " + sink + " has it, but it does not trigger live campaigns."
+	case store.DeliveryUnconfirmed:
+		r.Explanation = "Handed to " + sink + ", which did not confirm this event"
+		if d.LastError != "" {
+			r.Explanation += ": " + d.LastError
+			r.Error = ""
+		}
+		r.Explanation += " Retry it only if it is missing there: sending it again may count it twice."
 	case store.DeliveryPending:
 		switch {
 		case paused:

@@ -92,6 +92,11 @@ func TestPageDeliveries(t *testing.T) {
 	t.Parallel()
 	b := setupPages(t)
 	ids := seedDeliveries(t, b)
+	// The failed one keeps what was sent (the runner stores it).
+	if err := b.db.Gorm.Exec(`UPDATE deliveries SET last_payload = ? WHERE id = ?`,
+		`{"d":[{"type":"event","evtName":"wallet_points_rewarded","evtData":{"points":50}}]}`, ids[1]).Error; err != nil {
+		t.Fatal(err)
+	}
 
 	rec, d := b.page(t, pageShop, "/app/deliveries")
 	requireStatus(t, rec, http.StatusOK)
@@ -110,6 +115,12 @@ func TestPageDeliveries(t *testing.T) {
 	}
 	if got := pageText(failed.Find(`[data-testid="delivery-attempts"]`)); got != "8" {
 		t.Errorf("attempts = %q", got)
+	}
+	if got := failed.Find(`[data-testid="delivery-payload"] pre`).Text(); !strings.Contains(got, "\n") || !strings.Contains(got, `"evtName": "wallet_points_rewarded"`) {
+		t.Errorf("payload shown = %q", got)
+	}
+	if n := row(d, ids[0]).Find(`[data-testid="delivery-payload"]`).Length(); n != 0 {
+		t.Error("a sent delivery shows a payload")
 	}
 	if got := pageText(row(d, ids[2]).Find(`[data-testid="delivery-explanation"]`)); got != "Not sent: customer has no email address (phone-only customer)." {
 		t.Errorf("skipped explanation = %q", got)

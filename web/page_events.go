@@ -101,6 +101,7 @@ func (s *server) eventRow(c echo.Context, kind string, d forward.DefinitionView)
 		DeleteURL: s.pageURL(c, routeAppEventDelete, nil, kind, id),
 		StatsURL:  s.pageURL(c, routeAppStats, url.Values{"integration": {kind}, "event": {d.Event}}),
 		LogURL:    s.pageURL(c, routeAppDeliveries, url.Values{"integration": {kind}, "event": {d.Event}}),
+		TestURL:   s.pageURL(c, routeAppEventTest, nil, kind, id),
 	}
 	if def, ok := event.Lookup(event.Key(d.Event)); ok {
 		r.Description = def.Description
@@ -186,6 +187,29 @@ func (s *server) handleEventTogglePage(c echo.Context) error {
 		done = "event-enabled"
 	}
 	return s.pageRedirect(c, routeAppEvents, done, nil)
+}
+
+// handleEventTestPage sends a test of an event definition to one customer
+// and shows it in the delivery log (pending for a second, then its
+// outcome, the document sent and the answer).
+func (s *server) handleEventTestPage(c echo.Context) error {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c.Param("id"), "id")
+	if err != nil {
+		return err
+	}
+	cust, err := strconv.ParseInt(strings.TrimSpace(c.FormValue("customer_id")), 10, 64)
+	if err != nil || cust <= 0 {
+		return app.FieldError("customer_id", "Enter the customer's Shopify id (digits).")
+	}
+	d, err := s.forward.SendTest(c.Request().Context(), shop.ID, c.Param("kind"), id, cust)
+	if err != nil {
+		return err
+	}
+	return s.pageRedirect(c, routeAppDeliveries, "test-sent", url.Values{"integration": {d.Integration}, "event": {d.Event}, "customer_id": {d.CustomerID}})
 }
 
 // handleEventDeletePage stops forwarding an event.

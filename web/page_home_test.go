@@ -13,7 +13,8 @@ func TestPageHome_ProgramAndAttention(t *testing.T) {
 	// A new shop is shown the first steps and no chart data.
 	rec, d := b.page(t, pageShop, "/app")
 	requireStatus(t, rec, http.StatusOK)
-	if n := d.Find(`[data-testid="setup-step"]`).Length(); n != 3 {
+	// Connect, events, program, the theme's launcher, the storefront.
+	if n := d.Find(`[data-testid="setup-step"]`).Length(); n != 5 {
 		t.Errorf("setup steps = %d", n)
 	}
 	if got := pageText(d.Find(`[data-testid="sent-total"]`)); got != "0" {
@@ -57,7 +58,7 @@ func TestPageHome_ProgramAndAttention(t *testing.T) {
 	if n := d.Find(`[data-testid="sent-chart-table"] tbody tr`).Length(); n != 7 {
 		t.Errorf("chart table rows = %d", n)
 	}
-	// Two steps done, one to go.
+	// Two steps done, three to go.
 	if n := d.Find(`[data-testid="setup-step"].done`).Length(); n != 2 {
 		t.Errorf("done steps = %d", n)
 	}

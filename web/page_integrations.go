@@ -50,7 +50,7 @@ func (s *server) renderIntegrations(c echo.Context, status int, f integrationFor
 		choice, meta := splitProperty(in.CommonProperty)
 		switch in.Kind {
 		case forward.KindCleverTap:
-			form := templates.CleverTapForm{CommonProperty: choice, Metafield: meta, AccountID: in.AccountID, Region: in.Region}
+			form := templates.CleverTapForm{CommonProperty: choice, Metafield: meta, AccountID: in.AccountID, Region: in.Region, PhoneFallback: in.PhoneFallback}
 			if f.cleverTap != nil {
 				form = *f.cleverTap
 			}
@@ -58,15 +58,17 @@ func (s *server) renderIntegrations(c echo.Context, status int, f integrationFor
 				form.Region = clevertap.DefaultRegion
 			}
 			form.Action = s.pageURL(c, routeAppIntegrationConnect, nil, in.Kind)
+			form.FallbackSent = s.fallbackSent(c, in.Kind)
 			form.Regions = regionOptions()
 			form.PasscodeHint = in.CredentialsHint
 			v.CleverTap = templates.CleverTapCard{State: st, Form: form}
 		case forward.KindKlaviyo:
-			form := templates.KlaviyoForm{CommonProperty: choice, Metafield: meta}
+			form := templates.KlaviyoForm{CommonProperty: choice, Metafield: meta, PhoneFallback: in.PhoneFallback, SendPhone: in.SendPhone}
 			if f.klaviyo != nil {
 				form = *f.klaviyo
 			}
 			form.Action = s.pageURL(c, routeAppIntegrationConnect, nil, in.Kind)
+			form.FallbackSent = s.fallbackSent(c, in.Kind)
 			form.KeyHint = in.CredentialsHint
 			v.Klaviyo = templates.KlaviyoCard{State: st, Form: form}
 		}
@@ -134,10 +136,12 @@ func (s *server) handleIntegrationConnectPage(c echo.Context) error {
 		f := &templates.CleverTapForm{
 			CommonProperty: strings.TrimSpace(c.FormValue("common_property")), Metafield: strings.TrimSpace(c.FormValue("metafield")),
 			AccountID: strings.TrimSpace(c.FormValue("account_id")), Region: strings.TrimSpace(c.FormValue("region")),
+			PhoneFallback: c.FormValue("phone_fallback") == "true",
 		}
 		forms.cleverTap = f
 		v, err = s.forward.ConnectCleverTap(ctx, shop.ID, forward.CleverTapInput{
 			CommonProperty: prop, AccountID: f.AccountID, Passcode: c.FormValue("passcode"), Region: f.Region,
+			PhoneFallback: formChoice(c, "phone_fallback"),
 		})
 		if err != nil {
 			return s.integrationFailed(c, err, forms, &f.Errors)
@@ -149,9 +153,11 @@ func (s *server) handleIntegrationConnectPage(c echo.Context) error {
 	case forward.KindKlaviyo:
 		f := &templates.KlaviyoForm{
 			CommonProperty: strings.TrimSpace(c.FormValue("common_property")), Metafield: strings.TrimSpace(c.FormValue("metafield")),
+			PhoneFallback: c.FormValue("phone_fallback") == "true", SendPhone: c.FormValue("send_phone") == "true",
 		}
 		forms.klaviyo = f
-		v, err = s.forward.ConnectKlaviyo(ctx, shop.ID, forward.KlaviyoInput{CommonProperty: prop, PrivateAPIKey: c.FormValue("private_api_key")})
+		v, err = s.forward.ConnectKlaviyo(ctx, shop.ID, forward.KlaviyoInput{CommonProperty: prop, PrivateAPIKey: c.FormValue("private_api_key"),
+			PhoneFallback: formChoice(c, "phone_fallback"), SendPhone: formChoice(c, "send_phone")})
 		if err != nil {
 			return s.integrationFailed(c, err, forms, &f.Errors)
 		}
@@ -201,4 +207,30 @@ func (s *server) handleIntegrationDisconnectPage(c echo.Context) error {
 		return err
 	}
 	return s.pageRedirect(c, routeAppIntegrations, kind+"-disconnected", nil)
+}
+
+// formChoice reads an identity checkbox of the integration forms: the form
+// marks that it carries the choices (identity_choices), so an unchecked
+// box means off; a post without the marker keeps the saved choice (nil).
+func formChoice(c echo.Context, name string) *bool {
+	if c.FormValue("identity_choices") == "" {
+		return nil
+	}
+	v := c.FormValue(name) == "true"
+	return &v
+}
+
+// fallbackSent counts the events of the last 30 days that reached a
+// customer of the integration of kind by phone (the fallback); 0 when it
+// cannot be counted (the page still renders).
+func (s *server) fallbackSent(c echo.Context, kind string) int64 {
+	shop, err := shopFrom(c)
+	if err != nil {
+		return 0
+	}
+	n, err := s.st.CountFallbackDeliveries(c.Request().Context(), shop.ID, kind, s.now().AddDate(0, 0, -30))
+	if err != nil {
+		s.log.WarnContext(c.Request().Context(), "counting phone fallback deliveries", "err", err)
+	}
+	return n
 }

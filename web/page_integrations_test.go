@@ -132,6 +132,21 @@ func TestPageIntegrations_Klaviyo(t *testing.T) {
 	if strings.Contains(d.Text(), pageKlaviyoKey) {
 		t.Error("the key is in the page")
 	}
+	// Identity choices: the fallback is on and the phone stays out by
+	// default; the form saves both (an unchecked box is off), with the
+	// stored key kept.
+	if _, on := kl.Find(`[data-testid="klaviyo-phone-fallback"]`).Attr("checked"); !on {
+		t.Error("phone fallback not on by default")
+	}
+	if _, on := kl.Find(`[data-testid="klaviyo-send-phone"]`).Attr("checked"); on {
+		t.Error("send phone on by default")
+	}
+	rec, _ = b.submit(t, pageShop, action, url.Values{"common_property": {"email"}, "identity_choices": {"1"}, "send_phone": {"true"}})
+	requireRedirect(t, rec, "/app/integrations", "klaviyo-connected")
+	v, err := b.forward.Get(t.Context(), b.shop.ID, "klaviyo")
+	if err != nil || v.PhoneFallback || !v.SendPhone || v.Status != "active" {
+		t.Fatalf("saved choices %+v, %v", v, err)
+	}
 
 	// A plain form post inside the admin has no session: it must come
 	// through app.js with the ID token.

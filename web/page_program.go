@@ -121,6 +121,7 @@ var programLabels = map[string]string{
 	"expiry_months":                  "Points expire after",
 	"pending_days":                   "Spendable after",
 	"guest_points_days":              "Guest orders' points wait",
+	"retention_days":                 "Delivery log retention",
 	"reminder_days":                  "Expiry reminders",
 	"unused_nudge.threshold_points":  "Unused points reminder: smallest balance",
 	"unused_nudge.after_days":        "Unused points reminder: days",
@@ -191,6 +192,7 @@ func programForm(st program.Settings, exp int) templates.ProgramForm {
 		ReviewRequestDays:     strconv.Itoa(st.ReviewRequestDays),
 		PendingDays:           strconv.Itoa(st.PendingDays),
 		GuestPointsDays:       strconv.Itoa(st.GuestPointsDays),
+		RetentionDays:         strconv.Itoa(st.RetentionDays),
 		ExpiryMonths:          strconv.Itoa(st.ExpiryMonths),
 		NudgeEnabled:          st.UnusedNudge.Enabled,
 		NudgeThreshold:        strconv.FormatInt(st.UnusedNudge.ThresholdPoints, 10),
@@ -392,6 +394,8 @@ func parseProgramForm(form url.Values, current program.Settings, exp int) *progr
 	st.PendingDays = p.int("pending_days", f.PendingDays)
 	f.GuestPointsDays = get("guest_points_days")
 	st.GuestPointsDays = p.int("guest_points_days", f.GuestPointsDays)
+	f.RetentionDays = get("retention_days")
+	st.RetentionDays = p.int("retention_days", f.RetentionDays)
 	f.ReminderDays = get("reminder_days")
 	p.seen("reminder_days")
 	st.ReminderDays = []int{}

@@ -218,7 +218,7 @@ func statsChart(st forward.Stats, p statsPeriod, loc *time.Location, f templates
 	}
 	t := st.Totals
 	c.Summary = strconv.FormatInt(t.Sent, 10) + " sent, " + strconv.FormatInt(t.Late, 10) + " late, " +
-		strconv.FormatInt(t.Pending, 10) + " pending, " + strconv.FormatInt(t.Failed, 10) + " failed and " +
+		strconv.FormatInt(t.Unconfirmed, 10) + " unconfirmed, " + strconv.FormatInt(t.Pending, 10) + " pending, " + strconv.FormatInt(t.Failed, 10) + " failed and " +
 		strconv.FormatInt(t.Skipped, 10) + " skipped, " + p.label + "."
 	return c
 }

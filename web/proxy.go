@@ -68,8 +68,17 @@ func (s *server) verifyProxy(next echo.HandlerFunc) echo.HandlerFunc {
 		if sh.State != store.ShopActive {
 			return app.Errorf(app.ENOTFOUND, "The app is not installed on this shop.")
 		}
+		if sh.WidgetSeenAt == nil {
+			// The launch checklist's "a shopper loaded the widget": the
+			// first signed call only (the row says so afterwards).
+			if _, err := s.st.MarkWidgetSeen(ctx, sh.ID, s.now()); err != nil {
+				s.log.WarnContext(ctx, "recording the first storefront call failed", "shop", sh.Domain, "err", err)
+			}
+		}
 		ctx = app.WithShop(ctx, app.Shop{ID: sh.ID, Domain: sh.Domain})
 		ctx = context.WithValue(ctx, proxyKey{}, pr)
+		customer, _ := loggedInCustomer(pr)
+		ctx = withShopper(ctx, shopper{customerID: customer, address: shopperAddress(c.Request())})
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

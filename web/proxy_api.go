@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,7 +17,10 @@ import (
 // forwards https://{shop}/apps/loyalty/api/v1/... to /proxy/api/v1/... and
 // signs the query (verifyProxy). The customer is the signed
 // logged_in_customer_id and nothing else; answers are private to that
-// shopper and never cached.
+// shopper and never cached. The same handlers answer the customer account
+// extension under /account/api/v1/... (account.go), where the customer is
+// the session token's sub: each door puts its verified shopper in the
+// context (withShopper) and the handlers read only that.
 
 // maxRequestID bounds a redemption's request_id, like the admin API's
 // Idempotency-Key.
@@ -34,15 +38,40 @@ func noStore(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// proxyMember returns the shop and the signed storefront customer; a guest
-// is 401.
-func proxyMember(c echo.Context) (app.Shop, int64, error) {
+// shopper is who a storefront front door verified: the app proxy
+// (verifyProxy, the signed logged_in_customer_id) or the customer account
+// extension's session token (verifyAccountToken, its sub). The handlers of
+// the storefront JSON API read the shopper from here and never from the
+// request, so one implementation serves both doors.
+type shopper struct {
+	customerID int64 // Shopify's numeric customer id; 0 for a guest
+	// address is the shopper's IP address as the door can tell it, for the
+	// referral attempt limits.
+	address string
+}
+
+type shopperKey struct{}
+
+func withShopper(ctx context.Context, sp shopper) context.Context {
+	return context.WithValue(ctx, shopperKey{}, sp)
+}
+
+// shopperOf returns the verified shopper of the request; a guest when no
+// door set one.
+func shopperOf(c echo.Context) shopper {
+	sp, _ := c.Request().Context().Value(shopperKey{}).(shopper)
+	return sp
+}
+
+// storefrontMember returns the shop and the verified storefront customer;
+// a guest is 401.
+func storefrontMember(c echo.Context) (app.Shop, int64, error) {
 	shop, err := shopFrom(c)
 	if err != nil {
 		return app.Shop{}, 0, err
 	}
-	id, ok := loggedInCustomer(proxyRequest(c))
-	if !ok {
+	id := shopperOf(c).customerID
+	if id <= 0 {
 		return app.Shop{}, 0, app.Errorf(app.EUNAUTHORIZED, "Sign in to your account to use your points.")
 	}
 	return shop, id, nil
@@ -59,6 +88,9 @@ type memberView struct {
 	NextTier          string `json:"next_tier,omitempty"`
 	NextTierName      string `json:"next_tier_name,omitempty"`
 	AmountToNextTier  int64  `json:"amount_to_next_tier,omitempty"`
+	// NextTierThreshold is what reaches NextTier in TierMetric, for a
+	// progress bar.
+	NextTierThreshold int64 `json:"next_tier_threshold,omitempty"`
 	// TierMetric says what AmountToNextTier counts: "amount_spent" (minor
 	// units of the shop currency) or "points_earned".
 	TierMetric  string         `json:"tier_metric,omitempty"`
@@ -77,7 +109,7 @@ type expiringView struct {
 // balance, tier and referral link. A shopper the app has not seen yet is a
 // member with nothing earned.
 func (s *server) handleProxyMember(c echo.Context) error {
-	shop, id, err := proxyMember(c)
+	shop, id, err := storefrontMember(c)
 	if err != nil {
 		return err
 	}
@@ -91,7 +123,7 @@ func (s *server) handleProxyMember(c echo.Context) error {
 	}
 	v.PointsBalance, v.SpendablePoints, v.PendingPoints = cv.PointsBalance, cv.SpendablePoints, cv.PendingPoints
 	v.Tier, v.TierName, v.NextTier, v.NextTierName = cv.Tier, cv.TierName, cv.NextTier, cv.NextTierName
-	v.AmountToNextTier, v.TierMetric = cv.AmountToNextTier, cv.TierMetric
+	v.AmountToNextTier, v.TierMetric, v.NextTierThreshold = cv.AmountToNextTier, cv.TierMetric, cv.NextTierThreshold
 	v.ReferralURL = cv.ReferralURL
 	if v.Birthday, err = s.memberBirthday(c, shop, id); err != nil {
 		return err
@@ -125,7 +157,7 @@ func (s *server) handleProxyRewards(c echo.Context) error {
 		return err
 	}
 	var spendable int64
-	if id, ok := loggedInCustomer(proxyRequest(c)); ok {
+	if id := shopperOf(c).customerID; id > 0 {
 		if spendable, err = s.loyalty.Spendable(ctx, shop.ID, id); err != nil {
 			return err
 		}
@@ -145,21 +177,34 @@ type redemptionInput struct {
 }
 
 // redemptionView is a redemption as the storefront sees it: pending until
-// Shopify has created the code, then active with it (failed: the points
-// came back).
+// Shopify has created the code (or credited the store credit), then active
+// with the code (store credit has none: discount_type "store_credit" with
+// its amount and currency); failed: the points came back, and reason says
+// why.
 type redemptionView struct {
-	ID          int64      `json:"id"`
-	Status      string     `json:"status"`
-	RewardID    string     `json:"reward_id"`
-	PointsSpent int64      `json:"points_spent"`
-	Code        string     `json:"code,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	ID           int64      `json:"id"`
+	Status       string     `json:"status"`
+	RewardID     string     `json:"reward_id"`
+	PointsSpent  int64      `json:"points_spent"`
+	DiscountType string     `json:"discount_type"`
+	Code         string     `json:"code,omitempty"`
+	Amount       string     `json:"amount,omitempty"`
+	Currency     string     `json:"currency,omitempty"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	Reason       string     `json:"reason,omitempty"`
 }
 
 func redemptionOf(cp *store.Coupon) redemptionView {
-	v := redemptionView{ID: cp.ID, Status: cp.Status, RewardID: cp.RewardID, PointsSpent: cp.PointsSpent, ExpiresAt: cp.ExpiresAt}
-	if cp.Status == store.CouponActive {
+	v := redemptionView{ID: cp.ID, Status: cp.Status, RewardID: cp.RewardID, PointsSpent: cp.PointsSpent,
+		DiscountType: cp.DiscountType, ExpiresAt: cp.ExpiresAt}
+	switch {
+	case cp.DiscountType == store.DiscountTypeStoreCredit:
+		v.Amount, v.Currency = cp.DiscountValue, cp.Currency // no code: it is in the shopper's store credit
+	case cp.Status == store.CouponActive:
 		v.Code = cp.Code // only a code that works in Shopify is shown
+	}
+	if cp.Status == store.CouponFailed {
+		v.Reason = loyalty.RedemptionReason(cp.LastError)
 	}
 	return v
 }
@@ -169,7 +214,7 @@ func redemptionOf(cp *store.Coupon) redemptionView {
 // one reward: the same request_id answers the same redemption and spends
 // nothing more. An unknown reward is 404; too few points 422 (reward_id).
 func (s *server) handleProxyRedeem(c echo.Context) error {
-	shop, id, err := proxyMember(c)
+	shop, id, err := storefrontMember(c)
 	if err != nil {
 		return err
 	}
@@ -211,7 +256,7 @@ func (s *server) handleProxyRedeem(c echo.Context) error {
 // shopper's redemptions that still matter, newest first: codes that work
 // and are unused, and those Shopify is still creating.
 func (s *server) handleProxyRedemptions(c echo.Context) error {
-	shop, id, err := proxyMember(c)
+	shop, id, err := storefrontMember(c)
 	if err != nil {
 		return err
 	}
@@ -243,7 +288,7 @@ func (s *server) handleProxyRedemptions(c echo.Context) error {
 // handleProxyRedemption is GET /proxy/api/v1/redemptions/{id}, for polling
 // a pending redemption; another shopper's is 404.
 func (s *server) handleProxyRedemption(c echo.Context) error {
-	shop, id, err := proxyMember(c)
+	shop, id, err := storefrontMember(c)
 	if err != nil {
 		return err
 	}

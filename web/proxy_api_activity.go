@@ -45,7 +45,7 @@ type activityView struct {
 // "manual", never the merchant's note. A shopper the app has not seen yet
 // has no activity; a guest is 401.
 func (s *server) handleProxyActivity(c echo.Context) error {
-	shop, id, err := proxyMember(c)
+	shop, id, err := storefrontMember(c)
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ type referView struct {
 // member's own email or an alias of it is 422 (email), a guest 401, past
 // the attempt limits 429.
 func (s *server) handleProxyRefer(c echo.Context) error {
-	shop, id, err := proxyMember(c)
+	shop, id, err := storefrontMember(c)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (s *server) handleProxyRefer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.loyalty.ReferralAttempt(ctx, shop.ID, shop.Domain, code, shopperAddress(c.Request())); err != nil {
+	if err := s.loyalty.ReferralAttempt(ctx, shop.ID, shop.Domain, code, shopperOf(c).address); err != nil {
 		return err
 	}
 	// The member is the referrer here: their own session is no

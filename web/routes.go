@@ -53,7 +53,9 @@ const apiBodyLimit = "1M"
 //   - Shopify's HMAC, checked by the handler: POST /webhooks, /auth/callback
 //     (plus the signed state cookie);
 //   - ID token (App Bridge), or the demo cookie in demo mode: /app, /api/v1;
-//   - app-proxy signature: /proxy.
+//   - app-proxy signature: /proxy;
+//   - customer account session token (the customer account extension):
+//     /account/api/v1, the storefront JSON API's second door.
 func addRoutes(e *echo.Echo, s *server) {
 	e.GET("/healthz", s.handleHealthz).Name = routeHealthz
 	e.GET("/readyz", s.handleReadyz).Name = routeReadyz
@@ -89,6 +91,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.POST("/events", s.handleEventCreatePage).Name = routeAppEventCreate
 	pages.GET("/events/preview", s.handleEventPreviewPage).Name = routeAppEventPreview
 	pages.POST("/events/:kind/:id/toggle", s.handleEventTogglePage).Name = routeAppEventToggle
+	pages.POST("/events/:kind/:id/test", s.handleEventTestPage).Name = routeAppEventTest
 	pages.POST("/events/:kind/:id/delete", s.handleEventDeletePage).Name = routeAppEventDelete
 	pages.GET("/stats", s.handleStatsPage).Name = routeAppStats
 	pages.GET("/deliveries", s.handleDeliveriesPage).Name = routeAppDeliveries
@@ -100,8 +103,10 @@ func addRoutes(e *echo.Echo, s *server) {
 	pages.GET("/customers/:id", s.handleCustomerPage).Name = routeAppCustomer
 	pages.POST("/customers/:id/points", s.handleCustomerAdjustPage).Name = routeAppCustomerAdjust
 	pages.POST("/customers/:id/birthday", s.handleCustomerBirthdayPage).Name = routeAppCustomerBirthday
+	pages.POST("/customers/:id/redemptions/:redemption_id/cancel", s.handleCustomerCancelPage).Name = routeAppCustomerCancel
 	pages.GET("/referrals", s.handleReferralsPage).Name = routeAppReferrals
 	pages.POST("/referrals/:id/approve", s.handleReferralApprovePage).Name = routeAppReferralApprove
+	pages.POST("/storefront/check", s.handleStorefrontCheckPage).Name = routeAppStorefrontCheck
 
 	// JSON admin API. Preflights are answered before authentication, as
 	// they never carry the Authorization header.
@@ -116,6 +121,7 @@ func addRoutes(e *echo.Echo, s *server) {
 	api.POST("/integrations/:kind/events", s.handleEventCreate).Name = routeAPIEventCreate
 	api.PATCH("/integrations/:kind/events/:id", s.handleEventUpdate).Name = routeAPIEventUpdate
 	api.DELETE("/integrations/:kind/events/:id", s.handleEventDelete).Name = routeAPIEventDelete
+	api.POST("/integrations/:kind/events/:id/test", s.handleEventTest).Name = routeAPIEventTest
 	api.GET("/stats", s.handleStatsShow).Name = routeAPIStats
 	api.GET("/deliveries", s.handleDeliveriesList).Name = routeAPIDeliveries
 	api.POST("/deliveries/retry", s.handleDeliveriesRetryAll).Name = routeAPIDeliveriesRetryAll
@@ -126,6 +132,8 @@ func addRoutes(e *echo.Echo, s *server) {
 	api.POST("/customers/:shopify_customer_id/points", s.handleCustomerPoints).Name = routeAPICustomerPoints
 	api.POST("/customers/:shopify_customer_id/redeem", s.handleCustomerRedeem).Name = routeAPICustomerRedeem
 	api.PUT("/customers/:shopify_customer_id/birthday", s.handleCustomerBirthday).Name = routeAPICustomerBirthday
+	api.GET("/customers/:shopify_customer_id/redemptions", s.handleCustomerRedemptions).Name = routeAPICustomerRedemptions
+	api.POST("/customers/:shopify_customer_id/redemptions/:redemption_id/cancel", s.handleCustomerCancelRedemption).Name = routeAPICustomerCancel
 	api.GET("/referrals", s.handleReferralsList).Name = routeAPIReferrals
 	api.POST("/referrals/:id/approve", s.handleReferralApprove).Name = routeAPIReferralApprove
 	api.GET("/webhooks", s.handleWebhooksList).Name = routeAPIWebhooks
@@ -149,4 +157,19 @@ func addRoutes(e *echo.Echo, s *server) {
 	papi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeProxyRedemption
 	papi.GET("/activity", s.handleProxyActivity).Name = routeProxyActivity
 	papi.POST("/referrals", s.handleProxyRefer).Name = routeProxyRefer
+
+	// The same storefront JSON API for the customer account extension
+	// (account.go): the same handlers behind the session-token door.
+	// Preflights are answered before authentication.
+	e.OPTIONS("/account/api/v1/*", s.handleAccountPreflight).Name = routeAccountPreflight
+	aapi := e.Group("/account/api/v1", accountCORS, noStore, middleware.BodyLimit(proxyAPIBodyLimit), s.verifyAccountToken)
+	aapi.GET("/member", s.handleProxyMember).Name = routeAccountMember
+	aapi.GET("/rewards", s.handleProxyRewards).Name = routeAccountRewards
+	aapi.POST("/redemptions", s.handleProxyRedeem).Name = routeAccountRedeem
+	aapi.GET("/redemptions", s.handleProxyRedemptions).Name = routeAccountRedemptions
+	aapi.GET("/redemptions/:id", s.handleProxyRedemption).Name = routeAccountRedemption
+	aapi.PUT("/birthday", s.handleProxyBirthday).Name = routeAccountBirthday
+	aapi.GET("/activity", s.handleProxyActivity).Name = routeAccountActivity
+	aapi.POST("/referrals", s.handleProxyRefer).Name = routeAccountRefer
+	aapi.GET("/orders/:order_id", s.handleAccountOrder).Name = routeAccountOrder
 }

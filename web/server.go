@@ -55,9 +55,9 @@ type Deps struct {
 	// behind nothing but request ids, logging and panic recovery: it must
 	// read the raw, unlimited body to verify Shopify's HMAC itself.
 	WebhookHandler echo.HandlerFunc
-	// Reprocess kicks the job that processes a webhook delivery again. It is
-	// called after the delivery is durably back in pending, so a failed
-	// kick is recovered by the periodic sweep of stale pending deliveries.
+	// Reprocess wakes the inbox claimers to process a webhook delivery
+	// again. It is called after the delivery is durably back in pending, so
+	// a failed wake-up only waits for the claimers' poll.
 	Reprocess func(ctx context.Context, webhookID int64) error
 	// Loyalty runs the program: settings, customers, adjustments, rewards.
 	Loyalty *loyalty.Service

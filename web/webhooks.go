@@ -154,15 +154,15 @@ func (s *server) handleWebhookReprocess(c echo.Context) error {
 }
 
 // reprocessWebhook puts one of the shop's failed deliveries back to
-// pending, then kicks its job. The reset is the durable part: if the kick
-// fails, the periodic sweep of stale pending deliveries re-kicks it
-// (DESIGN.md §1), so the request has still succeeded.
+// pending, then wakes the claimers. The reset is the durable part: if the
+// wake-up fails, the claimers' poll finds the row, so the request has
+// still succeeded.
 func (s *server) reprocessWebhook(ctx context.Context, shopID app.ShopID, id int64) (*store.Webhook, error) {
 	if err := s.st.ResetWebhook(ctx, shopID, id); err != nil {
 		return nil, err
 	}
 	if err := s.reprocess(ctx, id); err != nil {
-		s.log.WarnContext(ctx, "reprocess kick failed; the pending sweep will retry it",
+		s.log.WarnContext(ctx, "reprocess wake-up failed; the claimers' poll will find it",
 			"webhook", id, "err", err, "request_id", app.RequestIDFrom(ctx))
 	}
 	return s.st.Webhook(ctx, shopID, id)

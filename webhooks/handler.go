@@ -135,10 +135,12 @@ func (h *Handler) Serve(c echo.Context) error {
 	}
 	// A signed but unparsable body is stored (nothing is lost) and marked
 	// failed with the reason, so the merchant sees it; it is not retried.
-	var probe json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
+	// The same parse finds the order the delivery is about.
+	key, err := orderKey(hd.Topic, body)
+	if err != nil {
 		d.Status, d.Error = inbox.StatusFailed, "malformed JSON: "+err.Error()
 	}
+	d.OrderKey = key
 	res, err := h.writer.Write(ctx, d)
 	if err != nil {
 		// Nothing was acknowledged: 503 makes Shopify retry, and a retry of
@@ -194,4 +196,53 @@ func safeDomain(s string) string {
 		return d
 	}
 	return "(invalid)"
+}
+
+// orderRef holds what names the order in the order topics' bodies: the
+// order itself (orders/*), refunds/create's order_id, orders/edited's
+// order_edit.order_id.
+type orderRef struct {
+	ID        json.RawMessage `json:"id"`
+	GID       string          `json:"admin_graphql_api_id"`
+	OrderID   json.RawMessage `json:"order_id"`
+	OrderEdit struct {
+		OrderID json.RawMessage `json:"order_id"`
+	} `json:"order_edit"`
+}
+
+// orderKey returns the Shopify order id a delivery is about ("" when the
+// topic is not about one order or the body does not say), and an error
+// only when body is not JSON at all. A body of another shape is not
+// malformed here: its topic handler fails it with the reason.
+func orderKey(topic string, body []byte) (string, error) {
+	var ref orderRef
+	err := json.Unmarshal(body, &ref)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return "", err
+	}
+	number := func(raw json.RawMessage) string {
+		s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+		if s == "" || s == "null" || strings.ContainsAny(s, "{}[], ") {
+			return ""
+		}
+		return s
+	}
+	switch {
+	case topic == "refunds/create":
+		return number(ref.OrderID), nil
+	case topic == "orders/edited":
+		return number(ref.OrderEdit.OrderID), nil
+	case strings.HasPrefix(topic, "orders/"):
+		// The numeric id, as refunds and edits name the order (in
+		// Shopify's sample payloads all three are rounded alike, where the
+		// GraphQL id is exact).
+		if id := number(ref.ID); id != "" {
+			return id, nil
+		}
+		if strings.HasPrefix(ref.GID, "gid://shopify/Order/") {
+			return strings.TrimPrefix(ref.GID, "gid://shopify/Order/"), nil
+		}
+	}
+	return "", nil
 }

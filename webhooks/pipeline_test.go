@@ -19,7 +19,7 @@ import (
 // pipeline is every real part after intake, against the fakes: a shop
 // installed by token exchange with the Shopify fake, the forwarding
 // service pointed at the Klaviyo and CleverTap fakes, and (after start)
-// River workers running the loyalty engine with routing, and the delivery
+// inbox claimer running the loyalty engine with routing, and the delivery
 // runner.
 type pipeline struct {
 	sf   *fake.Shopify
@@ -83,7 +83,7 @@ func (p *pipeline) connect(tb testing.TB, event, name string, kinds ...string) {
 	}
 }
 
-// start runs the River workers (the real loyalty engine, routing in its
+// start runs the inbox claimer (the real loyalty engine, routing in its
 // transactions) and the delivery runner until the test ends.
 func (p *pipeline) start(tb testing.TB, b *bundle, workerID string) {
 	tb.Helper()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,9 +40,9 @@ type bundle struct {
 	log     *slog.Logger
 }
 
-// setup runs the intake (handler + group-commit writer with an insert-only
-// River client) against a fresh database. Workers are started separately,
-// so tests can decide when processing happens.
+// setup runs the intake (handler + group-commit writer) against a fresh
+// database. Workers are started separately, so tests can decide when
+// processing happens.
 func setup(t testing.TB) *bundle {
 	t.Helper()
 	dbURL := pgtest.NewURL(t)
@@ -51,11 +52,7 @@ func setup(t testing.TB) *bundle {
 	}
 	t.Cleanup(db.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := worker.NewClient(db.Pool, worker.Config{}, worker.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := inbox.NewWriter(db.Pool, rc, inbox.Options{})
+	w := inbox.NewWriter(db.Pool, inbox.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -68,32 +65,28 @@ func setup(t testing.TB) *bundle {
 	return &bundle{dbURL: dbURL, db: db, st: store.New(db.Gorm), srv: srv, writer: w, handler: h, log: log}
 }
 
-// startWorker runs a working River client until the returned stop is
-// called (or the test ends).
+// startWorker runs an inbox claimer applying webhooks through l until the
+// returned stop is called (or the test ends). stop cancels the claimer;
+// a batch in progress then gets a millisecond before it is rolled back
+// and its rows released (cancelRunning is kept for the callers' intent).
 func (b *bundle) startWorker(t testing.TB, l webhooks.Loyalty, id string) (stop func(cancelRunning bool)) {
 	t.Helper()
-	p := webhooks.NewProcessor(l, b.log)
-	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: id, SweepInterval: time.Hour}, worker.Deps{Store: b.st, Dispatch: p.Dispatch, Logger: b.log})
-	if err != nil {
-		t.Fatal(err)
+	return b.startClaimer(t, webhooks.NewProcessor(l, b.log).Dispatch, worker.ClaimerOptions{ID: id})
+}
+
+// startClaimer runs a claimer with dispatch and opts (ShutdownGrace 1 ms
+// unless set) until stop is called or the test ends.
+func (b *bundle) startClaimer(t testing.TB, dispatch worker.Dispatcher, opts worker.ClaimerOptions) (stop func(cancelRunning bool)) {
+	t.Helper()
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = time.Millisecond
 	}
-	if err := rc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop = func(cancelRunning bool) {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if cancelRunning {
-			_ = rc.StopAndCancel(ctx)
-		} else {
-			_ = rc.Stop(ctx)
-		}
-	}
+	c := worker.NewClaimer(b.db, dispatch, b.log, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	var once sync.Once
+	stop = func(bool) { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(func() { stop(false) })
 	return stop
 }
@@ -181,35 +174,30 @@ func TestIntake(t *testing.T) {
 	b := setup(t)
 	const shop = "intake.myshopify.com"
 	b.installShop(t, shop)
-	// jobsFor counts the processing jobs of one stored delivery. Kicks are
-	// enqueued after commit by one ordered loop, so assertions that no job
-	// exists first wait for a later sentinel's job (see settled).
-	jobsFor := func(webhookID string) int64 {
-		return b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook' AND (args->>'webhook_id')::bigint IN (SELECT id FROM webhooks WHERE webhook_id = '"+webhookID+"')")
-	}
-	sentinels := 0
-	settled := func() {
+	// No worker runs in this test: rows stay as intake left them, and no
+	// River job is ever inserted for a webhook.
+	noJobs := func() {
 		t.Helper()
-		sentinels++
-		id := fmt.Sprintf("w-sentinel-%d", sentinels)
-		body := []byte(fmt.Sprintf(`{"id": %d, "admin_graphql_api_id": "gid://shopify/Order/%d"}`, 9000+sentinels, 9000+sentinels))
-		if resp := b.send(t, delivery{topic: "orders/paid", shop: shop, id: id, body: body}); resp.StatusCode != 200 {
-			t.Fatalf("sentinel status %d", resp.StatusCode)
+		if n := b.count(t, "SELECT count(*) FROM river_job"); n != 0 {
+			t.Fatalf("%d River jobs; the inbox rows are the queue", n)
 		}
-		b.waitFor(t, "the sentinel's job", func() bool { return jobsFor(id) == 1 })
 	}
-
-	t.Run("ValidStoredOnceWithOneJob", func(t *testing.T) {
+	t.Run("ValidStoredOncePendingWithItsOrder", func(t *testing.T) {
 		resp := b.send(t, delivery{topic: "orders/paid", shop: shop, id: "w-valid", body: sample(t, "orders/paid")})
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-		if n := b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'w-valid' AND status = 'pending' AND shop_id IS NOT NULL"); n != 1 {
+		if n := b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'w-valid' AND status = 'pending' AND shop_id IS NOT NULL AND next_attempt_at <= now() AND lease_holder IS NULL"); n != 1 {
 			t.Fatalf("%d rows", n)
 		}
-		b.waitFor(t, "the row's job", func() bool {
-			return b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook' AND (args->>'webhook_id')::bigint = (SELECT id FROM webhooks WHERE webhook_id = 'w-valid')") == 1
-		})
+		// The order key serialises the order's webhooks (the sample's
+		// numeric id, as its refunds name it).
+		var key string
+		b.db.Pool.QueryRow(context.Background(), "SELECT order_key FROM webhooks WHERE webhook_id = 'w-valid'").Scan(&key)
+		if key != "820982911946154500" {
+			t.Fatalf("order key %q", key)
+		}
+		noJobs()
 		var headers string
 		b.db.Pool.QueryRow(context.Background(), "SELECT headers::text FROM webhooks WHERE webhook_id = 'w-valid'").Scan(&headers)
 		if !strings.Contains(headers, "x-shopify-event-id") || strings.Contains(strings.ToLower(headers), "hmac") {
@@ -223,10 +211,6 @@ func TestIntake(t *testing.T) {
 		}
 		if n := b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'w-valid'"); n != 1 {
 			t.Fatalf("%d rows after duplicate", n)
-		}
-		settled()
-		if n := jobsFor("w-valid"); n != 1 {
-			t.Fatalf("%d jobs after a duplicate, want 1", n)
 		}
 	})
 	t.Run("ForgedOrMissingHMAC", func(t *testing.T) {
@@ -295,10 +279,7 @@ func TestIntake(t *testing.T) {
 		if status != "failed" || !strings.HasPrefix(reason, "malformed JSON") {
 			t.Fatalf("status %q reason %q", status, reason)
 		}
-		settled()
-		if jobsFor("w-malformed") != 0 {
-			t.Fatal("a job was queued for a malformed body")
-		}
+		noJobs()
 	})
 	t.Run("UnknownShopRecordedNoEffect", func(t *testing.T) {
 		resp := b.send(t, delivery{topic: "orders/paid", shop: "stranger.myshopify.com", id: "w-stranger", body: sample(t, "orders/paid")})
@@ -310,10 +291,6 @@ func TestIntake(t *testing.T) {
 		b.db.Pool.QueryRow(context.Background(), "SELECT status, last_error, shop_id FROM webhooks WHERE webhook_id = 'w-stranger'").Scan(&status, &reason, &shopID)
 		if status != "ignored" || shopID != nil || !strings.Contains(reason, "unknown shop") {
 			t.Fatalf("status %q reason %q shop %v", status, reason, shopID)
-		}
-		settled()
-		if jobsFor("w-stranger") != 0 {
-			t.Fatal("a job was queued for an unknown shop")
 		}
 	})
 	t.Run("MissingHeadersAndBadDomain", func(t *testing.T) {
@@ -343,7 +320,7 @@ func TestIntake(t *testing.T) {
 }
 
 // TestIntake_ConcurrentDuplicates sends the same delivery many times at
-// once: exactly one row and one job.
+// once: exactly one row.
 func TestIntake_ConcurrentDuplicates(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -368,24 +345,13 @@ func TestIntake_ConcurrentDuplicates(t *testing.T) {
 	if n := b.count(t, "SELECT count(*) FROM webhooks"); n != 1 {
 		t.Fatalf("%d rows", n)
 	}
-	// Every answered delivery queued its kick before its answer: wait until
-	// the kicker has inserted all of them, then count.
-	b.waitFor(t, "the kicker to finish", func() bool {
-		queued, settled := b.writer.Kicks()
-		return queued == settled
-	})
-	if queued, _ := b.writer.Kicks(); queued != 1 {
-		t.Fatalf("%d kicks for one row", queued)
-	}
-	if n := b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'"); n != 1 {
-		t.Fatalf("%d jobs", n)
-	}
 }
 
-// TestLostKickRecoveredBySweep: a row committed whose job was never
-// enqueued (the process died between commit and kick) is processed by the
-// periodic sweep, exactly once.
-func TestLostKickRecoveredBySweep(t *testing.T) {
+// TestUnnotifiedRowFoundByPoll: a pending row committed without a
+// notification (written by an older process, or whose notification the
+// listener missed while reconnecting) is processed by the claimers' poll,
+// exactly once.
+func TestUnnotifiedRowFoundByPoll(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	sh := b.installShop(t, "orphan.myshopify.com")
@@ -393,31 +359,12 @@ func TestLostKickRecoveredBySweep(t *testing.T) {
 VALUES (?, ?, 'orphan', 'customers/create', ?, 'pending', now() - interval '1 minute')`, sh.ID, sh.Domain, customerBody(77, "o@example.com", "2026-01-01T00:00:00Z")).Error; err != nil {
 		t.Fatal(err)
 	}
-	p := webhooks.NewProcessor(webhooks.NoLoyalty{}, b.log)
-	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: "sweeper", SweepInterval: 200 * time.Millisecond, SweepAge: 30 * time.Second},
-		worker.Deps{Store: b.st, Dispatch: p.Dispatch, Logger: b.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rc.Stop(context.Background()) })
-	b.waitFor(t, "the sweep to process the orphan", func() bool {
-		return b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'orphan' AND status = 'processed'") == 1
+	b.startClaimer(t, webhooks.NewProcessor(webhooks.NoLoyalty{}, b.log).Dispatch, worker.ClaimerOptions{ID: "poller", PollInterval: 100 * time.Millisecond})
+	b.waitFor(t, "the poll to process the orphan", func() bool {
+		return b.count(t, "SELECT count(*) FROM webhooks WHERE webhook_id = 'orphan' AND status = 'processed' AND attempts = 1") == 1
 	})
 	if _, err := b.st.CustomerByShopifyID(context.Background(), sh.ID, 77); err != nil {
 		t.Fatal(err)
-	}
-	// Later sweeps find nothing pending and add no jobs: wait for two sweeps
-	// that started after the orphan was processed to complete, then count.
-	var startedAfter int64
-	b.db.Pool.QueryRow(context.Background(), `SELECT coalesce(max(id), 0) FROM river_job WHERE kind = 'sweep_webhooks'`).Scan(&startedAfter)
-	b.waitFor(t, "two later sweeps", func() bool {
-		return b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'sweep_webhooks' AND state = 'completed' AND id > $1", startedAfter) >= 2
-	})
-	if n := b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'"); n != 1 {
-		t.Fatalf("%d jobs for one orphan", n)
 	}
 }
 
@@ -439,8 +386,9 @@ func (e *effects) CustomerUpserted(ctx context.Context, tx *store.Store, shop *s
 
 // TestCrashBetweenAckAndProcessing stores webhooks with no worker, starts a
 // worker that dies (its context cancelled mid-transaction) while holding a
-// job, then starts a fresh worker: every stored webhook is processed
-// exactly once.
+// batch, then starts a fresh worker: every stored webhook is processed
+// exactly once. (A worker killed outright, its leases left held, is
+// app/worker's TestClaimer_KilledClaimersRowsTakenOver.)
 func TestCrashBetweenAckAndProcessing(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -462,8 +410,8 @@ func TestCrashBetweenAckAndProcessing(t *testing.T) {
 	eff := &effects{}
 	eff.block.Store(true)
 	stop := b.startWorker(t, eff, "doomed")
-	b.waitFor(t, "the doomed worker to hold jobs", func() bool {
-		return b.count(t, "SELECT count(*) FROM river_job WHERE state = 'running'") > 0
+	b.waitFor(t, "the doomed worker to hold rows", func() bool {
+		return b.count(t, "SELECT count(*) FROM webhooks WHERE lease_holder LIKE 'doomed:%' AND lease_until > now()") > 0
 	})
 	stop(true) // the crash: running transactions roll back, nothing commits
 	if got := b.count(t, "SELECT count(*) FROM test_effects"); got != 0 {
@@ -538,8 +486,7 @@ func TestProcessing_FailureVisibleAndReprocess(t *testing.T) {
 	if err := b.st.ResetWebhook(context.Background(), sh.ID, id); err != nil {
 		t.Fatal(err)
 	}
-	rc, _ := worker.NewClient(b.db.Pool, worker.Config{}, worker.Deps{})
-	if err := worker.Kick(context.Background(), rc, id); err != nil {
+	if err := b.st.NotifyWebhooks(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	b.waitFor(t, "the reprocessed webhook", func() bool {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/perkbridge/perkbridge/app"
 	"github.com/perkbridge/perkbridge/app/clevertap"
@@ -678,6 +680,40 @@ func TestFlatten_AcceptedByFake(t *testing.T) {
 	want := map[string]any{"Product Titles": `["Mug","Tee"]`, "Meta": `{"a":1}`, "Expires At": "$D_1790726400", "Points": int64(5)}
 	if len(evs) != 1 || !reflect.DeepEqual(evs[0].Data, want) {
 		t.Fatalf("events %+v", evs)
+	}
+}
+
+// TestFlatten_FitsLimits: keys over 120 characters and values over 512
+// bytes (sinks.md §2.4) are cut, at a character boundary, so the record is
+// accepted; unflattened, the fake refuses it.
+func TestFlatten_FitsLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	longKey := strings.Repeat("k", 130)
+	// 300 two-byte characters: 600 bytes, cut to 256 characters (512 bytes).
+	long := strings.Repeat("é", 300)
+	data := map[string]any{longKey: "x", "Note": long, "Tags": strings.Repeat("ab", 400) + "é"}
+	flat := clevertap.Flatten(data)
+	if _, ok := flat[strings.Repeat("k", 120)]; !ok || len(flat) != 3 {
+		t.Fatalf("keys %v", slices.Collect(maps.Keys(flat)))
+	}
+	if got := flat["Note"].(string); len(got) != 512 || got != strings.Repeat("é", 256) {
+		t.Fatalf("Note is %d bytes", len(got))
+	}
+	if got := flat["Tags"].(string); len(got) != 512 || !utf8.ValidString(got) {
+		t.Fatalf("Tags is %d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+	// Two keys cut to the same name: the first in sorted order keeps it.
+	twin := clevertap.Flatten(map[string]any{longKey + "b": 2, longKey + "a": 1})
+	if len(twin) != 1 || twin[strings.Repeat("k", 120)] != 1 {
+		t.Fatalf("twins %v", twin)
+	}
+	res, err := b.client(t, nil).Upload(context.Background(), []clevertap.Record{event("Raw", data), event("Fitted", flat)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Unprocessed) != 1 || res.Unprocessed[0].Index != 0 || res.Unprocessed[0].Code != 512 {
+		t.Fatalf("result %+v", res)
 	}
 }
 

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Date returns t as a CleverTap date property value, "$D_<epoch seconds>"
@@ -27,8 +30,44 @@ func Date(t time.Time) string {
 //     RudderStack does ([]byte is taken as text);
 //   - nil and nil pointers stay nil, other pointers are followed.
 //
-// Values over 512 bytes are not cut here; CleverTap's limit applies.
+// A string (the result included) longer than MaxValueBytes is cut there,
+// at a character boundary.
 func FlattenValue(v any) any {
+	out := flattenValue(v)
+	if s, ok := out.(string); ok {
+		return fitString(s, MaxValueBytes)
+	}
+	return out
+}
+
+// CleverTap's limits on evtData and profileData (sinks.md §2.4): keys of
+// at most 120 characters, values of at most 512 bytes.
+const (
+	MaxKeyChars   = 120
+	MaxValueBytes = 512
+)
+
+// fitString cuts s to at most n bytes without splitting a character.
+func fitString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// FitKey cuts a property name to MaxKeyChars characters.
+func FitKey(k string) string {
+	if utf8.RuneCountInString(k) <= MaxKeyChars {
+		return k
+	}
+	return string([]rune(k)[:MaxKeyChars])
+}
+
+func flattenValue(v any) any {
 	switch x := v.(type) {
 	case nil:
 		return nil
@@ -50,7 +89,7 @@ func FlattenValue(v any) any {
 		if rv.IsNil() {
 			return nil
 		}
-		return FlattenValue(rv.Elem().Interface())
+		return flattenValue(rv.Elem().Interface())
 	case reflect.String:
 		return rv.String()
 	case reflect.Bool:
@@ -89,15 +128,20 @@ func finite(f float64) any {
 	return f
 }
 
-// Flatten returns a copy of m with FlattenValue applied to every value, for
-// evtData and profileData.
+// Flatten returns a copy of m with FlattenValue applied to every value and
+// every key cut to MaxKeyChars, for evtData and profileData. When two keys
+// cut to the same name, the first in sorted order keeps it.
 func Flatten(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = FlattenValue(v)
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fk := FitKey(k)
+		if _, taken := out[fk]; taken {
+			continue
+		}
+		out[fk] = FlattenValue(m[k])
 	}
 	return out
 }

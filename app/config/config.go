@@ -39,6 +39,10 @@ type Config struct {
 	KlaviyoOrigin     string
 	CleverTapOrigin   string // "" means the per-region default hosts
 	Workers           bool   // serve also runs background workers
+	// InboxLease is how long a worker holds the inbox rows it claimed
+	// (INBOX_LEASE, default 20s): a process that dies gives them back
+	// after it, and another one has processed them within DESIGN §7's 30 s.
+	InboxLease time.Duration
 	// MetricsAddr is the internal listener serving /metrics (METRICS_ADDR,
 	// default 127.0.0.1:9090, demo 127.0.0.1:0; "off" for none).
 	MetricsAddr string
@@ -72,7 +76,7 @@ type Config struct {
 var versionRe = regexp.MustCompile(`^(\d{4}-(01|04|07|10)|unstable)$`)
 
 // DefaultScopes are the access scopes the app requests (shopify.app.toml).
-const DefaultScopes = "read_customers,write_customers,read_orders,write_discounts,write_app_proxy"
+const DefaultScopes = "read_customers,write_customers,read_orders,write_discounts,write_app_proxy,read_themes,read_store_credit_accounts,read_store_credit_account_transactions,write_store_credit_account_transactions"
 
 // Load reads and validates the configuration. getenv is os.Getenv in
 // production and a map lookup in tests. When demo is true, missing Shopify
@@ -94,6 +98,7 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		LogFormat:           getenv("LOG_FORMAT"),
 		Demo:                demo,
 		Workers:             true,
+		InboxLease:          20 * time.Second,
 	}
 	var problems []string
 	bad := func(name, format string, args ...any) {
@@ -213,6 +218,14 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		case "1", "true":
 		default:
 			bad("WORKERS", "must be 0 or 1, got %q", w)
+		}
+	}
+	if l := strings.TrimSpace(getenv("INBOX_LEASE")); l != "" {
+		d, err := time.ParseDuration(l)
+		if err != nil || d < time.Second || d > time.Hour {
+			bad("INBOX_LEASE", "must be a duration from 1s to 1h (e.g. 30s), got %q", l)
+		} else {
+			c.InboxLease = d
 		}
 	}
 	for _, d := range []struct {

@@ -77,6 +77,8 @@ func TestLoad_Errors(t *testing.T) {
 		{"OriginWithoutShop", "SHOPIFY_SHOP_ORIGIN", "http://127.0.0.1:9001", "SHOPIFY_SHOP_ORIGIN: must contain {shop}"},
 		{"BadKlaviyoOrigin", "KLAVIYO_API_ORIGIN", "ftp://x", "KLAVIYO_API_ORIGIN: must be an absolute"},
 		{"BadWorkers", "WORKERS", "maybe", "WORKERS: must be 0 or 1"},
+		{"BadInboxLease", "INBOX_LEASE", "soon", "INBOX_LEASE: must be a duration"},
+		{"TinyInboxLease", "INBOX_LEASE", "10ms", "INBOX_LEASE: must be a duration from 1s"},
 		{"BadLogLevel", "LOG_LEVEL", "loud", "LOG_LEVEL: must be"},
 	}
 	for _, tc := range cases {
@@ -89,6 +91,21 @@ func TestLoad_Errors(t *testing.T) {
 				t.Fatalf("err = %v, want containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLoad_InboxLease: 20 s unless INBOX_LEASE says otherwise (the fault
+// tests shorten it to see a killed worker's webhooks taken over sooner).
+func TestLoad_InboxLease(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(valid()), false)
+	if err != nil || c.InboxLease != 20*time.Second {
+		t.Fatalf("default lease %v, %v", c.InboxLease, err)
+	}
+	m := valid()
+	m["INBOX_LEASE"] = "5s"
+	if c, err = config.Load(env(m), false); err != nil || c.InboxLease != 5*time.Second {
+		t.Fatalf("INBOX_LEASE=5s gives %v, %v", c.InboxLease, err)
 	}
 }
 

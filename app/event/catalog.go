@@ -39,6 +39,7 @@ const (
 	BirthdayReward       Key = "birthday_reward"
 	RedemptionFailed     Key = "redemption_failed"
 	PointsWaiting        Key = "points_waiting"
+	StoreCreditIssued    Key = "store_credit_issued"
 )
 
 // FieldType is the type of an event field's value.
@@ -124,7 +125,7 @@ var catalog = []Definition{
 		OrderDerived: true,
 		Fields: []Field{
 			req("points", TypeInteger, "Points credited."),
-			req("reason", TypeString, "order, signup, birthday, review, referral, manual, reward_expired or order_edit."),
+			req("reason", TypeString, "order, signup, birthday, review, referral, manual, reward_expired, redemption_cancelled or order_edit."),
 			opt("order_id", TypeString, "Shopify order id, for order points."),
 			opt("order_name", TypeString, "Order name such as #1001."),
 			opt("lot_expires_at", TypeTime, "When these points expire, if they do."),
@@ -136,7 +137,7 @@ var catalog = []Definition{
 		Fields: []Field{
 			req("points", TypeInteger, "Points spent."),
 			req("reward_id", TypeString, "The reward bought."),
-			req("coupon_code", TypeString, "The coupon it became."),
+			opt("coupon_code", TypeString, "The coupon it became (absent for a store credit reward)."),
 		},
 	},
 	{
@@ -257,7 +258,7 @@ var catalog = []Definition{
 	},
 	{
 		Key:         RedemptionFailed,
-		Description: "A redemption could not produce its Shopify discount, and the points were returned.",
+		Description: "A redemption could not produce its Shopify discount or store credit, and the points were returned.",
 		Fields: []Field{
 			req("reward_id", TypeString, "The reward asked for."),
 			req("points", TypeInteger, "Points returned."),
@@ -273,6 +274,18 @@ var catalog = []Definition{
 			req("order_id", TypeString, "Shopify order id."),
 			opt("order_name", TypeString, "Order name such as #1001."),
 			req("waiting_until", TypeTime, "The account must be created before this moment to receive them."),
+		},
+	},
+	{
+		Key:         StoreCreditIssued,
+		Description: "Points were turned into Shopify store credit, and Shopify confirmed the credit.",
+		Fields: []Field{
+			req("amount", TypeNumber, "Store credit added, in the currency below."),
+			req("currency", TypeString, "Currency of the credit (the shop currency, ISO 4217)."),
+			req("points_spent", TypeInteger, "Points it cost."),
+			req("expires_at", TypeTime, "When the credit expires."),
+			req("reward_id", TypeString, "The reward bought."),
+			opt("reward_name", TypeString, "The reward's name as the shopper saw it."),
 		},
 	},
 }

@@ -67,17 +67,20 @@ const (
 	StatusFailed  Status = "failed"  // gave up, or a permanent error; retryable from the UI
 	StatusSkipped Status = "skipped" // not sent, with the reason (no identity value, channel filtered)
 	StatusLate    Status = "late"    // sent, but too old to trigger live CleverTap campaigns (over 2 h)
+	// StatusUnconfirmed: handed to the sink, which did not confirm this
+	// event (a Klaviyo bulk job, a CleverTap answer that does not add up).
+	StatusUnconfirmed Status = "unconfirmed"
 )
 
 // Statuses returns every delivery status.
 func Statuses() []Status {
-	return []Status{StatusPending, StatusSent, StatusFailed, StatusSkipped, StatusLate}
+	return []Status{StatusPending, StatusSent, StatusFailed, StatusSkipped, StatusLate, StatusUnconfirmed}
 }
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusPending, StatusSent, StatusFailed, StatusSkipped, StatusLate:
+	case StatusPending, StatusSent, StatusFailed, StatusSkipped, StatusLate, StatusUnconfirmed:
 		return true
 	}
 	return false

@@ -77,8 +77,11 @@ const (
 	// ReasonRewardExpired: a reward coupon ended unused and the program
 	// gave its points back.
 	ReasonRewardExpired = "reward_expired"
-	ReasonRefund        = "refund"
-	ReasonCancel        = "cancel"
+	// ReasonRedemptionCancelled: the merchant cancelled an unused reward
+	// coupon and its points came back.
+	ReasonRedemptionCancelled = "redemption_cancelled"
+	ReasonRefund              = "refund"
+	ReasonCancel              = "cancel"
 	// ReasonOrderEdit: an order edit or an exchange added lines (points
 	// rewarded) or removed them (points reversed) after the order earned.
 	ReasonOrderEdit = "order_edit"
@@ -148,7 +151,7 @@ func NewWalletPointsRewarded(c Common, points int64, reason, orderID, orderName 
 		return Event{}, err
 	}
 	switch reason {
-	case ReasonOrder, ReasonSignup, ReasonBirthday, ReasonReview, ReasonReferral, ReasonManual, ReasonRewardExpired, ReasonOrderEdit:
+	case ReasonOrder, ReasonSignup, ReasonBirthday, ReasonReview, ReasonReferral, ReasonManual, ReasonRewardExpired, ReasonRedemptionCancelled, ReasonOrderEdit:
 	default:
 		return Event{}, app.Errorf(app.EINVALID, "Unknown reward reason %q.", reason)
 	}
@@ -161,7 +164,8 @@ func NewWalletPointsRewarded(c Common, points int64, reason, orderID, orderName 
 }
 
 // NewWalletPointsRedeemed returns wallet_points_redeemed: points (a positive
-// number) spent on rewardID, which became couponCode.
+// number) spent on rewardID, which became couponCode ("" for a store credit
+// reward, which has no code).
 func NewWalletPointsRedeemed(c Common, points int64, rewardID, couponCode string) (Event, error) {
 	if err := positive(WalletPointsRedeemed, "points", points); err != nil {
 		return Event{}, err
@@ -376,6 +380,26 @@ func NewPointsWaiting(c Common, points int64, orderID, orderName string, waiting
 	}
 	p := props{"points": points}.str("order_id", numericID(orderID)).str("order_name", orderName).time("waiting_until", &waitingUntil)
 	return newEvent(c, PointsWaiting, p)
+}
+
+// NewStoreCreditIssued returns store_credit_issued: amount (positive, in
+// currency) of Shopify store credit, expiring at expiresAt, bought with
+// pointsSpent points of the reward rewardID (named rewardName).
+func NewStoreCreditIssued(c Common, amount decimal.Decimal, currency string, pointsSpent int64, expiresAt time.Time, rewardID, rewardName string) (Event, error) {
+	if err := positive(StoreCreditIssued, "points_spent", pointsSpent); err != nil {
+		return Event{}, err
+	}
+	switch {
+	case amount.Sign() <= 0:
+		return Event{}, app.Errorf(app.EINVALID, "Event %s needs an amount above 0.", StoreCreditIssued)
+	case !isCurrency(currency):
+		return Event{}, app.Errorf(app.EINVALID, "Event %s needs a three-letter currency code.", StoreCreditIssued)
+	case expiresAt.IsZero():
+		return Event{}, app.Errorf(app.EINVALID, "Event %s needs the expiry.", StoreCreditIssued)
+	}
+	p := props{"amount": number(amount), "currency": currency, "points_spent": pointsSpent}.
+		time("expires_at", &expiresAt).str("reward_id", rewardID).str("reward_name", rewardName)
+	return newEvent(c, StoreCreditIssued, p)
 }
 
 // Validate checks the event against its catalog entry: the common fields,

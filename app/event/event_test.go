@@ -37,6 +37,7 @@ var design = []struct {
 	{"birthday_reward", []string{"points", "coupon_code"}},
 	{"redemption_failed", []string{"reward_id", "points", "reason"}},
 	{"points_waiting", []string{"points", "order_id", "order_name", "waiting_until"}},
+	{"store_credit_issued", []string{"amount", "currency", "points_spent", "expires_at", "reward_id", "reward_name"}},
 }
 
 func TestCatalog_MatchesDesign(t *testing.T) {
@@ -46,7 +47,7 @@ func TestCatalog_MatchesDesign(t *testing.T) {
 		event.WalletPointsExpired, event.WalletPointsUnused, event.CouponCreated, event.CouponRedeemed,
 		event.TierUpgraded, event.TierDowngraded, event.ReferralCompleted, event.RefereeRewarded,
 		event.ReviewRequested, event.ReviewSubmitted, event.BirthdayReward, event.RedemptionFailed,
-		event.PointsWaiting,
+		event.PointsWaiting, event.StoreCreditIssued,
 	}
 	cat := event.Catalog()
 	if len(cat) != len(design) || len(consts) != len(design) {
@@ -138,8 +139,8 @@ func TestConstructors(t *testing.T) {
 		{"Redeemed", func(c event.Common) (event.Event, error) {
 			return event.NewWalletPointsRedeemed(c, 500, "amount-5", "PB-1")
 		}, map[string]any{"points": int64(500), "reward_id": "amount-5", "coupon_code": "PB-1"}, ""},
-		{"ErrRedeemedNoCoupon", func(c event.Common) (event.Event, error) {
-			return event.NewWalletPointsRedeemed(c, 500, "amount-5", "")
+		{"ErrRedeemedNoReward", func(c event.Common) (event.Event, error) {
+			return event.NewWalletPointsRedeemed(c, 500, "", "PB-1")
 		}, nil, ""},
 		{"ReversedRefund", func(c event.Common) (event.Event, error) {
 			return event.NewWalletPointsReversed(c, 134, event.ReasonRefund, "1", "#1", "gid://shopify/Refund/890088186047892319")
@@ -231,6 +232,21 @@ func TestConstructors(t *testing.T) {
 		{"ErrPointsWaitingNoOrder", func(c event.Common) (event.Event, error) { return event.NewPointsWaiting(c, 5, "", "#7", exp) }, nil, ""},
 		{"ErrPointsWaitingNoEnd", func(c event.Common) (event.Event, error) {
 			return event.NewPointsWaiting(c, 5, "7", "#7", time.Time{})
+		}, nil, ""},
+		{"StoreCreditIssued", func(c event.Common) (event.Event, error) {
+			return event.NewStoreCreditIssued(c, decimal.RequireFromString("5.50"), "USD", 500, exp, "credit-5", "5.50 credit")
+		}, map[string]any{"amount": json.Number("5.5"), "currency": "USD", "points_spent": int64(500), "expires_at": exp.UTC(), "reward_id": "credit-5", "reward_name": "5.50 credit"}, ""},
+		{"WalletPointsRedeemedStoreCredit", func(c event.Common) (event.Event, error) {
+			return event.NewWalletPointsRedeemed(c, 500, "credit-5", "")
+		}, map[string]any{"points": int64(500), "reward_id": "credit-5"}, ""},
+		{"ErrStoreCreditZero", func(c event.Common) (event.Event, error) {
+			return event.NewStoreCreditIssued(c, decimal.Zero, "USD", 500, exp, "credit-5", "")
+		}, nil, ""},
+		{"ErrStoreCreditNoExpiry", func(c event.Common) (event.Event, error) {
+			return event.NewStoreCreditIssued(c, decimal.NewFromInt(5), "USD", 500, time.Time{}, "credit-5", "")
+		}, nil, ""},
+		{"ErrStoreCreditCurrency", func(c event.Common) (event.Event, error) {
+			return event.NewStoreCreditIssued(c, decimal.NewFromInt(5), "usd", 500, exp, "credit-5", "")
 		}, nil, ""},
 		{"ErrRedemptionFailedNoPoints", func(c event.Common) (event.Event, error) { return event.NewRedemptionFailed(c, "amount-5", 0, "x") }, nil, ""},
 		{"ErrNoSourceKey", func(c event.Common) (event.Event, error) {
@@ -465,7 +481,7 @@ func TestParseChannelAndStatus(t *testing.T) {
 	if _, err := event.ParseChannel("web"); app.ErrorField(err) != "channels" || app.ErrorCode(err) != app.EINVALID {
 		t.Errorf("ParseChannel(web) err = %v, want a field error on channels", err)
 	}
-	want := []event.Status{"pending", "sent", "failed", "skipped", "late"}
+	want := []event.Status{"pending", "sent", "failed", "skipped", "late", "unconfirmed"}
 	if !slices.Equal(event.Statuses(), want) {
 		t.Errorf("Statuses = %v, want %v", event.Statuses(), want)
 	}

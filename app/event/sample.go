@@ -68,6 +68,8 @@ func Sample(key Key) (Event, error) {
 		return NewBirthdayReward(c, 200, "")
 	case RedemptionFailed:
 		return NewRedemptionFailed(c, "amount-5", 500, "Shopify could not create the discount code")
+	case StoreCreditIssued:
+		return NewStoreCreditIssued(c, decimal.NewFromInt(5), "USD", 500, *expires(90), "credit-5", "5.00 store credit")
 	case PointsWaiting:
 		c.PointsBalance, c.Tier = 0, ""
 		return NewPointsWaiting(c, 180, order, "#9999", *expires(30))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // The fake CleverTap encodes reference sinks.md §2, and §2.8 ("What a
@@ -86,7 +87,7 @@ type CleverTapUnprocessed struct {
 	Status string `json:"status"`
 	Code   int    `json:"code"`
 	Error  string `json:"error"`
-	Record any    `json:"record"`
+	Record any    `json:"record,omitempty"`
 }
 
 // CleverTapUpload is one upload the fake answered with 200.
@@ -112,6 +113,7 @@ type CleverTap struct {
 	maxInFlight int
 	faults      faults
 	partialN    int
+	unnamedN    int
 	timeoutN    int
 	timeoutKeep bool
 	events      []CleverTapEvent
@@ -173,6 +175,16 @@ func (c *CleverTap) PartialNext(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.partialN = n
+}
+
+// UnnamedRefusalNext makes each of the next n uploads refuse its last
+// record with an entry that names no record (no echo, no "Skipped record
+// number"), as some of CleverTap's answers do: the client cannot tell
+// which record it was.
+func (c *CleverTap) UnnamedRefusalNext(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unnamedN = n
 }
 
 // TimeoutNext holds each of the next n requests open until the client gives
@@ -427,7 +439,15 @@ func (c *CleverTap) serveUpload(w io.Writer, r *http.Request, account, region st
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	up := CleverTapUpload{Account: account, Region: region, DryRun: dryRun, Records: records, At: now, Unprocessed: []CleverTapUnprocessed{}}
+	unnamed := c.unnamedN > 0
+	if unnamed {
+		c.unnamedN--
+	}
 	for i, rec := range records {
+		if unnamed && i == len(records)-1 {
+			up.Unprocessed = append(up.Unprocessed, CleverTapUnprocessed{Status: "fail", Code: 509, Error: "Invalid identity"})
+			continue
+		}
 		code, prefix, msg := c.checkRecord(rec)
 		if code == 0 && c.partialN > 0 {
 			c.partialN--
@@ -508,6 +528,9 @@ func (c *CleverTap) checkRecord(v any) (int, string, string) {
 		if !ok {
 			return 512, "Profile Data is incorrect", "Invalid profile structure: profileData must be an object"
 		}
+		if code, msg := cleverTapSizes(pd); code != 0 {
+			return code, "Profile Data is incorrect", msg
+		}
 		if p, ok := pd["Phone"]; ok {
 			if s, _ := p.(string); !e164.MatchString(s) {
 				return 516, "Profile Data is incorrect", "Phone number invalid. It must start with + and the country code"
@@ -542,6 +565,9 @@ func (c *CleverTap) checkRecord(v any) (int, string, string) {
 	if len(data) > c.opts.MaxEventProperties {
 		return 522, "Event Data is incorrect", fmt.Sprintf("Event properties limit exceeded. An event can carry at most %d properties", c.opts.MaxEventProperties)
 	}
+	if code, msg := cleverTapSizes(data); code != 0 {
+		return code, "Event Data is incorrect", msg
+	}
 	for _, k := range sortedKeys(data) {
 		switch v := data[k].(type) {
 		case map[string]any:
@@ -554,6 +580,23 @@ func (c *CleverTap) checkRecord(v any) (int, string, string) {
 		}
 	}
 	return 0, "", ""
+}
+
+// cleverTapSizes enforces the documented limits on property keys (120
+// characters) and values (512 bytes) (sinks.md §2.4). The documents give
+// the limits, not the answer to a breach: the fake refuses the record
+// with 512 ("incorrect data"), which is [INFERRED], so that a client that
+// does not fit its data shows up in tests.
+func cleverTapSizes(m map[string]any) (int, string) {
+	for _, k := range sortedKeys(m) {
+		if utf8.RuneCountInString(k) > 120 {
+			return 512, fmt.Sprintf("Property key %q is longer than 120 characters", k[:20]+"...")
+		}
+		if s, ok := m[k].(string); ok && len(s) > 512 {
+			return 512, fmt.Sprintf("Property %q is longer than 512 bytes", k)
+		}
+	}
+	return 0, ""
 }
 
 func flatObjects(items []any) bool {

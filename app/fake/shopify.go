@@ -94,6 +94,10 @@ type ShopifyDiscount struct {
 	// CustomerSegmentIDs are the segments of context.customerSegments.add:
 	// only their members may use the code.
 	CustomerSegmentIDs []string
+
+	// Uses counts the orders that used the code (UseDiscount); Shopify
+	// reports it as asyncUsageCount.
+	Uses int
 }
 
 // ShopifyTokens is an expiring offline token pair (reference §1.5, §1.7).
@@ -153,6 +157,14 @@ type shopifyShop struct {
 	discounts       []ShopifyDiscount
 	segments        []ShopifySegment
 	orders          []*ShopifyOrder
+	themes          []*ShopifyTheme
+	noThemeAccess   bool
+	// Store credit (shopify_storecredit.go).
+	currency       string // "" is USD
+	refuseCredits  []creditRefusal
+	creditAccounts []*shopifyCreditAccount
+	credits        []*ShopifyStoreCredit
+	noStoreCredit  bool
 }
 
 type shopifyAccess struct {

@@ -188,6 +188,8 @@ func (e *gqlExec) resolveSegmentTypes(typeName string, obj any, fld *ast.Field) 
 		ad := obj.(*ShopifyAddress)
 		return map[string]any{"id": "gid://shopify/MailingAddress/1", "address1": nullable(ad.Address1), "address2": nullable(ad.Address2),
 			"city": nullable(ad.City), "zip": nullable(ad.Zip), "countryCodeV2": nullable(ad.CountryCode), "phone": nullable(ad.Phone)}[fld.Name]
+	default:
+		return e.resolveStoreCreditTypes(typeName, obj, fld)
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func TestRunner_KlaviyoEndToEnd(t *testing.T) {
 		"channel": "online_store",
 	}
 	if e.Metric != "Loyalty Points Earned" || !e.Time.Equal(at) || e.Backfill || e.Bulk || e.Value != nil ||
-		e.Profile.Email != "sarah.mason@example.com" || e.Profile.PhoneNumber != "+14155550123" || e.Profile.ExternalID != "" ||
+		e.Profile.Email != "sarah.mason@example.com" || e.Profile.PhoneNumber != "" || e.Profile.ExternalID != "" || // the phone rides along only on opt-in
 		fmt.Sprint(e.Properties) != fmt.Sprint(wantProps) {
 		t.Fatalf("recorded %+v\nwant properties %v", e, wantProps)
 	}
@@ -84,8 +84,8 @@ func TestRunner_KlaviyoEndToEnd(t *testing.T) {
 					} `json:"metric"`
 					Profile struct {
 						Data struct {
-							Type       string            `json:"type"`
-							Attributes map[string]string `json:"attributes"`
+							Type       string         `json:"type"`
+							Attributes map[string]any `json:"attributes"`
 						}
 					} `json:"profile"`
 				} `json:"attributes"`
@@ -118,7 +118,7 @@ func TestRunner_KlaviyoEndToEnd(t *testing.T) {
 	})
 	p := b.kl.Profiles()[0]
 	if p.Properties["loyalty_tier"] != "gold" || p.Properties["loyalty_points_expiring"] != 300.0 ||
-		p.Properties["loyalty_next_expiry_at"] != nextExpiry.Format(klaviyoTime) || p.PhoneNumber != "+14155550123" {
+		p.Properties["loyalty_next_expiry_at"] != nextExpiry.Format(klaviyoTime) || p.PhoneNumber != "" {
 		t.Fatalf("profile %+v", p)
 	}
 }
@@ -206,20 +206,31 @@ func TestRunner_Identity(t *testing.T) {
 		p1 := b.events(phoneOnly, rewarded(2, "")...)
 		g1 := b.events(gone, rewarded(1, "")...)
 		b.run(forward.RunnerOptions{})
-		b.waitStatus(15*time.Second, map[string]int{"sent": 2, "skipped": 3})
+		// The phone-only customer reaches Klaviyo by phone_number (the
+		// Klaviyo fallback, on by default), counted apart.
+		b.waitStatus(15*time.Second, map[string]int{"sent": 4, "skipped": 1})
 
 		for _, id := range f1 {
-			if d := b.delivery(id); d.Status != "sent" {
+			if d := b.delivery(id); d.Status != "sent" || d.IdentityFallback {
 				t.Fatalf("found customer %+v", d)
 			}
 		}
 		for _, e := range b.kl.Events() {
-			if e.Profile.Email != "found@example.com" || e.Profile.PhoneNumber != "+447700900123" {
+			switch e.Profile.PhoneNumber {
+			case "": // keyed by the email; the phone stays out unless the merchant opts in
+				if e.Profile.Email != "found@example.com" {
+					t.Fatalf("event profile %+v", e.Profile)
+				}
+			case "+447700900124":
+				if e.Profile.Email != "" {
+					t.Fatalf("fallback event profile %+v", e.Profile)
+				}
+			default:
 				t.Fatalf("event profile %+v", e.Profile)
 			}
 		}
 		for _, id := range p1 {
-			if d := b.delivery(id); d.Status != "skipped" || d.LastError != "customer has no email address (phone-only customer)" {
+			if d := b.delivery(id); d.Status != "sent" || !d.IdentityFallback {
 				t.Fatalf("phone-only customer %+v", d)
 			}
 		}
@@ -236,7 +247,7 @@ func TestRunner_Identity(t *testing.T) {
 		}
 		// Skipped deliveries are counted, not dropped.
 		st, _ := b.svc.Stats(context.Background(), b.shop.ID, forward.StatsFilter{})
-		if st.Totals.Skipped != 3 || st.Totals.Sent != 2 {
+		if st.Totals.Skipped != 1 || st.Totals.Sent != 4 {
 			t.Fatalf("stats %+v", st.Totals)
 		}
 	})
@@ -419,6 +430,21 @@ func TestRunner_KlaviyoFaults(t *testing.T) {
 		if d.Attempts != 1 || *d.LastStatusCode != 400 || !strings.HasPrefix(d.LastError, "Klaviyo refused the event: 400") || d.ResponseExcerpt == "" {
 			t.Fatalf("%+v", d)
 		}
+		// The Create Event document that was refused is kept beside the
+		// answer: what the retry sends again.
+		var doc struct {
+			Data struct {
+				Type       string `json:"type"`
+				Attributes struct {
+					UniqueID   string         `json:"unique_id"`
+					Properties map[string]any `json:"properties"`
+				} `json:"attributes"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(d.Payload, &doc); err != nil || doc.Data.Type != "event" || doc.Data.Attributes.UniqueID == "" ||
+			doc.Data.Attributes.Properties["event_id"] != ids[0].String() {
+			t.Fatalf("payload kept %s (%v)", d.Payload, err)
+		}
 		ctx := context.Background()
 		if _, err := b.svc.Retry(ctx, b.shop.ID, d.ID); err != nil {
 			t.Fatal(err)
@@ -507,7 +533,60 @@ func TestRunner_CleverTapFaults(t *testing.T) {
 		if d.Attempts != 1 || *d.LastStatusCode != 513 || !strings.Contains(d.LastError, "ErrorCode: 513 - Trying to raise a restricted system event") {
 			t.Fatalf("%+v", d)
 		}
+		// The log keeps the record that was sent, beside the answer.
+		var sent struct {
+			EvtName  string         `json:"evtName"`
+			Identity string         `json:"identity"`
+			EvtData  map[string]any `json:"evtData"`
+		}
+		if err := json.Unmarshal(d.Payload, &sent); err != nil || sent.EvtName != "App Launched" || sent.EvtData["coupon_code"] != "X" || sent.Identity == "" {
+			t.Fatalf("payload kept %s (%v)", d.Payload, err)
+		}
+		for _, id := range ids {
+			if p := b.delivery(id).Payload; p != nil {
+				t.Fatalf("a confirmed delivery keeps its payload %s", p)
+			}
+		}
 		once(t, b, ids)
+	})
+	t.Run("UnnamedRefusalConfirmsNothing", func(t *testing.T) {
+		t.Parallel()
+		// CleverTap refuses one record of four without saying which: the
+		// three it did take are not knowable, so none is counted as sent.
+		// Each is unconfirmed with the reason, and retrying one by hand
+		// sends it again.
+		b, ids := start(t, 4)
+		b.ct.UnnamedRefusalNext(1)
+		b.run(forward.RunnerOptions{CleverTapInFlight: 1}) // one upload of the four
+		b.waitStatus(20*time.Second, map[string]int{"unconfirmed": 4})
+		ups := 0
+		for _, u := range b.ct.Uploads() {
+			if len(u.Records) > 0 && fmt.Sprint(u.Records[0].(map[string]any)["type"]) == "event" {
+				ups++
+			}
+		}
+		if got := len(b.ct.Events()); got != 3 || ups != 1 {
+			t.Fatalf("the fake kept %d events in %d uploads, want 3 in 1", got, ups)
+		}
+		d := b.delivery(ids[0])
+		if d.Status != "unconfirmed" || d.SentAt == nil || !strings.Contains(d.LastError, "does not say whether this event was ingested") ||
+			!strings.Contains(d.LastError, "3 of 4 records processed, 1 refused, 1 of the refusals name no record") {
+			t.Fatalf("%+v", d)
+		}
+		st, err := b.svc.Stats(context.Background(), b.shop.ID, forward.StatsFilter{Bucket: "day"})
+		if err != nil || st.Totals.Sent != 0 || st.Totals.Unconfirmed != 4 {
+			t.Fatalf("stats %+v, %v", st.Totals, err)
+		}
+		if !strings.Contains(string(d.Payload), `"evtName"`) {
+			t.Fatalf("unconfirmed payload %s", d.Payload)
+		}
+		if _, err := b.svc.Retry(context.Background(), b.shop.ID, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		b.waitStatus(20*time.Second, map[string]int{"unconfirmed": 3, "sent": 1})
+		if d = b.delivery(ids[0]); d.Status != "sent" || d.Payload != nil || d.LastError != "" {
+			t.Fatalf("after the retry %+v", d)
+		}
 	})
 	t.Run("DiscardedEventIsFinal528", func(t *testing.T) {
 		t.Parallel()
@@ -795,7 +874,12 @@ func TestRunner_TwoRunners(t *testing.T) {
 		b.run(opts)
 		opts.ID = "process-2"
 		b.run(opts)
-		b.waitStatus(60*time.Second, map[string]int{"sent": 1200})
+		// Events sent one by one are confirmed (sent); those of a bulk
+		// job are accepted, unconfirmed: Klaviyo never confirms them.
+		b.waitFor(60*time.Second, "1200 deliveries settled", func() (bool, string) {
+			got := b.counts()
+			return got["sent"]+got["unconfirmed"] == 1200, fmt.Sprint(got)
+		})
 		bulk, backfilled := 0, 0
 		for _, e := range b.kl.Events() {
 			if e.Bulk {
@@ -808,6 +892,14 @@ func TestRunner_TwoRunners(t *testing.T) {
 		if len(distinctKlaviyo(b.kl.Events())) != 1200 || b.kl.Duplicates() != 0 || b.klCount.count(429) != 0 || bulk == 0 || backfilled != 200 {
 			t.Fatalf("%d distinct, %d dupes, %d 429s, %d bulk, %d backfilled", len(distinctKlaviyo(b.kl.Events())), b.kl.Duplicates(),
 				b.klCount.count(429), bulk, backfilled)
+		}
+		if got := b.counts(); got["unconfirmed"] != bulk || got["sent"] != 1200-bulk {
+			t.Fatalf("deliveries %v, want %d unconfirmed (the bulk ones) and the rest sent", got, bulk)
+		}
+		var reason string
+		if err := b.st.Gorm().Raw(`SELECT last_error FROM deliveries WHERE shop_id = ? AND status = 'unconfirmed' LIMIT 1`, b.shop.ID).Scan(&reason).Error; err != nil ||
+			!strings.Contains(reason, "bulk job") {
+			t.Fatalf("unconfirmed reason %q, %v", reason, err)
 		}
 		t.Logf("%d of 1200 events went in bulk requests", bulk)
 	})
@@ -921,4 +1013,144 @@ func TestRunner_Sweep(t *testing.T) {
 	if err := r.Sweep(ctx); err != nil || len(b.deliveries(forward.DeliveryFilter{})) != 1 {
 		t.Fatalf("second sweep: %v", err)
 	}
+
+	// Every sweeper down for three hours: an event missed two hours ago is
+	// still repaired, from the shop's mark, not a window back from now.
+	late := uuid.New()
+	if err := b.st.Gorm().Exec(`INSERT INTO loyalty_events (id, shop_id, customer_id, shopify_customer_id, key, channel, occurred_at,
+    properties, points_balance, tier, currency, source_key, created_at) VALUES (?, ?, ?, ?, 'wallet_points_rewarded', '', now(), '{"points": 2, "reason": "manual"}', 3, '', 'USD', 'sweep-late', now() - interval '2 hours')`,
+		late.String(), b.shop.ID, c.id, c.shopifyID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.Gorm().Exec(`UPDATE shops SET routing_swept_until = now() - interval '3 hours'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.Gorm().Exec(`UPDATE event_definitions SET updated_at = now() - interval '4 hours'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.delivery(late); d.Status != "pending" {
+		t.Fatalf("event missed during the outage: %+v", d)
+	}
+}
+
+// TestRunner_KlaviyoProfileRidesOnEvent: the event that leaves the
+// customer's balance and tier as they are now sets them on the profile
+// (attributes.properties), so the flow it triggers shows the new balance;
+// an older event, whose balance is no longer the customer's, does not.
+func TestRunner_KlaviyoProfileRidesOnEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.connectKlaviyo("email")
+	b.define("klaviyo", "wallet_points_rewarded", "")
+	c := b.customer(uniqueShopifyID(), "ride@example.com", "")
+	b.loyalty(c, 250, "gold", 0, time.Time{})
+	ids := b.events(c,
+		ev{key: "wallet_points_rewarded", balance: 100, tier: "silver", occurredAt: time.Now().Add(-time.Minute)},
+		ev{key: "wallet_points_rewarded", balance: 250, tier: "gold"})
+	b.quietProfiles()
+	b.run(forward.RunnerOptions{})
+	b.waitStatus(20*time.Second, map[string]int{"sent": 2})
+	props := map[string]map[string]any{}
+	for _, r := range b.kl.Requests() {
+		if r.Path != "/api/events/" {
+			continue
+		}
+		var doc struct {
+			Data struct {
+				Attributes struct {
+					UniqueID string `json:"unique_id"`
+					Profile  struct {
+						Data struct {
+							Attributes struct {
+								Properties map[string]any `json:"properties"`
+							} `json:"attributes"`
+						} `json:"data"`
+					} `json:"profile"`
+				} `json:"attributes"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(r.Body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		props[doc.Data.Attributes.UniqueID] = doc.Data.Attributes.Profile.Data.Attributes.Properties
+	}
+	if p := props[ids[1].String()]; p["loyalty_points_balance"] != 250.0 || p["loyalty_tier"] != "gold" {
+		t.Fatalf("current event's profile properties %v", p)
+	}
+	if p := props[ids[0].String()]; p != nil {
+		t.Fatalf("a stale event set profile properties %v", p)
+	}
+	if got := b.kl.Profiles(); len(got) != 1 || got[0].Properties["loyalty_points_balance"] != 250.0 {
+		t.Fatalf("profile %+v", got)
+	}
+}
+
+// TestRunner_IdentityChoices: the merchant's identity choices per
+// integration. Klaviyo with send_phone lets the phone ride along; Klaviyo
+// without the fallback skips a phone-only customer; CleverTap's fallback
+// (off by default) sends them keyed by the phone; CleverTap profiles carry
+// Email and Phone. Saving the integration again without the choices keeps
+// them.
+func TestRunner_IdentityChoices(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	on, off := true, false
+	v, err := b.svc.ConnectKlaviyo(ctx, b.shop.ID, forward.KlaviyoInput{CommonProperty: "email", PrivateAPIKey: klaviyoKey, SendPhone: &on, PhoneFallback: &off})
+	if err != nil || !v.SendPhone || v.PhoneFallback {
+		t.Fatalf("connect %+v, %v", v, err)
+	}
+	// Saved again without the choices (a new key, say): they stay.
+	if v, err = b.svc.ConnectKlaviyo(ctx, b.shop.ID, forward.KlaviyoInput{CommonProperty: "email"}); err != nil || !v.SendPhone || v.PhoneFallback {
+		t.Fatalf("reconnect %+v, %v", v, err)
+	}
+	ct, err := b.svc.ConnectCleverTap(ctx, b.shop.ID, forward.CleverTapInput{CommonProperty: "email", AccountID: ctAccount, Passcode: ctPasscode, Region: ctRegion, PhoneFallback: &on})
+	if err != nil || !ct.PhoneFallback {
+		t.Fatalf("connect CleverTap %+v, %v", ct, err)
+	}
+	b.define("klaviyo", "wallet_points_rewarded", "")
+	b.define("clevertap", "wallet_points_rewarded", "")
+	both := b.customer(uniqueShopifyID(), "both@example.com", "+14155550140")
+	phoneOnly := b.customer(uniqueShopifyID(), "", "+14155550141")
+	b.sh.AddCustomer(testShop, fake.ShopifyCustomer{ID: phoneOnly.shopifyID, Phone: "+14155550141"})
+	bothIDs := b.events(both, rewarded(1, "")...)
+	poIDs := b.events(phoneOnly, rewarded(1, "")...)
+	b.run(forward.RunnerOptions{})
+	b.waitStatus(20*time.Second, map[string]int{"sent": 3, "skipped": 1})
+
+	if evs := b.kl.Events(); len(evs) != 1 || evs[0].Profile.Email != "both@example.com" || evs[0].Profile.PhoneNumber != "+14155550140" {
+		t.Fatalf("Klaviyo events %+v", evs)
+	}
+	for _, d := range b.deliveries(forward.DeliveryFilter{}) {
+		switch {
+		case d.EventID == poIDs[0].String() && d.Integration == "klaviyo":
+			if d.Status != "skipped" || !strings.Contains(d.LastError, "phone-only") {
+				t.Fatalf("Klaviyo without the fallback %+v", d)
+			}
+		case d.EventID == poIDs[0].String():
+			if d.Status != "sent" || !d.IdentityFallback {
+				t.Fatalf("CleverTap fallback %+v", d)
+			}
+		case d.EventID == bothIDs[0].String() && d.IdentityFallback:
+			t.Fatalf("not a fallback %+v", d)
+		}
+	}
+	ids := map[string]bool{}
+	for _, e := range b.ct.Events() {
+		ids[e.Identity] = true
+	}
+	if !ids["both@example.com"] || !ids["+14155550141"] || len(ids) != 2 {
+		t.Fatalf("CleverTap identities %v", ids)
+	}
+	b.waitFor(10*time.Second, "CleverTap profile with Email and Phone", func() (bool, string) {
+		for _, p := range b.ct.Profiles() {
+			if p.Identity == "both@example.com" && p.Data["Email"] == "both@example.com" && p.Data["Phone"] == "+14155550140" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", b.ct.Profiles())
+	})
 }

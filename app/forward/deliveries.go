@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,14 @@ type DeliveryView struct {
 	PossiblyDuplicated bool       `json:"possibly_duplicated"`
 	ResponseExcerpt    string     `json:"response_excerpt"`
 	NextAttemptAt      *time.Time `json:"next_attempt_at,omitempty"` // pending only
+	// Payload is the document sent for a delivery the sink did not
+	// confirm (failed, unconfirmed, retrying): what a retry sends again.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// Test: a test the merchant sent (SendTest); not in the statistics.
+	Test bool `json:"test"`
+	// IdentityFallback: sent by the customer's phone number, the customer
+	// lacking the common property's value (the integration's fallback).
+	IdentityFallback bool `json:"identity_fallback"`
 }
 
 func deliveryView(d *store.DeliveryRow) DeliveryView {
@@ -50,7 +59,11 @@ func deliveryView(d *store.DeliveryRow) DeliveryView {
 		ID: d.ID, EventID: d.EventID.String(), Event: d.Event, Integration: d.Integration, Status: d.Status,
 		Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
 		CustomerID: strconv.FormatInt(d.ShopifyCustomerID, 10), CreatedAt: d.CreatedAt, SentAt: d.SentAt,
-		PossiblyDuplicated: d.PossiblyDuplicated, ResponseExcerpt: d.ResponseExcerpt,
+		PossiblyDuplicated: d.PossiblyDuplicated, ResponseExcerpt: d.ResponseExcerpt, Test: d.Test,
+		IdentityFallback: d.IdentityFallback,
+	}
+	if len(d.LastPayload) > 0 {
+		v.Payload = json.RawMessage(d.LastPayload)
 	}
 	if d.Status == store.DeliveryPending {
 		t := d.NextAttemptAt
@@ -167,6 +180,8 @@ type StatusCounts struct {
 	Skipped int64 `json:"skipped"`
 	Pending int64 `json:"pending"`
 	Late    int64 `json:"late"`
+	// Unconfirmed were handed to the sink, which did not confirm them.
+	Unconfirmed int64 `json:"unconfirmed"`
 }
 
 // Of returns the count of one delivery status (0 for an unknown one).
@@ -182,6 +197,8 @@ func (c StatusCounts) Of(status string) int64 {
 		return c.Pending
 	case store.DeliveryLate:
 		return c.Late
+	case store.DeliveryUnconfirmed:
+		return c.Unconfirmed
 	}
 	return 0
 }
@@ -193,6 +210,7 @@ func (c *StatusCounts) Merge(o StatusCounts) {
 	c.Skipped += o.Skipped
 	c.Pending += o.Pending
 	c.Late += o.Late
+	c.Unconfirmed += o.Unconfirmed
 }
 
 func (c *StatusCounts) add(status string, n int64) {
@@ -207,6 +225,8 @@ func (c *StatusCounts) add(status string, n int64) {
 		c.Pending += n
 	case store.DeliveryLate:
 		c.Late += n
+	case store.DeliveryUnconfirmed:
+		c.Unconfirmed += n
 	}
 }
 

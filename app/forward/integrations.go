@@ -30,12 +30,16 @@ type IntegrationView struct {
 	// CredentialsHint is the masked secret, e.g. "••••••••3f9a".
 	CredentialsHint string     `json:"credentials_hint,omitempty"`
 	ValidatedAt     *time.Time `json:"validated_at,omitempty"`
+	// PhoneFallback and SendPhone are the identity choices (KlaviyoInput).
+	PhoneFallback bool `json:"phone_fallback"`
+	SendPhone     bool `json:"send_phone"`
 }
 
 func viewOf(in *store.Integration) IntegrationView {
 	v := IntegrationView{
 		Kind: in.Kind, Status: in.Status, StatusReason: in.StatusReason, CommonProperty: in.CommonProperty,
 		CredentialsHint: in.CredentialsHint, ValidatedAt: in.ValidatedAt,
+		PhoneFallback: in.PhoneFallback, SendPhone: in.SendPhone,
 	}
 	if in.Kind == KindCleverTap {
 		v.Region, v.AccountID = in.Region, in.AccountID
@@ -52,7 +56,8 @@ func (s *Service) List(ctx context.Context, shopID app.ShopID) ([]IntegrationVie
 	}
 	out := make([]IntegrationView, 0, 2)
 	for _, kind := range Kinds() {
-		v := IntegrationView{Kind: kind, Status: store.IntegrationNotConnected}
+		// Never connected: the choices a first connection gets.
+		v := IntegrationView{Kind: kind, Status: store.IntegrationNotConnected, PhoneFallback: kind == KindKlaviyo}
 		for i := range rows {
 			if rows[i].Kind == kind {
 				v = viewOf(&rows[i])
@@ -85,6 +90,12 @@ type KlaviyoInput struct {
 	// PrivateAPIKey is a "pk_…" key with accounts:read, events:write and
 	// profiles:write. Empty keeps the stored key.
 	PrivateAPIKey string `json:"private_api_key"`
+	// PhoneFallback sends customers without the common property's value by
+	// phone number (default on); SendPhone lets the phone ride along on
+	// events keyed by another identifier (default off: it can overwrite an
+	// SMS-consented number). Absent keeps the saved choice.
+	PhoneFallback *bool `json:"phone_fallback,omitempty"`
+	SendPhone     *bool `json:"send_phone,omitempty"`
 }
 
 // CleverTapInput is the body of PUT /api/v1/integrations/clevertap.
@@ -97,6 +108,10 @@ type CleverTapInput struct {
 	// Region is the data centre: eu1 (the default), in1, sg1, us1, aps3,
 	// mec1 or sk1.
 	Region string `json:"region"`
+	// PhoneFallback sends customers without the common property's value by
+	// phone (a second CleverTap profile, keyed by the phone; default off).
+	// Absent keeps the saved choice.
+	PhoneFallback *bool `json:"phone_fallback,omitempty"`
 }
 
 // errInconclusive marks a validation that got no verdict (the sink was
@@ -165,6 +180,18 @@ func (s *Service) connect(ctx context.Context, shopID app.ShopID, p connectPlan)
 	return viewOf(in), nil
 }
 
+// choice is an identity option: the one submitted, else the one saved,
+// else the kind's default.
+func choice(in *bool, prev *store.Integration, saved func(*store.Integration) bool, def bool) bool {
+	switch {
+	case in != nil:
+		return *in
+	case prev != nil:
+		return saved(prev)
+	}
+	return def
+}
+
 func orString(v, def string) string {
 	if v == "" {
 		return def
@@ -216,6 +243,8 @@ func (s *Service) ConnectKlaviyo(ctx context.Context, shopID app.ShopID, in Klav
 		prev: prev,
 		settings: store.IntegrationSettings{
 			Kind: KindKlaviyo, CommonProperty: prop.String(), Credentials: sealed, CredentialsHint: vault.Mask(key),
+			PhoneFallback: choice(in.PhoneFallback, prev, func(p *store.Integration) bool { return p.PhoneFallback }, true),
+			SendPhone:     choice(in.SendPhone, prev, func(p *store.Integration) bool { return p.SendPhone }, false),
 		},
 		validate: func(ctx context.Context) (string, string, error) {
 			c := s.klaviyoClient(key)
@@ -307,6 +336,7 @@ func (s *Service) ConnectCleverTap(ctx context.Context, shopID app.ShopID, in Cl
 		settings: store.IntegrationSettings{
 			Kind: KindCleverTap, CommonProperty: prop.String(), Region: region, AccountID: account,
 			Credentials: sealed, CredentialsHint: vault.Mask(passcode),
+			PhoneFallback: choice(in.PhoneFallback, prev, func(p *store.Integration) bool { return p.PhoneFallback }, false),
 		},
 		validate: func(ctx context.Context) (string, string, error) {
 			err := s.cleverTapClient(region, account, passcode).Validate(ctx)

@@ -20,7 +20,8 @@ func TestService_List(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(list)
-	if string(got) != `[{"kind":"clevertap","status":"not_connected","status_reason":"","common_property":""},{"kind":"klaviyo","status":"not_connected","status_reason":"","common_property":""}]` {
+	if string(got) != `[{"kind":"clevertap","status":"not_connected","status_reason":"","common_property":"","phone_fallback":false,"send_phone":false},`+
+		`{"kind":"klaviyo","status":"not_connected","status_reason":"","common_property":"","phone_fallback":true,"send_phone":false}]` {
 		t.Fatalf("list %s", got)
 	}
 	b.connectCleverTap("customer_id")

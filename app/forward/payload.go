@@ -80,6 +80,14 @@ func klaviyoEvent(d *store.ClaimedDelivery, ids identity.KlaviyoIdentifiers, pro
 		UniqueID:   d.EventID.String(),
 		Backfill:   backfill,
 	}
+	// The loyalty profile properties ride on the event, so the flow it
+	// triggers renders {{ person.loyalty_points_balance }} with the new
+	// balance without waiting for the profile sync. Only while they are
+	// still the customer's: an older event sent late must not set a stale
+	// balance that the sync, seeing nothing changed, would not repair.
+	if d.CurrentState && !backfill && !d.Test {
+		ev.Profile.Properties = map[string]any{ProfilePointsBalance: d.PointsBalance, ProfileTier: d.Tier}
+	}
 	if v, ok := moneyValue(event.Key(d.Event), props); ok {
 		ev.Value, ev.ValueCurrency = &v, d.Currency
 	}
@@ -96,6 +104,8 @@ func moneyValue(key event.Key, props map[string]any) (string, bool) {
 		if props["discount_type"] == "fixed_amount" {
 			v = props["discount_value"]
 		}
+	case event.StoreCreditIssued:
+		v = props["amount"]
 	}
 	var s string
 	switch x := v.(type) {

@@ -511,6 +511,25 @@ func sentOutcome(d *store.ClaimedDelivery, status string, code int, excerpt stri
 	return store.DeliveryOutcome{ID: d.ID, Attempts: d.Attempts, Status: status, StatusCode: code, Excerpt: excerpt, PossiblyDuplicated: dup}
 }
 
+// identityOptions are the integration's identity choices.
+func identityOptions(in *store.DueIntegration) identity.Options {
+	return identity.Options{PhoneFallback: in.PhoneFallback, SendPhone: in.SendPhone}
+}
+
+// keepPayload reports whether the delivery log keeps the payload of an
+// outcome: everything not confirmed by the sink (failed, unconfirmed, to
+// be retried), so the merchant sees what was sent and what a retry sends.
+// Confirmed ones do not need it, and skipped ones were never built.
+func keepPayload(o store.DeliveryOutcome) bool {
+	switch o.Status {
+	case store.DeliveryFailed, store.DeliveryUnconfirmed:
+		return true
+	case store.DeliveryPending:
+		return !o.Release
+	}
+	return false
+}
+
 func failedOutcome(d *store.ClaimedDelivery, code int, msg, excerpt string) store.DeliveryOutcome {
 	return store.DeliveryOutcome{ID: d.ID, Attempts: d.Attempts, Status: store.DeliveryFailed, StatusCode: code, Error: msg, Excerpt: excerpt}
 }
@@ -564,8 +583,9 @@ func (r *Runner) maintain(ctx context.Context) {
 const sweepLock = 727_030
 
 // Sweep prunes expired rate windows and pauses, settles integrations left
-// initializing by a crash, and routes the events of the last SweepWindow
-// that RouteEvents missed (see store.RouteUnrouted).
+// initializing by a crash, and routes the events that RouteEvents missed
+// (see store.RouteUnrouted) since each shop's last sweep, less
+// SweepWindow.
 // Runners call it every SweepInterval; only one at a time does the work.
 func (r *Runner) Sweep(ctx context.Context) error {
 	return r.st.Tx(ctx, func(tx *store.Store) error {
@@ -584,21 +604,23 @@ func (r *Runner) Sweep(ctx context.Context) error {
 		} else if n > 0 {
 			r.log.Warn("settled integrations left initializing", "integrations", n)
 		}
-		since := now.Add(-r.opts.SweepWindow)
-		shops, err := tx.ShopsWithEventsSince(ctx, since)
+		// From each shop's mark (where the last sweep got), less the
+		// window for transactions that commit late: a sweeper that was
+		// down for hours still repairs what was written meanwhile.
+		shops, err := tx.ShopsToSweep(ctx, now, r.opts.SweepWindow)
 		if err != nil {
 			return err
 		}
-		for _, id := range shops {
-			n, err := tx.RouteUnrouted(ctx, id, since)
+		for _, sh := range shops {
+			n, err := tx.RouteUnrouted(ctx, sh.ID, sh.Since)
 			if err != nil {
 				return err
 			}
 			if n > 0 {
-				r.log.Warn("routed loyalty events the router had missed", "shop_id", id, "deliveries", n)
+				r.log.Warn("routed loyalty events the router had missed", "shop_id", sh.ID, "deliveries", n, "since", sh.Since)
 			}
 		}
-		return nil
+		return tx.MarkSwept(ctx, now)
 	})
 }
 

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -90,10 +91,24 @@ func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) 
 		res.worked = true
 		outs := make([]store.DeliveryOutcome, len(ds))
 		records, idx, dup := r.prepareCleverTap(ctx, in, prop, ds, outs)
+		// prepareCleverTap marks the fallbacks on outs; the outcomes
+		// overwrite outs, so keep them aside.
+		fallbacks := make([]bool, len(outs))
+		for i := range outs {
+			fallbacks[i] = outs[i].IdentityFallback
+		}
 		if len(records) > 0 {
 			up, err := client.clevertap.Upload(ctx, records)
 			if v := r.cleverTapOutcomes(ds, idx, dup, up, err, outs, leaseKey(in)); v.pause != "" {
 				r.pause(ctx, in, v.pause)
+			}
+			for j, i := range idx {
+				outs[i].IdentityFallback = records[j].Identity != "" && fallbacks[i]
+				if keepPayload(outs[i]) || ds[i].Test {
+					if body, err := json.Marshal(records[j]); err == nil {
+						outs[i].Payload = body
+					}
+				}
 			}
 		}
 		r.record(ctx, outs)
@@ -134,11 +149,12 @@ func (r *Runner) prepareCleverTap(ctx context.Context, in *store.DueIntegration,
 			outs[i] = o
 			continue
 		}
-		v, ok, reason := identity.CleverTap(prop, info.cust)
+		v, ok, reason, fallback := identity.CleverTap(prop, info.cust, identityOptions(in))
 		if !ok {
 			outs[i] = skippedOutcome(d, reason)
 			continue
 		}
+		outs[i].IdentityFallback = fallback
 		props, err := eventProperties(d, in.ShopDomain)
 		if err != nil {
 			outs[i] = failedOutcome(d, 0, "The stored event is malformed: "+err.Error(), "")
@@ -165,13 +181,24 @@ func (r *Runner) cleverTapOutcomes(ds []store.ClaimedDelivery, idx []int, dup []
 				unknown++
 			}
 		}
-		if unknown > 0 {
-			r.log.Warn("CleverTap refused records it did not identify; they are counted as sent", "records", unknown)
+		// An answer that does not account for every record (refusals
+		// naming no record, or counts that do not add up) confirms none of
+		// the records it does not refuse: they may or may not be in
+		// CleverTap. Never counted as sent.
+		doubt := ""
+		if unknown > 0 || up.Processed+len(up.Unprocessed) != len(idx) {
+			doubt = fmt.Sprintf("CleverTap took the upload, but its answer does not say whether this event was ingested "+
+				"(%d of %d records processed, %d refused, %d of the refusals name no record).", up.Processed, len(idx), len(up.Unprocessed), unknown)
+			r.log.Warn("CleverTap's upload answer does not account for every record; those not refused are marked unconfirmed",
+				"records", len(idx), "processed", up.Processed, "refused", len(up.Unprocessed), "unidentified", unknown)
 		}
 		for j, i := range idx {
 			d := &ds[i]
 			u, bad := refused[j]
 			switch {
+			case !bad && doubt != "":
+				outs[i] = sentOutcome(d, store.DeliveryUnconfirmed, http.StatusOK, excerpt, dup[i])
+				outs[i].Error = doubt
 			case bad && u.Retryable:
 				outs[i] = r.retryOutcome(d, u.Code, "CleverTap could not process the record: "+u.Error, excerpt)
 				outs[i].PossiblyDuplicated = dup[i]

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -108,6 +109,9 @@ func (r *Runner) klaviyoOutcome(d *store.ClaimedDelivery, key string, err error)
 type klItem struct {
 	i  int // index into the claimed batch and its outcomes
 	ev klaviyo.Event
+	// fallback: sent by phone number, the customer lacking the common
+	// property's value (identity.Options.PhoneFallback).
+	fallback bool
 }
 
 // klaviyoEvents sends one batch of an integration's due events: in one
@@ -139,13 +143,29 @@ func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) ta
 			if v := r.sendBulk(ctx, in, client.klaviyo, ds, items, outs); v.pause != "" {
 				r.pause(ctx, in, v.pause)
 			}
+			klaviyoPayloads(ds, items, outs)
 			r.record(ctx, outs)
 			return res
 		}
 	}
 	res.notBefore = r.sendSingles(ctx, in, client.klaviyo, ds, items, outs)
+	klaviyoPayloads(ds, items, outs)
 	r.record(ctx, outs)
 	return res
+}
+
+// klaviyoPayloads keeps the event document built for each delivery that
+// did not end confirmed, and for every test, for the delivery log (what
+// was sent, and what a retry sends again).
+func klaviyoPayloads(ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) {
+	for _, it := range items {
+		outs[it.i].IdentityFallback = it.fallback
+		if keepPayload(outs[it.i]) || ds[it.i].Test {
+			if body, err := klaviyo.EventBody(it.ev); err == nil {
+				outs[it.i].Payload = body
+			}
+		}
+	}
 }
 
 // prepareKlaviyo resolves identities and builds the events of a batch.
@@ -162,7 +182,7 @@ func (r *Runner) prepareKlaviyo(ctx context.Context, in *store.DueIntegration, p
 			outs[i] = o
 			continue
 		}
-		ids, ok, reason := identity.Klaviyo(prop, info.cust)
+		ids, ok, reason, fallback := identity.Klaviyo(prop, info.cust, identityOptions(in))
 		if !ok {
 			outs[i] = skippedOutcome(d, reason)
 			continue
@@ -173,7 +193,7 @@ func (r *Runner) prepareKlaviyo(ctx context.Context, in *store.DueIntegration, p
 			continue
 		}
 		backfill := time.Since(d.OccurredAt) > r.opts.BackfillAfter
-		items = append(items, klItem{i: i, ev: klaviyoEvent(d, ids, props, backfill)})
+		items = append(items, klItem{i: i, ev: klaviyoEvent(d, ids, props, backfill), fallback: fallback})
 	}
 	return items
 }
@@ -266,6 +286,10 @@ func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *k
 	return time.Time{}
 }
 
+// bulkUnconfirmed explains a delivery sent in a Klaviyo bulk job.
+const bulkUnconfirmed = "Accepted by Klaviyo in a bulk job (202). Klaviyo processes bulk jobs later and does not confirm each event; " +
+	"bulk is used only when a backlog builds up."
+
 // sendBulk sends items in one bulk request (the caller took a bulk grant).
 // Klaviyo accepts or rejects a bulk request as a whole: a 400 naming items
 // fails those items and gives the others back to be sent again.
@@ -298,7 +322,10 @@ func (r *Runner) sendBulk(ctx context.Context, in *store.DueIntegration, c *klav
 		var x verdict
 		outs[it.i], x = r.klaviyoOutcome(&ds[it.i], key, err)
 		if outs[it.i].Status == store.DeliverySent {
-			outs[it.i].Error = ""
+			// A bulk job is accepted as a whole (202) and processed later;
+			// Klaviyo never confirms its events one by one.
+			outs[it.i].Status = store.DeliveryUnconfirmed
+			outs[it.i].Error = bulkUnconfirmed
 		}
 		v.pause = orString(v.pause, x.pause)
 		v.throttle = max(v.throttle, x.throttle)
@@ -426,7 +453,7 @@ func (r *Runner) prepareProfiles(ctx context.Context, in *store.DueIntegration, 
 		it := profileItem{i: i}
 		var idDoc any
 		if kind == KindKlaviyo {
-			ids, ok, reason := identity.Klaviyo(prop, info.cust)
+			ids, ok, reason, _ := identity.Klaviyo(prop, info.cust, identityOptions(in))
 			if !ok {
 				outs[i] = done(p.SyncedHash, "profile not synced: "+reason)
 				continue
@@ -434,10 +461,19 @@ func (r *Runner) prepareProfiles(ctx context.Context, in *store.DueIntegration, 
 			it.klaviyo = klaviyo.Profile{Email: ids.Email, PhoneNumber: ids.PhoneNumber, ExternalID: ids.ExternalID, Properties: props}
 			idDoc = ids
 		} else {
-			v, ok, reason := identity.CleverTap(prop, info.cust)
+			v, ok, reason, _ := identity.CleverTap(prop, info.cust, identityOptions(in))
 			if !ok {
 				outs[i] = done(p.SyncedHash, "profile not synced: "+reason)
 				continue
+			}
+			// The profiles the app creates carry the customer's email
+			// and phone when known (valid), so CleverTap can reach them.
+			props = maps.Clone(props)
+			if e, ok := identity.NormalizeEmail(info.cust.Email); ok {
+				props["Email"] = e
+			}
+			if ph, err := identity.NormalizePhone(info.cust.Phone); err == nil {
+				props["Phone"] = ph
 			}
 			it.identity, it.propsFlat, idDoc = v, props, v
 		}

@@ -179,16 +179,36 @@ type KlaviyoIdentifiers struct {
 	ExternalID  string
 }
 
+// Options are an integration's identity choices.
+type Options struct {
+	// PhoneFallback sends a customer who has no value for the common
+	// property by their phone number instead of skipping them.
+	PhoneFallback bool
+	// SendPhone lets the customer's phone ride along on Klaviyo events
+	// keyed by another identifier. Off, a Klaviyo profile's phone number
+	// (perhaps consented to SMS) is never overwritten by an event.
+	SendPhone bool
+}
+
 // Klaviyo maps the common property to Klaviyo's identifiers: email → email,
 // phone → phone_number, customer_id and metafields → external_id. The
-// customer's other valid email and phone ride along, so that Klaviyo
-// matches the profile whichever identifier it already knows (a phone-only
-// customer keyed by customer_id still reaches the SMS profile). Without a
-// value for the common property it returns ok false and the reason.
-func Klaviyo(p Property, c Customer) (ids KlaviyoIdentifiers, ok bool, reason string) {
+// customer's valid email rides along, so that Klaviyo matches the profile
+// whichever identifier it already knows; the phone rides along only with
+// o.SendPhone. Without a value for the common property the customer is
+// sent by phone_number when o.PhoneFallback holds and the phone is valid
+// (fallback true), else ok is false with the reason.
+func Klaviyo(p Property, c Customer, o Options) (ids KlaviyoIdentifiers, ok bool, reason string, fallback bool) {
 	v, ok, reason := Resolve(p, c)
 	if !ok {
-		return KlaviyoIdentifiers{}, false, reason
+		ph, err := NormalizePhone(c.Phone)
+		if !o.PhoneFallback || p.Kind == Phone || err != nil {
+			return KlaviyoIdentifiers{}, false, reason, false
+		}
+		ids.PhoneNumber = ph
+		if e, ok := NormalizeEmail(c.Email); ok {
+			ids.Email = e
+		}
+		return ids, true, "", true
 	}
 	switch p.Kind {
 	case Email:
@@ -203,17 +223,28 @@ func Klaviyo(p Property, c Customer) (ids KlaviyoIdentifiers, ok bool, reason st
 			ids.Email = e
 		}
 	}
-	if ids.PhoneNumber == "" {
+	if ids.PhoneNumber == "" && o.SendPhone {
 		if ph, err := NormalizePhone(c.Phone); err == nil {
 			ids.PhoneNumber = ph
 		}
 	}
-	return ids, true, ""
+	return ids, true, "", false
 }
 
-// CleverTap returns the CleverTap identity: the common property's value.
-func CleverTap(p Property, c Customer) (identity string, ok bool, reason string) {
-	return Resolve(p, c)
+// CleverTap returns the CleverTap identity: the common property's value,
+// or with o.PhoneFallback the customer's phone when that value is missing
+// (fallback true; CleverTap then knows the customer by the phone, a
+// profile apart from the one keyed by the common property).
+func CleverTap(p Property, c Customer, o Options) (identity string, ok bool, reason string, fallback bool) {
+	v, ok, reason := Resolve(p, c)
+	if ok || !o.PhoneFallback || p.Kind == Phone {
+		return v, ok, reason, false
+	}
+	ph, err := NormalizePhone(c.Phone)
+	if err != nil {
+		return "", false, reason, false
+	}
+	return ph, true, "", true
 }
 
 // NormalizeEmail trims and lower-cases an email address and reports whether

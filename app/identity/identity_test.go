@@ -147,36 +147,50 @@ func TestKlaviyo(t *testing.T) {
 	t.Parallel()
 	mfp, _ := identity.ParseProperty("metafield:loyalty.member_id")
 	tests := []struct {
-		name       string
-		p          identity.Property
-		c          identity.Customer
-		want       identity.KlaviyoIdentifiers
-		wantReason string
+		name         string
+		p            identity.Property
+		c            identity.Customer
+		o            identity.Options
+		want         identity.KlaviyoIdentifiers
+		wantReason   string
+		wantFallback bool
 	}{
-		{"EmailWithPhoneAlong", identity.Property{Kind: identity.Email},
-			identity.Customer{ShopifyID: 1, Email: "A@B.co", Phone: "+1 415 555 0123"},
-			identity.KlaviyoIdentifiers{Email: "a@b.co", PhoneNumber: "+14155550123"}, ""},
+		{"EmailPhoneStaysOut", identity.Property{Kind: identity.Email},
+			identity.Customer{ShopifyID: 1, Email: "A@B.co", Phone: "+1 415 555 0123"}, identity.Options{},
+			identity.KlaviyoIdentifiers{Email: "a@b.co"}, "", false},
+		{"EmailWithPhoneAlongOptIn", identity.Property{Kind: identity.Email},
+			identity.Customer{ShopifyID: 1, Email: "A@B.co", Phone: "+1 415 555 0123"}, identity.Options{SendPhone: true},
+			identity.KlaviyoIdentifiers{Email: "a@b.co", PhoneNumber: "+14155550123"}, "", false},
 		{"PhoneWithEmailAlong", identity.Property{Kind: identity.Phone},
-			identity.Customer{ShopifyID: 1, Email: "a@b.co", Phone: "+14155550123"},
-			identity.KlaviyoIdentifiers{Email: "a@b.co", PhoneNumber: "+14155550123"}, ""},
-		{"CustomerIDPhoneOnly", identity.Property{Kind: identity.CustomerID},
-			identity.Customer{ShopifyID: 7293847561, Phone: "+447700900123"},
-			identity.KlaviyoIdentifiers{ExternalID: "7293847561", PhoneNumber: "+447700900123"}, ""},
+			identity.Customer{ShopifyID: 1, Email: "a@b.co", Phone: "+14155550123"}, identity.Options{},
+			identity.KlaviyoIdentifiers{Email: "a@b.co", PhoneNumber: "+14155550123"}, "", false},
+		{"CustomerIDPhoneOnlyOptIn", identity.Property{Kind: identity.CustomerID},
+			identity.Customer{ShopifyID: 7293847561, Phone: "+447700900123"}, identity.Options{SendPhone: true},
+			identity.KlaviyoIdentifiers{ExternalID: "7293847561", PhoneNumber: "+447700900123"}, "", false},
 		{"MetafieldToExternalID", mfp,
-			identity.Customer{ShopifyID: 5, Email: "x@y.org", Metafields: map[string]string{"loyalty.member_id": "M-7"}},
-			identity.KlaviyoIdentifiers{ExternalID: "M-7", Email: "x@y.org"}, ""},
+			identity.Customer{ShopifyID: 5, Email: "x@y.org", Metafields: map[string]string{"loyalty.member_id": "M-7"}}, identity.Options{},
+			identity.KlaviyoIdentifiers{ExternalID: "M-7", Email: "x@y.org"}, "", false},
 		{"InvalidExtrasLeftOut", identity.Property{Kind: identity.CustomerID},
-			identity.Customer{ShopifyID: 9, Email: "nope", Phone: "555-0123"},
-			identity.KlaviyoIdentifiers{ExternalID: "9"}, ""},
-		{"NoValue", identity.Property{Kind: identity.Email},
-			identity.Customer{ShopifyID: 9, Phone: "+14155550123"},
-			identity.KlaviyoIdentifiers{}, "customer has no email address (phone-only customer)"},
+			identity.Customer{ShopifyID: 9, Email: "nope", Phone: "555-0123"}, identity.Options{SendPhone: true},
+			identity.KlaviyoIdentifiers{ExternalID: "9"}, "", false},
+		{"PhoneOnlyWithoutFallback", identity.Property{Kind: identity.Email},
+			identity.Customer{ShopifyID: 9, Phone: "+14155550123"}, identity.Options{},
+			identity.KlaviyoIdentifiers{}, "customer has no email address (phone-only customer)", false},
+		{"PhoneOnlyByFallback", identity.Property{Kind: identity.Email},
+			identity.Customer{ShopifyID: 9, Phone: "+1 (415) 555-0123"}, identity.Options{PhoneFallback: true},
+			identity.KlaviyoIdentifiers{PhoneNumber: "+14155550123"}, "", true},
+		{"MetafieldMissingByFallback", mfp,
+			identity.Customer{ShopifyID: 9, Email: "m@n.io", Phone: "+14155550123"}, identity.Options{PhoneFallback: true},
+			identity.KlaviyoIdentifiers{PhoneNumber: "+14155550123", Email: "m@n.io"}, "", true},
+		{"FallbackNeedsAValidPhone", identity.Property{Kind: identity.Email},
+			identity.Customer{ShopifyID: 9, Phone: "555-0123"}, identity.Options{PhoneFallback: true},
+			identity.KlaviyoIdentifiers{}, "customer has no email address (phone-only customer)", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok, reason := identity.Klaviyo(tt.p, tt.c)
-			if got != tt.want || ok != (tt.wantReason == "") || reason != tt.wantReason {
-				t.Fatalf("Klaviyo = %+v, %v, %q; want %+v, %q", got, ok, reason, tt.want, tt.wantReason)
+			got, ok, reason, fb := identity.Klaviyo(tt.p, tt.c, tt.o)
+			if got != tt.want || ok != (tt.wantReason == "") || reason != tt.wantReason || fb != tt.wantFallback {
+				t.Fatalf("Klaviyo = %+v, %v, %q, fallback %v; want %+v, %q, %v", got, ok, reason, fb, tt.want, tt.wantReason, tt.wantFallback)
 			}
 		})
 	}
@@ -186,9 +200,17 @@ func TestCleverTap(t *testing.T) {
 	t.Parallel()
 	c := identity.Customer{ShopifyID: 42, Email: "Q@Example.com", Phone: "+14155550123"}
 	for p, want := range map[identity.Kind]string{identity.Email: "q@example.com", identity.Phone: "+14155550123", identity.CustomerID: "42"} {
-		got, ok, _ := identity.CleverTap(identity.Property{Kind: p}, c)
-		if !ok || got != want {
-			t.Errorf("CleverTap(%s) = %q, %v; want %q", p, got, ok, want)
+		got, ok, _, fb := identity.CleverTap(identity.Property{Kind: p}, c, identity.Options{PhoneFallback: true})
+		if !ok || got != want || fb {
+			t.Errorf("CleverTap(%s) = %q, %v, fallback %v; want %q", p, got, ok, fb, want)
 		}
+	}
+	// A phone-only customer: skipped unless the merchant opted in.
+	phoneOnly := identity.Customer{ShopifyID: 43, Phone: "+14155550199"}
+	if _, ok, reason, _ := identity.CleverTap(identity.Property{Kind: identity.Email}, phoneOnly, identity.Options{}); ok || reason == "" {
+		t.Errorf("without the fallback: ok %v, %q", ok, reason)
+	}
+	if got, ok, _, fb := identity.CleverTap(identity.Property{Kind: identity.Email}, phoneOnly, identity.Options{PhoneFallback: true}); !ok || !fb || got != "+14155550199" {
+		t.Errorf("with the fallback: %q, %v, %v", got, ok, fb)
 	}
 }

@@ -5,13 +5,11 @@
 // Under load many webhooks share a commit (group commit), which is how
 // intake beats one fsync per webhook.
 //
-// The rows are the truth. After the commit a kicker enqueues one River job
-// per new pending row (unique while live), in the order the rows were
-// acknowledged: the kick is queued before the request gets its answer and
-// inserted after it. A kick lost to a crash is re-issued by the periodic
-// sweep of pending rows (worker.SweepWebhooksWorker). Keeping River's insert
-// out of the intake transaction takes several round trips off every
-// acknowledgement.
+// The rows are the truth, and the queue: the same statement notifies
+// store.WebhooksChannel when it stored a pending row, so the notification
+// is delivered at the commit (never before, never lost with it), and the
+// inbox Claimer (app/worker) takes the rows in arrival order. No job is
+// inserted per webhook.
 package inbox
 
 import (
@@ -19,15 +17,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
 
-	"github.com/perkbridge/perkbridge/app/job"
+	"github.com/perkbridge/perkbridge/app/store"
 )
 
 // Statuses a delivery can be stored with.
@@ -47,6 +42,9 @@ type Delivery struct {
 	TriggeredAt *time.Time
 	Headers     map[string]string
 	Body        []byte
+	// OrderKey is the Shopify order the delivery is about ("" for none):
+	// webhooks of one order are never applied at once.
+	OrderKey string
 	// Status is StatusPending, or StatusFailed with Error when the intake
 	// already knows processing cannot succeed (malformed JSON).
 	Status string
@@ -66,23 +64,14 @@ type Options struct {
 	Committers int // concurrent committing transactions (default 2)
 	MaxBatch   int // deliveries per transaction at most (default 64)
 	Queue      int // deliveries waiting for a committer at most (default 4096)
-	// KickInterval is the least time between two job-kick inserts
-	// (default 50ms; negative: no wait).
-	KickInterval time.Duration
 }
 
 // Writer groups deliveries into transactions.
 type Writer struct {
 	pool    *pgxpool.Pool
-	river   *river.Client[pgx.Tx]
 	opts    Options
 	reqs    chan *request
-	kicks   chan int64
 	metrics writerMetrics
-	// kicksQueued and kicksSettled count kicks handed to the kicker and
-	// kicks it has finished with (inserted, or failed and left to the
-	// sweep).
-	kicksQueued, kicksSettled atomic.Int64
 }
 
 type request struct {
@@ -93,13 +82,12 @@ type request struct {
 }
 
 type writerMetrics struct {
-	batch      prometheus.Histogram
-	commit     prometheus.Histogram
-	kickErrors prometheus.Counter
+	batch  prometheus.Histogram
+	commit prometheus.Histogram
 }
 
-// NewWriter returns a Writer. rc may be an insert-only River client.
-func NewWriter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], opts Options) *Writer {
+// NewWriter returns a Writer.
+func NewWriter(pool *pgxpool.Pool, opts Options) *Writer {
 	if opts.Committers <= 0 {
 		opts.Committers = 2
 	}
@@ -109,13 +97,9 @@ func NewWriter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], opts Options) *Writ
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
 	}
-	if opts.KickInterval == 0 {
-		opts.KickInterval = 50 * time.Millisecond
-	}
 	return &Writer{
-		pool: pool, river: rc, opts: opts,
-		reqs:  make(chan *request, opts.Queue),
-		kicks: make(chan int64, opts.Queue),
+		pool: pool, opts: opts,
+		reqs: make(chan *request, opts.Queue),
 		metrics: writerMetrics{
 			batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name: "perkbridge_inbox_batch_size", Help: "Webhooks stored per intake transaction.",
@@ -125,16 +109,13 @@ func NewWriter(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], opts Options) *Writ
 				Name: "perkbridge_inbox_commit_seconds", Help: "Duration of one intake transaction.",
 				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 			}),
-			kickErrors: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "perkbridge_inbox_kick_errors_total", Help: "Job kicks that failed after commit (the sweep recovers them).",
-			}),
 		},
 	}
 }
 
 // Collectors returns the Writer's metrics for registration.
 func (w *Writer) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{w.metrics.batch, w.metrics.commit, w.metrics.kickErrors}
+	return []prometheus.Collector{w.metrics.batch, w.metrics.commit}
 }
 
 // Run commits deliveries until ctx is done; what is already queued is
@@ -147,51 +128,8 @@ func (w *Writer) Run(ctx context.Context) {
 			done <- struct{}{}
 		}()
 	}
-	kicked := make(chan struct{})
-	go func() { w.kickLoop(); close(kicked) }()
 	for range w.opts.Committers {
 		<-done
-	}
-	close(w.kicks) // every committer has stopped: no more kicks
-	<-kicked
-}
-
-// kickLoop enqueues processing jobs for committed rows, many per insert.
-func (w *Writer) kickLoop() {
-	ids := make([]int64, 0, 1000)
-	var last time.Time
-	for id := range w.kicks {
-		ids = append(ids[:0], id)
-		// At most one kick transaction per KickInterval: under load the
-		// kicks of many commits share one insert and one fsync instead of
-		// competing with intake for the disk; an idle system kicks at once.
-		if wait := w.opts.KickInterval - time.Since(last); wait > 0 {
-			time.Sleep(wait)
-		}
-	more:
-		for len(ids) < cap(ids) {
-			select {
-			case id, ok := <-w.kicks:
-				if !ok {
-					break more
-				}
-				ids = append(ids, id)
-			default:
-				break more
-			}
-		}
-		last = time.Now()
-		params := make([]river.InsertManyParams, len(ids))
-		for i, id := range ids {
-			params[i] = river.InsertManyParams{Args: job.ProcessWebhook{WebhookID: id}, InsertOpts: job.KickOpts()}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if _, err := w.river.InsertMany(ctx, params); err != nil {
-			// Not fatal: the rows are committed and the sweep will kick them.
-			w.metrics.kickErrors.Inc()
-		}
-		cancel()
-		w.kicksSettled.Add(int64(len(ids)))
 	}
 }
 
@@ -262,8 +200,8 @@ var complianceTopics = []string{"shop/redact", "customers/redact", "customers/da
 const insertSQL = `
 WITH d AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::timestamptz[], $7::text[], $8::bytea[], $9::text[], $10::text[])
-        AS d(shop_domain, webhook_id, event_id, topic, api_version, triggered_at, headers, body, status, last_error)
+                         $6::timestamptz[], $7::text[], $8::bytea[], $9::text[], $10::text[], $12::text[])
+        AS d(shop_domain, webhook_id, event_id, topic, api_version, triggered_at, headers, body, status, last_error, order_key)
 ), decided AS (
     SELECT s.id AS shop_id, d.*,
         CASE
@@ -281,15 +219,20 @@ WITH d AS (
             ELSE ''
         END AS final_error
     FROM d LEFT JOIN shops s ON s.domain = d.shop_domain
+), ins AS (
+    INSERT INTO webhooks (shop_id, shop_domain, webhook_id, event_id, topic, api_version, triggered_at,
+                          headers, body, status, last_error, processed_at, order_key)
+    SELECT shop_id, shop_domain, webhook_id, event_id, topic, api_version, triggered_at,
+           headers::jsonb, body, final_status, final_error,
+           CASE WHEN final_status = 'pending' THEN NULL ELSE now() END, order_key
+    FROM decided
+    ON CONFLICT (shop_domain, webhook_id) DO NOTHING
+    RETURNING id, shop_domain, webhook_id, status, last_error
 )
-INSERT INTO webhooks (shop_id, shop_domain, webhook_id, event_id, topic, api_version, triggered_at,
-                      headers, body, status, last_error, processed_at)
-SELECT shop_id, shop_domain, webhook_id, event_id, topic, api_version, triggered_at,
-       headers::jsonb, body, final_status, final_error,
-       CASE WHEN final_status = 'pending' THEN NULL ELSE now() END
-FROM decided
-ON CONFLICT (shop_domain, webhook_id) DO NOTHING
-RETURNING id, shop_domain, webhook_id, status, last_error`
+-- One notification per commit that stored a pending row; PostgreSQL
+-- delivers it at the commit. (The uncorrelated subquery runs once.)
+SELECT id, shop_domain, webhook_id, status, last_error FROM ins
+WHERE (SELECT count(*) FROM (SELECT pg_notify($13, '') FROM ins WHERE status = 'pending' LIMIT 1) n) >= 0`
 
 func (w *Writer) commit(batch []*request) {
 	start := time.Now()
@@ -298,25 +241,6 @@ func (w *Writer) commit(batch []*request) {
 	err := w.store(ctx, batch)
 	w.metrics.commit.Observe(time.Since(start).Seconds())
 	w.metrics.batch.Observe(float64(len(batch)))
-	// Queue the kicks before answering: a webhook acknowledged before
-	// another was sent is then kicked, and so processed by a single
-	// worker, before it. Answering first let the other committer's kick
-	// overtake this one (the jobs of sequential deliveries came out of
-	// order). Queueing never blocks.
-	if err == nil {
-		for _, r := range batch {
-			if r.res.Status == StatusPending && r.res.ID > 0 {
-				w.kicksQueued.Add(1) // before the kicker can settle it
-				select {
-				case w.kicks <- r.res.ID:
-				default:
-					// The kick queue is full: the sweep picks the row up.
-					w.kicksQueued.Add(-1)
-					w.metrics.kickErrors.Inc()
-				}
-			}
-		}
-	}
 	for _, r := range batch {
 		if err != nil {
 			r.err = err
@@ -330,18 +254,18 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 	var (
 		domains, ids, events, topics, versions = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		triggered                              = make([]*time.Time, n)
-		headers, statuses, errs                = make([]string, n), make([]string, n), make([]string, n)
+		headers, statuses, errs, orders        = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		bodies                                 = make([][]byte, n)
 	)
 	for i, r := range batch {
 		d := r.d
 		domains[i], ids[i], events[i], topics[i], versions[i] = d.ShopDomain, d.WebhookID, d.EventID, d.Topic, d.APIVersion
-		triggered[i], bodies[i], statuses[i], errs[i] = d.TriggeredAt, d.Body, d.Status, d.Error
+		triggered[i], bodies[i], statuses[i], errs[i], orders[i] = d.TriggeredAt, d.Body, d.Status, d.Error, d.OrderKey
 		h, _ := json.Marshal(d.Headers)
 		headers[i] = string(h)
 	}
 	// One statement, one implicit transaction, one commit for the batch.
-	rows, err := w.pool.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics)
+	rows, err := w.pool.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics, orders, store.WebhooksChannel)
 	if err != nil {
 		return fmt.Errorf("inbox: insert: %w", err)
 	}
@@ -376,11 +300,3 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 
 // Queued returns how many deliveries wait for a committer.
 func (w *Writer) Queued() int { return len(w.reqs) }
-
-// Kicks returns how many job kicks were queued after commits, and how many
-// of those the kicker has finished with (inserted, or failed and left to
-// the sweep). When the two are equal, every kick of every answered
-// delivery is in River: tests wait on that instead of sleeping.
-func (w *Writer) Kicks() (queued, settled int64) {
-	return w.kicksQueued.Load(), w.kicksSettled.Load()
-}

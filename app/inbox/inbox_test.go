@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perkbridge/perkbridge/app/inbox"
 	"github.com/perkbridge/perkbridge/app/pgtest"
 	"github.com/perkbridge/perkbridge/app/store"
-	"github.com/perkbridge/perkbridge/app/worker"
 	"github.com/perkbridge/perkbridge/webhooks"
 )
 
@@ -28,11 +28,7 @@ func setup(tb testing.TB, opts inbox.Options) *bundle {
 	if _, err := store.New(db.Gorm).SaveInstall(context.Background(), "bench.myshopify.com", store.Tokens{}); err != nil {
 		tb.Fatal(err)
 	}
-	rc, err := worker.NewClient(db.Pool, worker.Config{}, worker.Deps{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w := inbox.NewWriter(db.Pool, rc, opts)
+	w := inbox.NewWriter(db.Pool, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -93,63 +89,63 @@ func TestWriter_GroupsConcurrentWrites(t *testing.T) {
 	if rows != n/2 {
 		t.Fatalf("%d rows; want %d", rows, n/2)
 	}
-	// Jobs are kicked right after the commit, once per new row.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM river_job").Scan(&jobs)
-		if jobs == n/2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if jobs != n/2 {
-		t.Fatalf("%d jobs; want %d", jobs, n/2)
+	// The rows are the queue: no job per webhook.
+	b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM river_job").Scan(&jobs)
+	if jobs != 0 {
+		t.Fatalf("%d River jobs for the inbox; want none", jobs)
 	}
 }
 
-// TestWriter_KicksInAcknowledgementOrder: deliveries written one after
-// the other (each sent once the previous one was answered, as a sender
-// that waits for its 200 does) get their jobs in that order, with two
-// committers: a single worker then processes them in arrival order.
-func TestWriter_KicksInAcknowledgementOrder(t *testing.T) {
+// TestWriter_NotifiesAtCommit: a commit that stored a pending row wakes
+// the claimers listening on store.WebhooksChannel, and the row is visible
+// when the notification arrives.
+func TestWriter_NotifiesAtCommit(t *testing.T) {
 	t.Parallel()
-	b := setup(t, inbox.Options{Committers: 2, KickInterval: -1})
+	b := setup(t, inbox.Options{})
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, b.db.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "LISTEN "+store.WebhooksChannel); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.w.Write(ctx, delivery("n-1", []byte(`{"id": 1}`)))
+	if err != nil || res.ID == 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := conn.WaitForNotification(wctx); err != nil {
+		t.Fatalf("no notification after the commit: %v", err)
+	}
+	var pending int
+	b.db.Pool.QueryRow(ctx, "SELECT count(*) FROM webhooks WHERE id = $1 AND status = 'pending'", res.ID).Scan(&pending)
+	if pending != 1 {
+		t.Fatal("notified before the row was visible")
+	}
+}
+
+// TestWriter_IDsInAcknowledgementOrder: deliveries written one after the
+// other (each sent once the previous one was answered, as a sender that
+// waits for its 200 does) get ascending row ids, with two committers: the
+// claimers take rows in id order, so a single worker processes them in
+// arrival order.
+func TestWriter_IDsInAcknowledgementOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, inbox.Options{Committers: 2})
 	const n = 300
-	rowIDs := make([]int64, 0, n)
+	var last int64
 	for i := range n {
 		res, err := b.w.Write(context.Background(), delivery(fmt.Sprintf("o-%d", i), []byte(`{}`)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		rowIDs = append(rowIDs, res.ID)
-	}
-	var jobs int
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM river_job WHERE kind = 'process_webhook'").Scan(&jobs)
-		if jobs == n || time.Now().After(deadline) {
-			break
+		if res.ID <= last {
+			t.Fatalf("delivery %d got row %d after row %d", i, res.ID, last)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if jobs != n {
-		t.Fatalf("%d jobs; want %d", jobs, n)
-	}
-	rows, err := b.db.Pool.Query(context.Background(), "SELECT (args->>'webhook_id')::bigint FROM river_job WHERE kind = 'process_webhook' ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	i := 0
-	for rows.Next() {
-		var row int64
-		if err := rows.Scan(&row); err != nil {
-			t.Fatal(err)
-		}
-		if row != rowIDs[i] {
-			t.Fatalf("job %d kicks row %d; the %d-th acknowledged row is %d", i, row, i, rowIDs[i])
-		}
-		i++
+		last = res.ID
 	}
 }
 
@@ -158,8 +154,7 @@ func TestWriter_KicksInAcknowledgementOrder(t *testing.T) {
 func TestWriter_DrainsOnStop(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
-	rc, _ := worker.NewClient(db.Pool, worker.Config{}, worker.Deps{})
-	w := inbox.NewWriter(db.Pool, rc, inbox.Options{Committers: 1})
+	w := inbox.NewWriter(db.Pool, inbox.Options{Committers: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	results := make(chan error, 10)
 	for i := range 10 {

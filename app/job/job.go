@@ -9,63 +9,15 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 )
 
-// Queues.
-const (
-	QueueWebhooks    = "webhooks"    // inbox processing: latency matters
-	QueueMaintenance = "maintenance" // sweeps and periodic jobs
-)
-
-// ProcessWebhook processes one stored webhook (an inbox row). It is inserted
-// in the same transaction as the row, so it exists if and only if the row
-// does.
-type ProcessWebhook struct {
-	WebhookID int64 `json:"webhook_id" river:"unique"`
-}
-
-// Kind implements river.JobArgs.
-func (ProcessWebhook) Kind() string { return "process_webhook" }
+// QueueMaintenance is the queue of sweeps and periodic jobs. (Webhooks are
+// not River jobs: the inbox Claimer takes their rows directly.)
+const QueueMaintenance = "maintenance"
 
 // MaxWebhookAttempts bounds retries of one webhook; after the last one the
 // row is marked failed with its reason and waits for a reprocess.
 const MaxWebhookAttempts = 8
-
-// InsertOpts implements river.JobArgsWithInsertOpts.
-func (ProcessWebhook) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: MaxWebhookAttempts}
-}
-
-// KickOpts are the insert options for re-kicking a webhook after commit
-// (reprocess, sweep): unique while a job for the row is still live, so a
-// kick never doubles an existing one, but allowed again once that job
-// completed or was discarded.
-func KickOpts() *river.InsertOpts {
-	return &river.InsertOpts{
-		Queue:       QueueWebhooks,
-		MaxAttempts: MaxWebhookAttempts,
-		UniqueOpts: river.UniqueOpts{
-			ByArgs: true,
-			ByState: []rivertype.JobState{
-				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-				rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-			},
-		},
-	}
-}
-
-// SweepWebhooks re-kicks inbox rows left pending (a lost job, a kick that
-// failed after commit). It runs periodically.
-type SweepWebhooks struct{}
-
-// Kind implements river.JobArgs.
-func (SweepWebhooks) Kind() string { return "sweep_webhooks" }
-
-// InsertOpts implements river.JobArgsWithInsertOpts.
-func (SweepWebhooks) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
-}
 
 // Retention blanks stored webhook bodies older than the retention (a
 // privacy sweep). It runs periodically.

@@ -33,7 +33,7 @@ func TestOutcomeErrors(t *testing.T) {
 	if !errors.As(fmt.Errorf("x: %w", job.Ignore("unknown topic")), &ig) || ig.Reason != "unknown topic" {
 		t.Fatal("Ignore not recoverable")
 	}
-	if (job.ProcessWebhook{}).Kind() != "process_webhook" || (job.SweepWebhooks{}).Kind() != "sweep_webhooks" {
+	if (job.Retention{}).Kind() != "retention" || (job.CreateCoupon{}).Kind() != "create_coupon" {
 		t.Fatal("kinds must never change once shipped")
 	}
 }

@@ -183,6 +183,10 @@ func encodeEvent(e Event) ([]byte, error) {
 	return body, nil
 }
 
+// EventBody returns the Create Event document CreateEvent sends for e (the
+// delivery log shows it).
+func EventBody(e Event) ([]byte, error) { return encodeEvent(e) }
+
 // CreateEvent records one event (POST /api/events/). Klaviyo answers 202:
 // validated and queued, not yet processed.
 func (c *Client) CreateEvent(ctx context.Context, e Event) error {

@@ -321,6 +321,10 @@ type CustomerView struct {
 	ReferralURL  string `json:"referral_url"`
 	// Ledger holds the newest CustomerLedgerLimit entries, newest first.
 	Ledger []LedgerLine `json:"ledger"`
+
+	// NextTierThreshold is the metric value that reaches NextTier, so that
+	// progress can be drawn: (threshold - amount to go) of threshold.
+	NextTierThreshold int64 `json:"next_tier_threshold,omitempty"`
 }
 
 // LedgerLine is one ledger entry as the admin API shows it.
@@ -390,7 +394,7 @@ func (s *Service) Customer(ctx context.Context, shopID app.ShopID, shopifyCustom
 			return nil, err
 		}
 		if _, next, gap := tier.Evaluate(settings.Tiers.Levels, metric); next != nil {
-			v.NextTier, v.NextTierName, v.AmountToNextTier = next.Key, next.Name, gap
+			v.NextTier, v.NextTierName, v.AmountToNextTier, v.NextTierThreshold = next.Key, next.Name, gap, next.Threshold
 			v.TierMetric = string(settings.Tiers.Metric)
 		}
 	}

@@ -64,6 +64,9 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	onEvents EventsHook
+	// afterShopify is the crash seam (WithAfterShopifyCall); nil in
+	// production.
+	afterShopify func(ctx context.Context, couponID int64) error
 }
 
 // Option configures a Service.
@@ -82,6 +85,16 @@ func WithClock(now func() time.Time) Option {
 // hand-off and forwarding finds them by scanning.
 func WithEventsHook(hook EventsHook) Option {
 	return func(s *Service) { s.onEvents = hook }
+}
+
+// WithAfterShopifyCall installs a test seam called when Shopify has
+// confirmed a reward's discount code or store credit and before that is
+// written down (activateCoupon). An error from hook stops the work there,
+// as a crash would: nothing is confirmed, CreateCoupon returns the error,
+// and the recovery path (the job's retry, the coupon sweep) must find in
+// Shopify what the lost attempt made. Production never sets it.
+func WithAfterShopifyCall(hook func(ctx context.Context, couponID int64) error) Option {
+	return func(s *Service) { s.afterShopify = hook }
 }
 
 // New returns a Service. clients creates reward coupons in Shopify; jobs

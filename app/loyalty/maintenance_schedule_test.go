@@ -25,9 +25,9 @@ func TestMaintenance_RunsOnStartForDueShops(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// A tick of an hour: only the start tick can run within the test.
-	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: "maint", SweepInterval: time.Hour,
+	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: "maint",
 		LoyaltyTickInterval: time.Hour, MaintenanceOnStart: true},
-		worker.Deps{Store: b.st, Dispatch: b.proc.Dispatch, Logger: log, Loyalty: b.svc})
+		worker.Deps{Store: b.st, Logger: log, Loyalty: b.svc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,6 +79,13 @@ func (s *Service) RunMaintenance(ctx context.Context, shopID app.ShopID, now tim
 	if r.Reviews, err = s.RequestReviews(ctx, shopID, now); err != nil {
 		return r, err
 	}
+	// The launch checklist's "launcher turned on in the theme". Shopify
+	// being unavailable must not fail the run.
+	if sh, err := s.st.Shop(ctx, shopID); err == nil && themeEmbedDue(sh, now) {
+		if _, err := s.CheckThemeEmbed(ctx, shopID, now); err != nil {
+			s.log.WarnContext(ctx, "reading the published theme failed; the next run tries again", "shop", shopID, "err", err)
+		}
+	}
 	return r, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,8 +230,8 @@ func sameBalances(got, want map[int64]int64) bool {
 	return true
 }
 
-// intake is the real webhook intake (handler, HMAC, group-commit inbox with
-// the job inserted in the same transaction) over a bundle's database.
+// intake is the real webhook intake (handler, HMAC, group-commit inbox)
+// over a bundle's database.
 type intake struct {
 	srv *httptest.Server
 }
@@ -240,11 +241,7 @@ const webhookSecret = "loyalty-test-secret"
 func startIntake(t *testing.T, b *bundle) *intake {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := worker.NewClient(b.db.Pool, worker.Config{}, worker.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := inbox.NewWriter(b.db.Pool, rc, inbox.Options{})
+	w := inbox.NewWriter(b.db.Pool, inbox.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -296,7 +293,7 @@ func settled(t *testing.T, b *bundle, shop *store.Shop) {
 // TestProperty_ThroughWebhookPipeline sends the shuffled deliveries with
 // duplicates (half redelivered under the same webhook id, half under a new
 // one) as signed HTTP webhooks through the real handler and inbox; one
-// River worker then processes the backlog in arrival order through the
+// claimer worker then processes the backlog in arrival order through the
 // Processor and the Service. The ledger and balances equal those of the
 // distinct events applied once, in order, directly.
 func TestProperty_ThroughWebhookPipeline(t *testing.T) {
@@ -325,14 +322,11 @@ func TestProperty_ThroughWebhookPipeline(t *testing.T) {
 	if n := b.count(t, "SELECT count(*) FROM ledger_entries WHERE shop_id = $1", runs[0].got.ID); n != 0 {
 		t.Fatal("processing happened before the worker started")
 	}
-	startRiver(t, b, "single", 1) // one webhook at a time: arrival order
+	inArrivalOrder := startSingleWorker(t, b, "single")
 	for _, r := range runs {
 		settled(t, b, r.got)
 	}
-	// The worker takes jobs in job order: that must be the order the inbox
-	// acknowledged the rows (a kick that overtook another reordered
-	// sequential deliveries, and the ledger with them).
-	jobsInArrivalOrder(t, b)
+	inArrivalOrder()
 	settings := program.Defaults()
 	propertySettings(&settings)
 	for i, r := range runs {
@@ -356,43 +350,48 @@ func TestProperty_ThroughWebhookPipeline(t *testing.T) {
 	}
 }
 
-// jobsInArrivalOrder checks that the process_webhook jobs, in job order,
-// carry ascending inbox row ids.
-func jobsInArrivalOrder(t *testing.T, b *bundle) {
+// startSingleWorker runs one claimer worker (one batch at a time, each in
+// row order) and returns a check that the rows it applied so far were
+// applied in ascending id order, each once: the order the inbox
+// acknowledged them (a reordering of sequential deliveries reorders the
+// ledger with them).
+func startSingleWorker(t *testing.T, b *bundle, id string) (inArrivalOrder func()) {
 	t.Helper()
-	rows, err := b.db.Pool.Query(context.Background(), `SELECT id, (args->>'webhook_id')::bigint FROM river_job WHERE kind = 'process_webhook' ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var last int64
-	for rows.Next() {
-		var job, row int64
-		if err := rows.Scan(&job, &row); err != nil {
-			t.Fatal(err)
+	var mu sync.Mutex
+	var applied []int64
+	startRiverWith(t, b, id, 1, func(ctx context.Context, tx *store.Store, wh *store.Webhook) (*int64, error) {
+		mu.Lock()
+		applied = append(applied, wh.ID)
+		mu.Unlock()
+		return b.proc.Dispatch(ctx, tx, wh)
+	})
+	return func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(applied) == 0 {
+			t.Fatal("nothing applied")
 		}
-		if row < last {
-			t.Fatalf("job %d processes inbox row %d after row %d: kicks out of arrival order", job, row, last)
+		for i := 1; i < len(applied); i++ {
+			if applied[i] <= applied[i-1] {
+				t.Fatalf("inbox row %d applied after row %d: out of arrival order (or twice)", applied[i], applied[i-1])
+			}
 		}
-		last = row
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 }
 
-// TestConcurrentWorkers_SameBacklog: two River clients (different ids) on
-// one database drain the same backlog concurrently, eight webhooks at a
-// time each; the result equals one worker's. Processing order across
+// TestConcurrentWorkers_SameBacklog: two claimers (different ids) on one
+// database drain the same backlog concurrently, four batches of three at
+// a time each; the result equals one worker's. Processing order across
 // webhooks of one order is not fixed under concurrency, and the way a
 // refund's points split between refund entries depends on it (ledger
 // rounds per cumulative step), so the comparison is on what the ledger
 // promises is order-independent: every balance, and per order the points
 // earned less the points taken back, the cancellation, and for orders
 // never cancelled the points earned and taken back; plus no failure, no
-// retry (no deadlock) and reconciled lots. Both clients must have taken
-// jobs (each waits at its first job for the other to take one), or the test
-// fails. The direct property test above shows the full ledger equality for
+// retry (no deadlock) and reconciled lots. Both claimers must have taken
+// rows (each waits at its first webhook until the other holds rows), or
+// the test fails. The direct property test above shows the full ledger equality for
 // a fixed order.
 func TestConcurrentWorkers_SameBacklog(t *testing.T) {
 	t.Parallel()
@@ -409,38 +408,40 @@ func TestConcurrentWorkers_SameBacklog(t *testing.T) {
 	for _, d := range sc.firstSeen() {
 		b.direct(t, want, d.topic, d.body)
 	}
-	// Each client's first webhook waits until the other client has taken
-	// one too (at most 10 s), so the first client started cannot drain the
-	// backlog alone: both really work it, concurrently.
-	took := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	// Each claimer's first webhook waits until the other claimer has
+	// claimed rows too (at most 10 s), so the first one started cannot
+	// drain the backlog alone: both really work it, concurrently. (Waiting
+	// for the other's first webhook instead could wait on this batch's
+	// order locks.)
+	ids := [2]string{"worker-a", "worker-b"}
+	var took [2]atomic.Bool
+	holds := func(i int) bool {
+		return b.count(t, "SELECT count(*) FROM webhooks WHERE lease_holder LIKE $1", ids[i]+":%") > 0
+	}
 	barrier := func(i int) worker.Dispatcher {
 		var first sync.Once
 		return func(ctx context.Context, tx *store.Store, wh *store.Webhook) (*int64, error) {
 			first.Do(func() {
-				close(took[i])
-				select {
-				case <-took[1-i]:
-				case <-time.After(10 * time.Second): // the check below fails
+				took[i].Store(true)
+				for deadline := time.Now().Add(10 * time.Second); !took[1-i].Load() && !holds(1-i) && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
 				}
 			})
 			return b.proc.Dispatch(ctx, tx, wh)
 		}
 	}
-	startRiverWith(t, b, "worker-a", 8, barrier(0))
-	startRiverWith(t, b, "worker-b", 8, barrier(1))
+	// Small batches: one claimer's batches must leave rows for the other.
+	startRiverOpts(t, b, worker.ClaimerOptions{ID: ids[0], Workers: 4, Batch: 3}, barrier(0))
+	startRiverOpts(t, b, worker.ClaimerOptions{ID: ids[1], Workers: 4, Batch: 3}, barrier(1))
 	settled(t, b, got)
 
 	if n := b.count(t, "SELECT count(*) FROM webhooks WHERE shop_id = $1 AND attempts > 1", got.ID); n != 0 {
 		var errs string
-		b.db.Pool.QueryRow(context.Background(), "SELECT coalesce(string_agg(errors::text, E'\\n'), '') FROM river_job WHERE kind = 'process_webhook' AND errors IS NOT NULL").Scan(&errs)
+		b.db.Pool.QueryRow(context.Background(), "SELECT coalesce(string_agg(last_error, E'\\n'), '') FROM webhooks WHERE shop_id = $1 AND attempts > 1", got.ID).Scan(&errs)
 		t.Fatalf("%d webhooks needed a retry (lock conflict):\n%s", n, errs)
 	}
-	var clients []string
-	if err := b.db.Pool.QueryRow(context.Background(), `SELECT coalesce(array_agg(DISTINCT attempted_by[1]), '{}') FROM river_job WHERE kind = 'process_webhook'`).Scan(&clients); err != nil {
-		t.Fatal(err)
-	}
-	if len(clients) != 2 {
-		t.Fatalf("only %v took jobs: the test did not run two workers concurrently", clients)
+	if !took[0].Load() || !took[1].Load() {
+		t.Fatalf("only one claimer applied webhooks (%v, %v): the test did not run two workers concurrently", took[0].Load(), took[1].Load())
 	}
 	if gb, wb := b.balances(t, got), b.balances(t, want); !reflect.DeepEqual(gb, wb) {
 		t.Fatalf("balances %v, one worker %v", gb, wb)

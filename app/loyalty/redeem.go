@@ -26,7 +26,10 @@ import (
 // Redeem turns a customer's points into the reward rewardID: one
 // transaction reserves the reward's price from spendable lots,
 // soonest-expiring first (ledger.Consume), appends the redeem entry and
-// stores the coupon as pending with a fresh unique code. The Shopify
+// stores the coupon as pending with a fresh unique code (for a store credit
+// reward, the journal row of the credit: amount, currency and an expiry of
+// its own, see storeCreditTerms; CreateCoupon credits it and
+// store_credit_issued replaces coupon_created). The Shopify
 // discount code is created after commit by a job (see CreateCoupon);
 // coupon_created and wallet_points_redeemed are written only once Shopify
 // has confirmed the code, so no flow ever emails a code that does not work,
@@ -83,11 +86,17 @@ func (s *Service) RedeemWithKey(ctx context.Context, shopID app.ShopID, shopifyC
 			DiscountType: string(reward.DiscountType), DiscountValue: reward.Value.String(), MinSubtotalMinor: reward.MinSubtotalMinor,
 			PointsSpent: reward.PointsCost, LedgerKey: key, CreatedAt: u.now,
 		}
-		if reward.ExpiresAfterDays > 0 {
+		prefix := "PB-"
+		if reward.IsStoreCredit() {
+			if err := storeCreditTerms(ctx, tx, shop, c, reward, u, coupon); err != nil {
+				return err
+			}
+			prefix = "SC-"
+		} else if reward.ExpiresAfterDays > 0 {
 			t := u.now.In(u.loc).AddDate(0, 0, reward.ExpiresAfterDays).UTC()
 			coupon.ExpiresAt = &t
 		}
-		if err := insertWithFreshCode(ctx, tx, shopID, coupon); err != nil {
+		if err := insertWithFreshCode(ctx, tx, shopID, coupon, prefix); err != nil {
 			return err
 		}
 		e := ledger.Entry{Kind: ledger.KindRedeem, Points: -reward.PointsCost, Reason: ledger.ReasonReward,
@@ -113,15 +122,47 @@ func (s *Service) RedeemWithKey(ctx context.Context, shopID app.ShopID, shopifyC
 	return coupon, nil
 }
 
+// storeCreditTerms fills a store credit journal row: the shop currency,
+// the amount (no more decimals than the currency has), and an expiry to the
+// second that no other store credit of the customer has, since the expiry
+// (with amount and currency) is how the credit is found in Shopify after a
+// lost answer (see findStoreCredit).
+func storeCreditTerms(ctx context.Context, tx *store.Store, shop *store.Shop, c *store.Customer, reward program.Reward, u *unit, coupon *store.Coupon) error {
+	if len(shop.Currency) != 3 {
+		return app.Errorf(app.ECONFLICT, "The shop currency is not known yet; try again in a moment.")
+	}
+	exp := currencyExponent(shop.Currency)
+	if !reward.Value.Equal(reward.Value.Truncate(int32(exp))) {
+		return app.FieldError("reward_id", "This reward's amount has more decimals than %s allows.", shop.Currency)
+	}
+	coupon.Currency = strings.ToUpper(shop.Currency)
+	coupon.DiscountValue = reward.Value.StringFixed(int32(exp))
+	coupon.MinSubtotalMinor = 0
+	t := u.now.In(u.loc).AddDate(0, 0, reward.ExpiresAfterDays).UTC().Truncate(time.Second)
+	for range 100 {
+		taken, err := tx.StoreCreditExpiryTaken(ctx, shop.ID, c.ID, t)
+		if err != nil {
+			return err
+		}
+		if !taken {
+			coupon.ExpiresAt = &t
+			return nil
+		}
+		t = t.Add(time.Second)
+	}
+	return app.Errorf(app.ECONFLICT, "Too many store credits at once; try again in a moment.")
+}
+
 // couponAlphabet has no look-alike characters (0/O, 1/I/L).
 const couponAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
-// newCouponCode returns "PB-XXXX-XXXX": 40 random bits, plenty against
-// collisions within one shop and too many to guess.
-func newCouponCode() string {
+// newCouponCode returns prefix + "XXXX-XXXX" ("PB-" for a discount code,
+// "SC-" for a store credit's internal reference): 40 random bits, plenty
+// against collisions within one shop and too many to guess.
+func newCouponCode(prefix string) string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	out := []byte("PB-XXXX-XXXX")
+	out := []byte(prefix + "XXXX-XXXX")
 	j := 0
 	for i := range out {
 		if out[i] == 'X' {
@@ -132,9 +173,9 @@ func newCouponCode() string {
 	return string(out)
 }
 
-func insertWithFreshCode(ctx context.Context, tx *store.Store, shopID app.ShopID, c *store.Coupon) error {
+func insertWithFreshCode(ctx context.Context, tx *store.Store, shopID app.ShopID, c *store.Coupon, prefix string) error {
 	for range 5 {
-		c.Code = newCouponCode()
+		c.Code = newCouponCode(prefix)
 		ok, err := tx.InsertCoupon(ctx, shopID, c)
 		if err != nil || ok {
 			return err
@@ -162,7 +203,8 @@ func (s *Service) kick(ctx context.Context, args river.JobArgs, attrs ...any) {
 }
 
 // CreateCoupon creates a pending coupon's discount code in Shopify (one
-// use, for its customer only, ending when the coupon expires) and, once
+// use, for its customer only, ending when the coupon expires), or credits
+// a pending store credit (issueStoreCredit), and, once
 // Shopify confirms it, marks it active and writes coupon_created and
 // wallet_points_redeemed (activateCoupon). It runs in a job, outside any
 // database transaction. Shopify's refusal (a user error) is final: the
@@ -195,6 +237,9 @@ func (s *Service) CreateCoupon(ctx context.Context, shopID app.ShopID, couponID 
 	if s.clients == nil {
 		return errors.New("loyalty: no Shopify client to create coupons with")
 	}
+	if c.DiscountType == store.DiscountTypeStoreCredit {
+		return s.issueStoreCredit(ctx, shop, c, final)
+	}
 	in := shopify.DiscountCodeInput{
 		Title:       fmt.Sprintf("%s (loyalty reward)", c.RewardName),
 		Code:        c.Code,
@@ -223,6 +268,9 @@ func (s *Service) CreateCoupon(ctx context.Context, shopID app.ShopID, couponID 
 	taken := errors.As(err, &me) && me.HasCode("TAKEN")
 	switch {
 	case err == nil:
+		if err := s.seam(ctx, c.ID); err != nil {
+			return err
+		}
 		return s.activateCoupon(ctx, shop, c, node.ID)
 	case taken, final && app.ErrorCode(err) != app.EINVALID:
 		// Taken by an earlier attempt of ours, or maybe created by one
@@ -281,6 +329,18 @@ func (s *Service) activateCoupon(ctx context.Context, shop *store.Shop, c *store
 			return fmt.Errorf("loyalty: coupon %d value %q: %w", c.ID, c.DiscountValue, err)
 		}
 		common := u.common(c.LedgerKey, "")
+		if c.DiscountType == store.DiscountTypeStoreCredit {
+			if c.ExpiresAt == nil {
+				return fmt.Errorf("loyalty: store credit %d has no expiry", c.ID)
+			}
+			if err := u.add(c.LedgerKey)(event.NewStoreCreditIssued(common, value, c.Currency, c.PointsSpent, *c.ExpiresAt, c.RewardID, c.RewardName)); err != nil {
+				return err
+			}
+			if err := u.add(c.LedgerKey)(event.NewWalletPointsRedeemed(common, c.PointsSpent, c.RewardID, "")); err != nil {
+				return err
+			}
+			return u.flush()
+		}
 		if err := u.add(c.LedgerKey)(event.NewCouponCreated(common, c.Code, c.DiscountType, value, c.PointsSpent, c.ExpiresAt)); err != nil {
 			return err
 		}
@@ -309,7 +369,11 @@ func (s *Service) failCoupon(ctx context.Context, shop *store.Shop, c *store.Cou
 			return err
 		}
 		_, expires := ledger.CreditTimes(ledger.KindAdjust, u.now, settings, u.loc)
-		e := ledger.Entry{Kind: ledger.KindAdjust, Points: c.PointsSpent, Reason: "coupon " + c.Code + " could not be created",
+		what := "coupon " + c.Code + " could not be created"
+		if c.DiscountType == store.DiscountTypeStoreCredit {
+			what = "store credit " + c.Code + " could not be issued"
+		}
+		e := ledger.Entry{Kind: ledger.KindAdjust, Points: c.PointsSpent, Reason: what,
 			IdempotencyKey: "coupon-failed:coupon/" + strconv.FormatInt(c.ID, 10), CreatedAt: u.now, ExpiresAt: expires}
 		if _, _, err := u.credit(e, 0); err != nil {
 			return err
@@ -344,9 +408,13 @@ func redemptionReason(reason string) string {
 	return reason
 }
 
+// RedemptionReason is redemptionReason for callers outside the package:
+// the reason a failed redemption may show the shopper.
+func RedemptionReason(reason string) string { return redemptionReason(reason) }
+
 // packagePrefix matches the "shopify: graphql: " style prefixes our errors
 // carry.
-var packagePrefix = regexp.MustCompile(`\b(shopify|graphql|loyalty|create discount code): `)
+var packagePrefix = regexp.MustCompile(`\b(shopify|graphql|loyalty|create discount code|credit store credit): `)
 
 // ExpireRewards marks the shop's reward coupons that reached their end
 // unused as expired and, when the program returns expired rewards' points

@@ -61,7 +61,8 @@ func setupShopify(t *testing.T, startWorker bool) *shopifyBundle {
 	return &shopifyBundle{bundle: b, fake: f}
 }
 
-// startRiver runs a working River client with the loyalty workers until the
+// startRiver runs a working River client with the loyalty workers, and an
+// inbox claimer with webhookWorkers workers (0: the default), until the
 // test ends.
 func startRiver(t *testing.T, b *bundle, id string, webhookWorkers int) {
 	t.Helper()
@@ -71,9 +72,24 @@ func startRiver(t *testing.T, b *bundle, id string, webhookWorkers int) {
 // startRiverWith is startRiver with the webhook dispatcher given.
 func startRiverWith(t *testing.T, b *bundle, id string, webhookWorkers int, dispatch worker.Dispatcher) {
 	t.Helper()
+	startRiverOpts(t, b, worker.ClaimerOptions{ID: id, Workers: webhookWorkers}, dispatch)
+}
+
+// startRiverOpts is startRiverWith with the claimer's options given.
+func startRiverOpts(t *testing.T, b *bundle, opts worker.ClaimerOptions, dispatch worker.Dispatcher) {
+	t.Helper()
+	id := opts.ID
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: id, SweepInterval: time.Hour, WebhookWorkers: webhookWorkers},
-		worker.Deps{Store: b.st, Dispatch: dispatch, Logger: log, Loyalty: b.svc})
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = time.Second
+	}
+	claimer := worker.NewClaimer(b.db, dispatch, log, opts)
+	cctx, ccancel := context.WithCancel(context.Background())
+	cdone := make(chan struct{})
+	go func() { defer close(cdone); _ = claimer.Run(cctx) }()
+	t.Cleanup(func() { ccancel(); <-cdone })
+	rc, err := worker.NewClient(b.db.Pool, worker.Config{Work: true, ID: id},
+		worker.Deps{Store: b.st, Logger: log, Loyalty: b.svc})
 	if err != nil {
 		t.Fatal(err)
 	}

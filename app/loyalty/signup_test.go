@@ -62,13 +62,13 @@ type signupStep struct {
 // it; records (POS, checkout, invited, declined) earn nothing, and neither
 // do accounts created before the install unless the program welcomes
 // existing account holders. Each case is its own shop; the webhooks are
-// signed HTTP deliveries through the real intake, inbox and one River
+// signed HTTP deliveries through the real intake, inbox and one claimer
 // worker (arrival order), the Processor and the Service.
 func TestSignup_AccountsNotRecords(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	in := startIntake(t, b)
-	startRiver(t, b, "signup", 1)
+	inArrivalOrder := startSingleWorker(t, b, "signup")
 	const cust int64 = 9_007_199_254_740_993 // above 2^53
 	cases := []struct {
 		name    string
@@ -152,7 +152,7 @@ func TestSignup_AccountsNotRecords(t *testing.T) {
 				}
 			}
 			settled(t, b, shop)
-			jobsInArrivalOrder(t, b)
+			inArrivalOrder()
 
 			// The stored state is the newest one sent, whatever the order.
 			newest := tc.steps[0]

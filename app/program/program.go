@@ -23,13 +23,19 @@ const (
 	EarnOnFulfilled EarnOn = "fulfilled" // orders/fulfilled: fewer reversals, slower reward
 )
 
-// DiscountType is the kind of discount a reward coupon gives.
+// DiscountType is the kind of discount a reward coupon gives, or
+// DiscountStoreCredit for a reward paid as Shopify store credit.
 type DiscountType string
 
 // Discount types, named as in Shopify's discount APIs.
 const (
 	DiscountPercentage  DiscountType = "percentage"
 	DiscountFixedAmount DiscountType = "fixed_amount"
+	// DiscountStoreCredit credits the customer's Shopify store credit
+	// account (storeCreditAccountCredit) with Value in the shop currency,
+	// expiring ExpiresAfterDays later; no code. Rewards only: a referral's
+	// friend discount is always a code.
+	DiscountStoreCredit DiscountType = "store_credit"
 )
 
 // Metric is what VIP tier thresholds measure.
@@ -125,6 +131,10 @@ type Settings struct {
 	Referral Referral `json:"referral"`
 	// Tiers is the VIP program.
 	Tiers Tiers `json:"tiers"`
+	// RetentionDays is how long the delivery log keeps each event sent to
+	// the integrations (its payload, the sink's answer). Older deliveries
+	// and events are deleted; the statistics keep their counts.
+	RetentionDays int `json:"retention_days"`
 }
 
 // EarnBase says what is added to the subtotal after discounts to form the
@@ -145,7 +155,8 @@ type UnusedNudge struct {
 	AfterDays int `json:"after_days"`
 }
 
-// Reward is a redemption option: PointsCost points buy one coupon.
+// Reward is a redemption option: PointsCost points buy one coupon, or one
+// store credit.
 type Reward struct {
 	// ID is a stable slug; coupons and events refer to it.
 	ID   string `json:"id"`
@@ -154,12 +165,15 @@ type Reward struct {
 	PointsCost   int64        `json:"points_cost"`
 	DiscountType DiscountType `json:"discount_type"`
 	// Value is a percentage (10 = 10 % off) or an amount in major units of
-	// the shop currency (5 = 5.00 off), by DiscountType.
+	// the shop currency (5 = 5.00 off, or 5.00 of store credit), by
+	// DiscountType. JSON carries it as a decimal string, never a float.
 	Value decimal.Decimal `json:"value"`
 	// MinSubtotalMinor is the cart subtotal the coupon needs, in minor units;
 	// 0 means none.
 	MinSubtotalMinor int64 `json:"min_subtotal_minor"`
 	// ExpiresAfterDays is the coupon's lifetime; 0 means it never expires.
+	// A store credit reward needs at least 1: its expiresAt is how the
+	// credit is recognised in Shopify after a lost answer.
 	ExpiresAfterDays int `json:"expires_after_days"`
 }
 
@@ -219,6 +233,7 @@ func Defaults() Settings {
 		ReviewRequestDays:       14,
 		PendingDays:             0,
 		GuestPointsDays:         30,
+		RetentionDays:           90,
 		ExpiryMonths:            12,
 		ReminderDays:            []int{30, 7, 1},
 		UnusedNudge:             UnusedNudge{Enabled: false, ThresholdPoints: 500, AfterDays: 30},
@@ -257,6 +272,9 @@ func (s Settings) Reward(id string) (Reward, bool) {
 	}
 	return Reward{}, false
 }
+
+// IsStoreCredit reports whether the reward is paid as Shopify store credit.
+func (r Reward) IsStoreCredit() bool { return r.DiscountType == DiscountStoreCredit }
 
 // BestReward returns the most expensive reward a balance can buy, for the
 // "you have points to spend" nudge; false when it buys none.

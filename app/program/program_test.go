@@ -50,6 +50,13 @@ func TestSettings_Validate(t *testing.T) {
 		{"OneMonthExpiryShortReminders", func(s *program.Settings) { s.ExpiryMonths = 1; s.ReminderDays = []int{27, 1} }, ""},
 		{"LifetimeWindowZeroMonths", func(s *program.Settings) { s.Tiers.Window = program.WindowLifetime; s.Tiers.WindowMonths = 0 }, ""},
 		{"NudgeEnabled", func(s *program.Settings) { s.UnusedNudge.Enabled = true }, ""},
+		{"StoreCreditReward", func(s *program.Settings) { s.Rewards[0] = storeCredit("5.00", 90) }, ""},
+		{"ErrStoreCreditNoLifetime", func(s *program.Settings) { s.Rewards[0] = storeCredit("5.00", 0) }, "rewards[0].expires_after_days"},
+		{"ErrStoreCreditZero", func(s *program.Settings) { s.Rewards[0] = storeCredit("0", 30) }, "rewards[0].value"},
+		{"ErrStoreCreditTooPrecise", func(s *program.Settings) { s.Rewards[0] = storeCredit("1.0001", 30) }, "rewards[0].value"},
+		{"ErrStoreCreditHuge", func(s *program.Settings) { s.Rewards[0] = storeCredit("1000001", 30) }, "rewards[0].value"},
+		{"ErrStoreCreditMinimum", func(s *program.Settings) { s.Rewards[0] = storeCredit("5", 30); s.Rewards[0].MinSubtotalMinor = 100 }, "rewards[0].min_subtotal_minor"},
+		{"ErrReferralStoreCredit", func(s *program.Settings) { s.Referral.FriendDiscountType = program.DiscountStoreCredit }, "referral.friend_discount_type"},
 
 		{"ErrRateNegative", func(s *program.Settings) { s.PointsPerCurrencyUnit = dec("-1") }, "points_per_currency_unit"},
 		{"ErrRateTooHigh", func(s *program.Settings) { s.PointsPerCurrencyUnit = dec("1000.5") }, "points_per_currency_unit"},
@@ -163,6 +170,12 @@ func TestSettings_Validate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeCredit is a store credit reward of amount, valid for days.
+func storeCredit(amount string, days int) program.Reward {
+	return program.Reward{ID: "credit", Name: "Store credit", PointsCost: 500, DiscountType: program.DiscountStoreCredit,
+		Value: dec(amount), ExpiresAfterDays: days}
 }
 
 func TestValidationError_AllProblems(t *testing.T) {

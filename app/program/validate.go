@@ -27,6 +27,8 @@ const (
 	MaxRewards               = 20         // redemption options
 	MaxTiers                 = 10         // VIP levels
 	MaxCouponDays            = 3650       // reward coupon lifetime
+	MinRetentionDays         = 30         // the delivery log: a month of history to debug a flow
+	MaxRetentionDays         = 730        // ... and at most two years of customers' events
 	MaxNameLen               = 80         // reward and tier names, in characters
 	MaxKeyLen                = 40         // reward ids and tier keys
 	minDaysPerMonth          = 28         // shortest month: the safe lower bound of an N-month span
@@ -127,6 +129,7 @@ func (s Settings) Validate() error {
 	checkRange(&ps, "review_points", "Review points", s.ReviewPoints, 0, MaxCreditPoints)
 	checkRange(&ps, "review_request_days", "Review request days", int64(s.ReviewRequestDays), 0, MaxDays)
 	checkRange(&ps, "guest_points_days", "Guest points days", int64(s.GuestPointsDays), 0, MaxDays)
+	checkRange(&ps, "retention_days", "Delivery log retention", int64(s.RetentionDays), MinRetentionDays, MaxRetentionDays)
 	checkRange(&ps, "expiry_months", "Expiry months", int64(s.ExpiryMonths), 0, MaxExpiryMonths)
 
 	// The N-month span is at least N×28 days. Bounding pending days and
@@ -204,6 +207,10 @@ func (s Settings) validateRewards(ps *problems) {
 		seen[r.ID] = true
 		checkName(ps, p+"name", "Reward name", r.Name)
 		checkRange(ps, p+"points_cost", "Points cost", r.PointsCost, 1, MaxRewardPoints)
+		if r.DiscountType == DiscountStoreCredit {
+			checkStoreCredit(ps, p, r)
+			continue
+		}
 		checkDiscount(ps, p+"discount_type", p+"value", r.DiscountType, r.Value)
 		checkRange(ps, p+"min_subtotal_minor", "Minimum subtotal", r.MinSubtotalMinor, 0, MaxMoneyMinor)
 		checkRange(ps, p+"expires_after_days", "Coupon lifetime", int64(r.ExpiresAfterDays), 0, MaxCouponDays)
@@ -279,6 +286,21 @@ func checkName(ps *problems, field, label, name string) {
 	}
 }
 
+// checkStoreCredit validates a store credit reward: a positive amount in
+// major units, and a lifetime of at least one day (Perkbridge always sends
+// expiresAt, and finds a credit whose answer was lost by it).
+func checkStoreCredit(ps *problems, p string, r Reward) {
+	if r.Value.Sign() <= 0 || r.Value.GreaterThan(decimal.NewFromInt(MaxFixedAmount)) {
+		ps.add(p+"value", "A store credit amount must be more than 0 and at most %d.", MaxFixedAmount)
+	} else if !hasScale(r.Value, maxAmountScale) {
+		ps.add(p+"value", "An amount may have at most %d decimal places.", maxAmountScale)
+	}
+	if r.MinSubtotalMinor != 0 {
+		ps.add(p+"min_subtotal_minor", "A store credit reward has no minimum subtotal.")
+	}
+	checkRange(ps, p+"expires_after_days", "Store credit lifetime", int64(r.ExpiresAfterDays), 1, MaxCouponDays)
+}
+
 func checkDiscount(ps *problems, typeField, valueField string, typ DiscountType, v decimal.Decimal) {
 	switch typ {
 	case DiscountPercentage:
@@ -294,7 +316,7 @@ func checkDiscount(ps *problems, typeField, valueField string, typ DiscountType,
 			ps.add(valueField, "An amount may have at most %d decimal places.", maxAmountScale)
 		}
 	default:
-		ps.add(typeField, "Discount type must be \"percentage\" or \"fixed_amount\".")
+		ps.add(typeField, "Discount type must be \"percentage\", \"fixed_amount\" or, for a reward, \"store_credit\".")
 	}
 }
 

@@ -100,6 +100,28 @@ func FuzzVerifyIDToken(f *testing.F) {
 	})
 }
 
+// FuzzVerifyCustomerAccountToken: only the one token signed with the
+// secret is accepted, and what it yields is a shop and a customer id, never
+// anything the fuzzer made up.
+func FuzzVerifyCustomerAccountToken(f *testing.F) {
+	a := &shopify.App{APIKey: jwtAPIKey, APISecret: vectorSecret, Now: fixedClock(time.Unix(jwtNBF+10, 0))}
+	signed := accountVector
+	f.Add(signed)
+	f.Add(signed[:len(signed)-1] + "B")
+	f.Add(jwtVector)
+	f.Add("eyJhbGciOiJub25lIn0.eyJhdWQiOiIwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZiJ9.")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, token string) {
+		tok, err := a.VerifyCustomerAccountToken(token)
+		if err != nil {
+			return
+		}
+		if token != signed || tok.Shop != "test-shop.myshopify.com" || tok.CustomerID != 7001 {
+			t.Fatalf("accepted a token other than the signed vector: %q (%+v)", token, tok)
+		}
+	})
+}
+
 // FuzzDecodePayloads: any body a webhook may carry decodes into our
 // payload types or fails cleanly (the custom decoders of money and note
 // attributes included), and a decoded order's ids survive a round trip.

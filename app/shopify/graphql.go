@@ -199,6 +199,19 @@ type gqlResponse struct {
 // top-level errors *GraphQLError (after decoding any partial data).
 // Mutations report business errors in userErrors; see UserErrorsErr.
 func (c *Client) Do(ctx context.Context, query string, vars map[string]any, out any) error {
+	return c.do(ctx, query, vars, out, maxServerRetries)
+}
+
+// DoOnce is Do for a mutation without an idempotency key (such as
+// storeCreditAccountCredit): a 5xx or transport failure is returned at
+// once, never resent, because Shopify may have run it. Throttling is still
+// waited out and retried (a THROTTLED or 429 answer ran nothing), and so is
+// a 401 (rejected before running).
+func (c *Client) DoOnce(ctx context.Context, query string, vars map[string]any, out any) error {
+	return c.do(ctx, query, vars, out, 0)
+}
+
+func (c *Client) do(ctx context.Context, query string, vars map[string]any, out any, serverRetries int) error {
 	if c.err != nil {
 		return c.err
 	}
@@ -236,7 +249,7 @@ func (c *Client) Do(ctx context.Context, query string, vars map[string]any, out 
 			if ctx.Err() != nil {
 				return fmt.Errorf("shopify: graphql: %w", err)
 			}
-			if failures++; failures > maxServerRetries {
+			if failures++; failures > serverRetries {
 				return fmt.Errorf("shopify: graphql: %w", err)
 			}
 			if err := c.sleep(ctx, c.backoff(failures)); err != nil {
@@ -264,7 +277,7 @@ func (c *Client) Do(ctx context.Context, query string, vars map[string]any, out 
 			}
 			continue
 		case status >= 500:
-			if failures++; failures > maxServerRetries {
+			if failures++; failures > serverRetries {
 				return &ResponseError{Status: status, Errors: errorMessages(raw)}
 			}
 			if err := c.sleep(ctx, c.backoff(failures)); err != nil {

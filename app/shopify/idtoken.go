@@ -35,12 +35,37 @@ type idClaims struct {
 // nbf with 10 s leeway against a.Now, aud equal to the API key, dest a valid
 // shop and iss on the same host as dest. Errors wrap ErrInvalidIDToken.
 func (a *App) VerifyIDToken(token string) (*IDToken, error) {
-	secrets, err := a.secrets()
-	if err != nil {
+	var claims *idClaims
+	if err := a.parseSessionJWT(token, func() jwt.Claims { claims = &idClaims{}; return claims }); err != nil {
 		return nil, err
 	}
+	shop, err := shopFromDest(claims.Dest)
+	if err != nil {
+		return nil, unauthorized("Invalid session token.", ErrInvalidIDToken, "dest is not a shop")
+	}
+	if iss, err := url.Parse(claims.Issuer); err != nil || iss.Scheme != "https" || iss.Host != shop || iss.User != nil {
+		return nil, unauthorized("Invalid session token.", ErrInvalidIDToken, "iss is not on the dest host")
+	}
+	t := &IDToken{Shop: shop, UserID: claims.Subject, SessionID: claims.SID, JTI: claims.ID}
+	if claims.ExpiresAt != nil {
+		t.ExpiresAt = claims.ExpiresAt.Time
+	}
+	return t, nil
+}
+
+// parseSessionJWT checks what every session token Shopify signs for the app
+// shares (ID tokens and UI extensions' session tokens): HS256 only, keyed
+// with the app secret (then OldAPISecret), exp required, exp and nbf with
+// idTokenLeeway against a.Now, aud equal to the API key, canonical
+// base64url. fresh returns an empty claims value to decode into for each
+// secret tried. Errors are EUNAUTHORIZED wrapping ErrInvalidIDToken.
+func (a *App) parseSessionJWT(token string, fresh func() jwt.Claims) error {
+	secrets, err := a.secrets()
+	if err != nil {
+		return err
+	}
 	if a.APIKey == "" {
-		return nil, errors.New("shopify: api key is not set")
+		return errors.New("shopify: api key is not set")
 	}
 	// Pinning the method list is what stops "alg":"none" and the
 	// RS256-with-HMAC-key confusion: the header never chooses the algorithm.
@@ -55,10 +80,8 @@ func (a *App) VerifyIDToken(token string) (*IDToken, error) {
 		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(a.now),
 	)
-	var claims *idClaims
 	for _, secret := range secrets {
-		claims = &idClaims{}
-		_, err = p.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		_, err = p.ParseWithClaims(token, fresh(), func(t *jwt.Token) (any, error) {
 			return []byte(secret), nil
 		})
 		// Only a bad signature is worth retrying with the old secret.
@@ -67,20 +90,9 @@ func (a *App) VerifyIDToken(token string) (*IDToken, error) {
 		}
 	}
 	if err != nil {
-		return nil, unauthorized("Invalid session token.", ErrInvalidIDToken, err.Error())
+		return unauthorized("Invalid session token.", ErrInvalidIDToken, err.Error())
 	}
-	shop, err := shopFromDest(claims.Dest)
-	if err != nil {
-		return nil, unauthorized("Invalid session token.", ErrInvalidIDToken, "dest is not a shop")
-	}
-	if iss, err := url.Parse(claims.Issuer); err != nil || iss.Scheme != "https" || iss.Host != shop || iss.User != nil {
-		return nil, unauthorized("Invalid session token.", ErrInvalidIDToken, "iss is not on the dest host")
-	}
-	t := &IDToken{Shop: shop, UserID: claims.Subject, SessionID: claims.SID, JTI: claims.ID}
-	if claims.ExpiresAt != nil {
-		t.ExpiresAt = claims.ExpiresAt.Time
-	}
-	return t, nil
+	return nil
 }
 
 // shopFromDest returns the shop of a dest claim such as

@@ -44,8 +44,13 @@ type Integration struct {
 	Credentials     string
 	CredentialsHint string
 	ValidatedAt     *time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// PhoneFallback sends a customer without the common property's value
+	// by phone number; SendPhone lets the phone ride along on Klaviyo
+	// events keyed by another identifier.
+	PhoneFallback bool
+	SendPhone     bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // TableName implements gorm's tabler.
@@ -82,7 +87,9 @@ type IntegrationSettings struct {
 	CredentialsHint string
 	// Validated stamps validated_at with now; otherwise the previous
 	// validated_at is kept.
-	Validated bool
+	Validated     bool
+	PhoneFallback bool
+	SendPhone     bool
 }
 
 // SaveIntegration creates or replaces the shop's integration of in.Kind.
@@ -92,17 +99,18 @@ func (s *Store) SaveIntegration(ctx context.Context, shopID app.ShopID, in Integ
 	var out Integration
 	err := s.db.WithContext(ctx).Raw(`
 INSERT INTO integrations (shop_id, kind, status, status_reason, common_property, region, account_id,
-    credentials, credentials_hint, validated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN now() END)
+    credentials, credentials_hint, validated_at, phone_fallback, send_phone)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN now() END, ?, ?)
 ON CONFLICT (shop_id, kind) DO UPDATE SET
     status = EXCLUDED.status, status_reason = EXCLUDED.status_reason,
     common_property = EXCLUDED.common_property, region = EXCLUDED.region, account_id = EXCLUDED.account_id,
     credentials = EXCLUDED.credentials, credentials_hint = EXCLUDED.credentials_hint,
     validated_at = coalesce(EXCLUDED.validated_at, integrations.validated_at),
+    phone_fallback = EXCLUDED.phone_fallback, send_phone = EXCLUDED.send_phone,
     updated_at = now()
 RETURNING *`,
 		shopID, in.Kind, in.Status, in.StatusReason, in.CommonProperty, in.Region, in.AccountID,
-		in.Credentials, in.CredentialsHint, in.Validated).Scan(&out).Error
+		in.Credentials, in.CredentialsHint, in.Validated, in.PhoneFallback, in.SendPhone).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: save integration: %w", formatError(err))
 	}
@@ -119,10 +127,10 @@ RETURNING *`,
 func (s *Store) RestoreIntegration(ctx context.Context, shopID app.ShopID, prev *Integration) error {
 	err := s.db.WithContext(ctx).Exec(`
 UPDATE integrations SET status = ?, status_reason = ?, common_property = ?, region = ?, account_id = ?,
-    credentials = ?, credentials_hint = ?, validated_at = ?, updated_at = now()
+    credentials = ?, credentials_hint = ?, validated_at = ?, phone_fallback = ?, send_phone = ?, updated_at = now()
 WHERE shop_id = ? AND id = ?`,
 		prev.Status, prev.StatusReason, prev.CommonProperty, prev.Region, prev.AccountID,
-		prev.Credentials, prev.CredentialsHint, prev.ValidatedAt, shopID, prev.ID).Error
+		prev.Credentials, prev.CredentialsHint, prev.ValidatedAt, prev.PhoneFallback, prev.SendPhone, shopID, prev.ID).Error
 	if err != nil {
 		return fmt.Errorf("store: restore integration: %w", formatError(err))
 	}

@@ -20,23 +20,35 @@ const (
 	DeliveryFailed  = "failed"
 	DeliverySkipped = "skipped"
 	DeliveryLate    = "late"
+	// DeliveryUnconfirmed: handed to the sink, which did not confirm this
+	// event (a Klaviyo bulk job; a CleverTap answer that does not add up).
+	DeliveryUnconfirmed = "unconfirmed"
 )
 
 // Delivery is one loyalty event's delivery to one integration.
 type Delivery struct {
-	ID                 int64 `gorm:"primaryKey"`
-	ShopID             app.ShopID
-	IntegrationID      int64
-	DefinitionID       *int64
-	EventID            uuid.UUID
-	Event              string
-	CustomerID         int64
-	ShopifyCustomerID  int64
-	Status             string
-	Attempts           int
-	LastStatusCode     *int
-	LastError          string
-	ResponseExcerpt    string
+	ID                int64 `gorm:"primaryKey"`
+	ShopID            app.ShopID
+	IntegrationID     int64
+	DefinitionID      *int64
+	EventID           uuid.UUID
+	Event             string
+	CustomerID        int64
+	ShopifyCustomerID int64
+	Status            string
+	Attempts          int
+	LastStatusCode    *int
+	LastError         string
+	ResponseExcerpt   string
+	// LastPayload is the document last sent for a delivery the sink did
+	// not confirm (failed, unconfirmed, retrying), or for a test; nil
+	// once a real one is confirmed.
+	LastPayload []byte
+	// Test marks a test the merchant sent (not counted in statistics).
+	Test bool
+	// IdentityFallback: sent by phone number, the customer lacking the
+	// common property's value.
+	IdentityFallback   bool
 	PossiblyDuplicated bool
 	NextAttemptAt      time.Time
 	LeaseUntil         *time.Time
@@ -120,7 +132,7 @@ func (s *Store) RouteUnrouted(ctx context.Context, shopID app.ShopID, since time
 	var row struct{ N int64 }
 	err := s.db.WithContext(ctx).Raw(`WITH ev AS (
     SELECT e.* FROM loyalty_events e
-    WHERE e.shop_id = ? AND e.created_at >= ?
+    WHERE e.shop_id = ? AND e.created_at >= ? AND NOT e.test
       AND EXISTS (
         SELECT 1 FROM event_definitions d
         JOIN integrations i ON i.id = d.integration_id AND i.status <> 'not_connected'
@@ -135,17 +147,40 @@ func (s *Store) RouteUnrouted(ctx context.Context, shopID app.ShopID, since time
 	return row.N, nil
 }
 
-// ShopsWithEventsSince returns the shops that wrote loyalty events since
-// since and have at least one event definition, for the routing sweep.
-func (s *Store) ShopsWithEventsSince(ctx context.Context, since time.Time) ([]app.ShopID, error) {
-	var out []app.ShopID
-	err := s.db.WithContext(ctx).Raw(`SELECT DISTINCT e.shop_id FROM loyalty_events e
-WHERE e.created_at >= ? AND EXISTS (SELECT 1 FROM event_definitions d WHERE d.shop_id = e.shop_id AND d.enabled)
-ORDER BY 1`, since).Scan(&out).Error
+// SweepShop is a shop the routing sweep looks at, from Since.
+type SweepShop struct {
+	ID    app.ShopID
+	Since time.Time
+}
+
+// ShopsToSweep returns the shops with an enabled event definition and
+// loyalty events written since their sweep mark (shops.routing_swept_until)
+// less window, or since now less window before their first sweep; Since
+// is where the sweep of each starts.
+func (s *Store) ShopsToSweep(ctx context.Context, now time.Time, window time.Duration) ([]SweepShop, error) {
+	var out []SweepShop
+	err := s.db.WithContext(ctx).Raw(`SELECT id, since FROM (
+    SELECT sh.id, coalesce(sh.routing_swept_until, ?::timestamptz) - make_interval(secs => ?) AS since
+    FROM shops sh
+    WHERE EXISTS (SELECT 1 FROM event_definitions d WHERE d.shop_id = sh.id AND d.enabled)
+) x WHERE EXISTS (SELECT 1 FROM loyalty_events e WHERE e.shop_id = x.id AND e.created_at >= x.since)
+ORDER BY id`, now, window.Seconds()).Scan(&out).Error
 	if err != nil {
-		return nil, fmt.Errorf("store: shops with events: %w", formatError(err))
+		return nil, fmt.Errorf("store: shops to sweep: %w", formatError(err))
 	}
 	return out, nil
+}
+
+// MarkSwept records that the routing sweep covered every shop with an
+// enabled definition up to at.
+func (s *Store) MarkSwept(ctx context.Context, at time.Time) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE shops sh SET routing_swept_until = ?
+WHERE EXISTS (SELECT 1 FROM event_definitions d WHERE d.shop_id = sh.id AND d.enabled)
+  AND (routing_swept_until IS NULL OR routing_swept_until < ?)`, at, at).Error
+	if err != nil {
+		return fmt.Errorf("store: mark swept: %w", formatError(err))
+	}
+	return nil
 }
 
 // DeliveryQuery narrows Deliveries and RetryDeliveries. Zero fields do not
@@ -158,6 +193,7 @@ type DeliveryQuery struct {
 	From, To          time.Time // created_at in [From, To)
 	Before            int64     // id below, for paging newest first
 	Limit             int       // ≤ 0: 50; at most 500
+	ExcludeTests      bool      // leave out the merchant's tests (statistics)
 }
 
 // DeliveryRow is a delivery with its integration's kind.
@@ -190,6 +226,34 @@ func (q DeliveryQuery) where(shopID app.ShopID) (string, []any) {
 	}
 	if q.Before > 0 {
 		add("d.id < ?", q.Before)
+	}
+	if q.ExcludeTests {
+		conds = append(conds, "NOT d.test")
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// rollupWhere is where for delivery_stats_hourly (alias h): the counts of
+// expired deliveries. Only the filters statistics use apply; an hour
+// counts in [From, To) by its start.
+func (q DeliveryQuery) rollupWhere(shopID app.ShopID) (string, []any) {
+	conds := []string{"h.shop_id = ?"}
+	args := []any{shopID}
+	add := func(c string, v any) { conds = append(conds, c); args = append(args, v) }
+	if q.Status != "" {
+		add("h.status = ?", q.Status)
+	}
+	if q.Event != "" {
+		add("h.event = ?", q.Event)
+	}
+	if q.IntegrationID != 0 {
+		add("h.integration_id = ?", q.IntegrationID)
+	}
+	if !q.From.IsZero() {
+		add("h.hour >= ?", q.From)
+	}
+	if !q.To.IsZero() {
+		add("h.hour < ?", q.To)
 	}
 	return strings.Join(conds, " AND "), args
 }
@@ -229,11 +293,12 @@ JOIN integrations i ON i.id = d.integration_id WHERE d.shop_id = ? AND d.id = ?`
 // a fresh retry budget. possibly_duplicated stays: it is history.
 const retrySet = `status = 'pending', attempts = 0, next_attempt_at = now(), lease_until = NULL, sent_at = NULL, updated_at = now()`
 
-// RetryDelivery puts one of the shop's failed or skipped deliveries back
-// to pending, due now. Any other status is ECONFLICT.
+// RetryDelivery puts one of the shop's failed, skipped or unconfirmed
+// deliveries back to pending, due now (an unconfirmed one only when the
+// merchant found it missing at the sink). Any other status is ECONFLICT.
 func (s *Store) RetryDelivery(ctx context.Context, shopID app.ShopID, id int64) (*DeliveryRow, error) {
 	res := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET `+retrySet+`
-WHERE shop_id = ? AND id = ? AND status IN ('failed', 'skipped')`, shopID, id)
+WHERE shop_id = ? AND id = ? AND status IN ('failed', 'skipped', 'unconfirmed')`, shopID, id)
 	if res.Error != nil {
 		return nil, fmt.Errorf("store: retry delivery: %w", formatError(res.Error))
 	}
@@ -292,11 +357,19 @@ func (s *Store) DeliveryCounts(ctx context.Context, shopID app.ShopID, q Deliver
 	if q.Bucket != "hour" && q.Bucket != "day" {
 		return nil, app.FieldError("bucket", "Bucket must be hour or day.")
 	}
-	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
+	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To, ExcludeTests: true}
 	where, args := dq.where(shopID)
+	hwhere, hargs := dq.rollupWhere(shopID)
 	var out []DeliveryCount
-	err := s.db.WithContext(ctx).Raw(`SELECT date_trunc(?, d.created_at, ?) AS bucket, d.status, count(*) AS n
-FROM deliveries d WHERE `+where+` GROUP BY 1, 2 ORDER BY 1, 2`, append([]any{q.Bucket, q.TimeZone}, args...)...).Scan(&out).Error
+	all := append([]any{q.Bucket, q.TimeZone}, args...)
+	all = append(append(all, q.Bucket, q.TimeZone), hargs...)
+	err := s.db.WithContext(ctx).Raw(`SELECT bucket, status, sum(n)::bigint AS n FROM (
+    SELECT date_trunc(?, d.created_at, ?) AS bucket, d.status, count(*) AS n
+    FROM deliveries d WHERE `+where+` GROUP BY 1, 2
+    UNION ALL
+    SELECT date_trunc(?, h.hour, ?), h.status, sum(h.n)
+    FROM delivery_stats_hourly h WHERE `+hwhere+` GROUP BY 1, 2
+) x GROUP BY 1, 2 ORDER BY 1, 2`, all...).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: delivery counts: %w", formatError(err))
 	}
@@ -316,12 +389,18 @@ type EventDeliveryCount struct {
 // per integration, event and status, in one query (the statistics table).
 // q.Bucket and q.TimeZone are not used.
 func (s *Store) DeliveryCountsByEvent(ctx context.Context, shopID app.ShopID, q DeliveryCountsQuery) ([]EventDeliveryCount, error) {
-	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To}
+	dq := DeliveryQuery{IntegrationID: q.IntegrationID, Event: q.Event, From: q.From, To: q.To, ExcludeTests: true}
 	where, args := dq.where(shopID)
+	hwhere, hargs := dq.rollupWhere(shopID)
 	var out []EventDeliveryCount
-	err := s.db.WithContext(ctx).Raw(`SELECT i.kind, d.event, d.status, count(*) AS n
-FROM deliveries d JOIN integrations i ON i.id = d.integration_id AND i.shop_id = d.shop_id
-WHERE `+where+` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, args...).Scan(&out).Error
+	err := s.db.WithContext(ctx).Raw(`SELECT i.kind, x.event, x.status, sum(x.n)::bigint AS n FROM (
+    SELECT d.integration_id, d.event, d.status, count(*) AS n
+    FROM deliveries d WHERE `+where+` GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT h.integration_id, h.event, h.status, sum(h.n)
+    FROM delivery_stats_hourly h WHERE `+hwhere+` GROUP BY 1, 2, 3
+) x JOIN integrations i ON i.id = x.integration_id AND i.shop_id = ?
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, append(append(args, hargs...), shopID)...).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: delivery counts by event: %w", formatError(err))
 	}
@@ -374,6 +453,12 @@ type ClaimedDelivery struct {
 	// outcome (it crashed, or lost the database): it may have sent.
 	PrevLease *time.Time
 	CreatedAt time.Time
+	// Test: a test the merchant sent; its payload is kept whatever the
+	// outcome.
+	Test bool
+	// CurrentState: the event's balance and tier are still the customer's
+	// (no later change), so the event may set them on the profile too.
+	CurrentState bool
 	// Name is the metric (event) name: the definition's, else the key.
 	Name          string
 	OccurredAt    time.Time
@@ -409,16 +494,18 @@ WITH c AS (
         lease_until = now() + make_interval(secs => ?), next_attempt_at = now() + make_interval(secs => ?), updated_at = now()
     FROM c WHERE d.id = c.id
     RETURNING d.id, d.shop_id, d.integration_id, d.definition_id, d.event_id, d.event, d.customer_id, d.shopify_customer_id,
-        d.attempts, d.possibly_duplicated, d.created_at, c.prev_lease
+        d.attempts, d.possibly_duplicated, d.created_at, d.test, c.prev_lease
 )
 SELECT u.id, u.shop_id, u.integration_id, u.event_id, u.event, u.customer_id, u.shopify_customer_id, u.attempts,
-    u.possibly_duplicated, u.prev_lease, u.created_at,
+    u.possibly_duplicated, u.prev_lease, u.created_at, u.test,
     coalesce(df.name, u.event) AS name,
     e.occurred_at, e.channel, e.properties, e.points_balance, e.tier, e.currency,
-    cu.gid AS customer_gid, cu.email, cu.phone, cu.metafields
+    cu.gid AS customer_gid, cu.email, cu.phone, cu.metafields,
+    la.points_balance IS NOT NULL AND la.points_balance = e.points_balance AND la.tier_key = e.tier AS current_state
 FROM u
 JOIN loyalty_events e ON e.id = u.event_id
 JOIN customers cu ON cu.id = u.customer_id
+LEFT JOIN loyalty_accounts la ON la.customer_id = u.customer_id
 LEFT JOIN event_definitions df ON df.id = u.definition_id
 ORDER BY e.occurred_at, e.seq`, integrationID, limit, lease.Seconds(), lease.Seconds()).Scan(&out).Error
 	if err != nil {
@@ -443,6 +530,12 @@ type DeliveryOutcome struct {
 	Error              string    `json:"error"`
 	Excerpt            string    `json:"excerpt"`
 	PossiblyDuplicated bool      `json:"possibly_duplicated"` // set the flag (it is never cleared)
+	// Payload is the document sent to the sink, kept for outcomes the
+	// sink did not confirm (nil clears it: a confirmed send needs none).
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// IdentityFallback: sent by phone number, the customer lacking the
+	// common property's value.
+	IdentityFallback bool `json:"identity_fallback"`
 }
 
 // RecordDeliveryOutcomes writes outcomes in one statement and releases the
@@ -474,10 +567,13 @@ UPDATE deliveries d SET
     last_error = CASE WHEN v.release THEN d.last_error ELSE v.error END,
     response_excerpt = CASE WHEN v.release THEN d.response_excerpt ELSE v.excerpt END,
     possibly_duplicated = d.possibly_duplicated OR v.possibly_duplicated,
-    sent_at = CASE WHEN v.status IN ('sent', 'late') THEN now() ELSE NULL END,
+    last_payload = CASE WHEN v.release THEN d.last_payload ELSE v.payload END,
+    identity_fallback = CASE WHEN v.release THEN d.identity_fallback ELSE v.identity_fallback END,
+    sent_at = CASE WHEN v.status IN ('sent', 'late', 'unconfirmed') THEN now() ELSE NULL END,
     updated_at = now()
 FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, attempts integer, status text, uncount boolean, release boolean,
-    next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean)
+    next_attempt_at timestamptz, status_code integer, error text, excerpt text, possibly_duplicated boolean, payload jsonb,
+    identity_fallback boolean)
 WHERE d.id = v.id AND d.attempts = v.attempts AND d.status = 'pending'`, string(doc))
 	if res.Error != nil {
 		return 0, fmt.Errorf("store: record deliveries: %w", formatError(res.Error))
@@ -522,3 +618,16 @@ func clip(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// CountFallbackDeliveries counts the shop's deliveries to its integration
+// of kind created since since that reached the customer by phone number
+// (identity_fallback), tests left out.
+func (s *Store) CountFallbackDeliveries(ctx context.Context, shopID app.ShopID, kind string, since time.Time) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM deliveries d JOIN integrations i ON i.id = d.integration_id AND i.shop_id = d.shop_id
+WHERE d.shop_id = ? AND i.kind = ? AND d.created_at >= ? AND d.identity_fallback AND NOT d.test`, shopID, kind, since).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("store: count fallback deliveries: %w", formatError(err))
+	}
+	return n, nil
+}

@@ -224,9 +224,23 @@ func TestStore_RouteUnrouted(t *testing.T) {
 	if n != 1 || len(got) != 1 || got[0].event != missed {
 		t.Fatalf("sweep routed %d: %v (old %s, missed %s)", n, got, old, missed)
 	}
-	shops, err := st.ShopsWithEventsSince(ctx, time.Now().Add(-time.Hour))
-	if err != nil || len(shops) != 1 || shops[0] != f.shop.ID {
-		t.Fatalf("shops %v, %v", shops, err)
+	// Never swept: the window back from now; swept: from the mark.
+	now := time.Now()
+	shops, err := st.ShopsToSweep(ctx, now, time.Hour)
+	if err != nil || len(shops) != 1 || shops[0].ID != f.shop.ID || !shops[0].Since.Equal(now.Add(-time.Hour).Truncate(time.Microsecond)) {
+		t.Fatalf("shops %+v, %v", shops, err)
+	}
+	if err := st.MarkSwept(ctx, now.Add(-3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if shops, _ = st.ShopsToSweep(ctx, now, time.Minute); len(shops) != 1 || !shops[0].Since.Equal(now.Add(-3*time.Hour-time.Minute).Truncate(time.Microsecond)) {
+		t.Fatalf("from the mark: %+v", shops)
+	}
+	if err := st.MarkSwept(ctx, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if shops, _ = st.ShopsToSweep(ctx, now, time.Second); len(shops) != 0 {
+		t.Fatalf("nothing written since the mark, still swept: %+v", shops)
 	}
 	if n, _ := st.RouteUnrouted(ctx, f.shop.ID, time.Now().Add(-time.Hour)); n != 0 {
 		t.Fatalf("second sweep routed %d", n)

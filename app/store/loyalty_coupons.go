@@ -14,9 +14,20 @@ const (
 	CouponActive  = "active"  // the discount code exists in Shopify
 	CouponFailed  = "failed"  // Shopify refused it; the points were given back
 	CouponExpired = "expired" // it reached its end unused
+	// CouponCancelled: the merchant cancelled it unused; the code was
+	// deleted in Shopify and the points given back.
+	CouponCancelled = "cancelled"
 )
 
-// Coupon is a reward coupon bought with points.
+// DiscountTypeStoreCredit is the discount_type of a row that journals a
+// store credit reward rather than a discount code (program.DiscountStoreCredit).
+const DiscountTypeStoreCredit = "store_credit"
+
+// Coupon is a reward coupon bought with points, or the journal of a store
+// credit reward (DiscountType store_credit): then DiscountValue is the
+// amount in major units of Currency, Code an internal reference no order
+// can use, ShopifyDiscountID the credit transaction's gid, and ExpiresAt
+// the credit's expiresAt, unique per customer.
 type Coupon struct {
 	ID                int64      `gorm:"primaryKey" json:"id"`
 	ShopID            app.ShopID `json:"-"`
@@ -37,8 +48,14 @@ type Coupon struct {
 	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
 	RedeemedAt        *time.Time `json:"redeemed_at,omitempty"`
 	RedeemedOrderGID  string     `gorm:"column:redeemed_order_gid" json:"redeemed_order_id,omitempty"`
-	CreatedAt         time.Time  `json:"created_at"`
-	UpdatedAt         time.Time  `json:"-"`
+	// Currency is the store credit's currency; "" for a discount code.
+	Currency string `json:"currency,omitempty"`
+	// ShopifyCalledAt is when a Shopify call that may have created the
+	// code or credit was last sent; nil when none was.
+	ShopifyCalledAt *time.Time `json:"-"`
+	CancelledAt     *time.Time `json:"cancelled_at,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"-"`
 }
 
 // TableName implements gorm's tabler.
@@ -50,11 +67,11 @@ func (Coupon) TableName() string { return "coupons" }
 func (s *Store) InsertCoupon(ctx context.Context, shopID app.ShopID, c *Coupon) (bool, error) {
 	var rows []Coupon
 	err := s.db.WithContext(ctx).Raw(`INSERT INTO coupons (shop_id, customer_id, shopify_customer_id, code, reward_id, reward_name,
-    discount_type, discount_value, min_subtotal_minor, points_spent, ledger_key, status, expires_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+    discount_type, discount_value, min_subtotal_minor, points_spent, ledger_key, status, expires_at, currency, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
 ON CONFLICT DO NOTHING RETURNING *`,
 		shopID, c.CustomerID, c.ShopifyCustomerID, c.Code, c.RewardID, c.RewardName, c.DiscountType, c.DiscountValue,
-		c.MinSubtotalMinor, c.PointsSpent, c.LedgerKey, c.ExpiresAt, c.CreatedAt, c.CreatedAt).Scan(&rows).Error
+		c.MinSubtotalMinor, c.PointsSpent, c.LedgerKey, c.ExpiresAt, c.Currency, c.CreatedAt, c.CreatedAt).Scan(&rows).Error
 	if err != nil {
 		return false, fmt.Errorf("store: insert coupon: %w", formatError(err))
 	}
@@ -164,8 +181,10 @@ ORDER BY created_at LIMIT ?`, olderThan, limit).Scan(&out).Error
 // above after.
 func (s *Store) UnusedExpiredCoupons(ctx context.Context, shopID app.ShopID, now time.Time, after int64, limit int) ([]Coupon, error) {
 	var out []Coupon
-	err := s.db.WithContext(ctx).Where("shop_id = ? AND status = ? AND redeemed_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? AND id > ?",
-		shopID, CouponActive, now, after).Order("id").Limit(limit).Find(&out).Error
+	// Store credit is excluded: Shopify expires it itself, and whether the
+	// customer spent it is Shopify's to say.
+	err := s.db.WithContext(ctx).Where("shop_id = ? AND status = ? AND redeemed_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? AND id > ? AND discount_type <> ?",
+		shopID, CouponActive, now, after, DiscountTypeStoreCredit).Order("id").Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: unused expired coupons: %w", formatError(err))
 	}
@@ -179,6 +198,55 @@ func (s *Store) ExpireCoupon(ctx context.Context, shopID app.ShopID, id int64, n
 WHERE shop_id = ? AND id = ? AND status = 'active' AND redeemed_at IS NULL`, now, shopID, id)
 	if res.Error != nil {
 		return false, fmt.Errorf("store: expire coupon: %w", formatError(res.Error))
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// MarkCouponCalled records, before a Shopify call that may create the
+// coupon's code or credit is sent, that one was. It is a compare-and-set on
+// the previous mark (prev, nil for none): it reports false when the coupon
+// is no longer pending or another attempt marked it meanwhile, and then
+// the call must not be sent. Committed before the call, the mark tells
+// every later attempt to look in Shopify first.
+func (s *Store) MarkCouponCalled(ctx context.Context, shopID app.ShopID, id int64, prev *time.Time, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE coupons SET shopify_called_at = ?, updated_at = ?
+WHERE shop_id = ? AND id = ? AND status = 'pending' AND shopify_called_at IS NOT DISTINCT FROM ?`, now, now, shopID, id, prev)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: mark coupon called: %w", formatError(res.Error))
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// CouponByShopifyID returns the shop's coupon that holds the Shopify
+// discount or store credit transaction gid.
+func (s *Store) CouponByShopifyID(ctx context.Context, shopID app.ShopID, gid string) (*Coupon, error) {
+	var c Coupon
+	if err := s.db.WithContext(ctx).Where("shop_id = ? AND shopify_discount_id = ?", shopID, gid).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("store: coupon: %w", formatError(err))
+	}
+	return &c, nil
+}
+
+// StoreCreditExpiryTaken reports whether the customer already has a store
+// credit row expiring at t (the expiry is what identifies a credit in
+// Shopify, so it is unique per customer).
+func (s *Store) StoreCreditExpiryTaken(ctx context.Context, shopID app.ShopID, customerID int64, t time.Time) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM coupons WHERE shop_id = ? AND customer_id = ? AND discount_type = ? AND expires_at = ?`,
+		shopID, customerID, DiscountTypeStoreCredit, t).Scan(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("store: store credit expiry: %w", formatError(err))
+	}
+	return n > 0, nil
+}
+
+// CancelCoupon marks an active, unused coupon cancelled; it reports whether
+// the row still was (only then are its points given back).
+func (s *Store) CancelCoupon(ctx context.Context, shopID app.ShopID, id int64, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE coupons SET status = 'cancelled', cancelled_at = ?, updated_at = ?
+WHERE shop_id = ? AND id = ? AND status = 'active' AND redeemed_at IS NULL`, now, now, shopID, id)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: cancel coupon: %w", formatError(res.Error))
 	}
 	return res.RowsAffected == 1, nil
 }

@@ -36,8 +36,16 @@ type Shop struct {
 	// MaintenanceCompletedAt is when the periodic loyalty work last ran
 	// to completion; nil before its first run.
 	MaintenanceCompletedAt *time.Time
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// ThemeEmbed is whether the published theme has the app embed turned
+	// on (ThemeEmbedEnabled...), as last read at ThemeEmbedCheckedAt from
+	// the theme ThemeEmbedTheme; empty before the first check.
+	ThemeEmbed          string
+	ThemeEmbedTheme     string
+	ThemeEmbedCheckedAt *time.Time
+	// WidgetSeenAt is when a shopper's browser first called the app proxy.
+	WidgetSeenAt *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // TableName implements gorm's tabler.
@@ -172,4 +180,32 @@ func (s *Store) DeleteShop(ctx context.Context, id app.ShopID, domain string) er
 		}
 		return nil
 	})
+}
+
+// Theme embed states (shops.theme_embed).
+const (
+	ThemeEmbedEnabled  = "enabled"   // the published theme has the app embed turned on
+	ThemeEmbedDisabled = "disabled"  // added to the theme once, turned off now
+	ThemeEmbedMissing  = "missing"   // never turned on in the published theme
+	ThemeEmbedNoAccess = "no_access" // the app may not read themes (read_themes not granted)
+)
+
+// SetThemeEmbed records what the last check of the published theme found.
+func (s *Store) SetThemeEmbed(ctx context.Context, id app.ShopID, state, theme string, at time.Time) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE shops SET theme_embed = ?, theme_embed_theme = ?, theme_embed_checked_at = ? WHERE id = ?`,
+		state, theme, at, id).Error
+	if err != nil {
+		return fmt.Errorf("store: set theme embed: %w", formatError(err))
+	}
+	return nil
+}
+
+// MarkWidgetSeen records the first signed app-proxy call of a shop; later
+// calls change nothing. It reports whether this call was the first.
+func (s *Store) MarkWidgetSeen(ctx context.Context, id app.ShopID, at time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE shops SET widget_seen_at = ? WHERE id = ? AND widget_seen_at IS NULL`, at, id)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: mark widget seen: %w", formatError(res.Error))
+	}
+	return res.RowsAffected == 1, nil
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +41,19 @@ type Webhook struct {
 	ProcessedAt       *time.Time
 	SubjectCustomerID *int64
 	RedactedAt        *time.Time
+	// NextAttemptAt is when a pending row is due; LeaseHolder and
+	// LeaseUntil name the claimer holding it (see ClaimWebhooks).
+	NextAttemptAt time.Time
+	LeaseHolder   *string
+	LeaseUntil    *time.Time
+	// OrderKey is the Shopify order the delivery is about ("" for none),
+	// set at intake: claimers never apply two webhooks of one order at once.
+	OrderKey string
 }
+
+// WebhooksChannel is the NOTIFY channel of new or reset pending inbox
+// rows; the intake commit notifies it and claimers LISTEN on it.
+const WebhooksChannel = "perkbridge_webhooks"
 
 // TableName implements gorm's tabler.
 func (Webhook) TableName() string { return "webhooks" }
@@ -83,21 +97,6 @@ func (s *Store) MarkWebhookIgnored(ctx context.Context, id int64, reason string,
 	return nil
 }
 
-// RecordWebhookError counts a failed attempt with its reason; final marks
-// the row failed so the merchant sees it and can reprocess it.
-func (s *Store) RecordWebhookError(ctx context.Context, id int64, reason string, final bool) error {
-	upd := map[string]any{"attempts": gorm.Expr("attempts + 1"), "last_error": truncate(reason, 2000)}
-	if final {
-		upd["status"] = WebhookFailed
-		upd["processed_at"] = gorm.Expr("now()")
-	}
-	err := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ? AND status = ?", id, WebhookPending).Updates(upd).Error
-	if err != nil {
-		return fmt.Errorf("store: record webhook error: %w", formatError(err))
-	}
-	return nil
-}
-
 // WebhookFilter narrows ListWebhooks.
 type WebhookFilter struct {
 	Status string
@@ -133,13 +132,15 @@ func (s *Store) Webhook(ctx context.Context, shopID app.ShopID, id int64) (*Webh
 	return &w, nil
 }
 
-// ResetWebhook puts a failed delivery of the shop back to pending so that it
-// is processed again. Processed deliveries are not reset: their effects
-// already happened once.
+// ResetWebhook puts a failed delivery of the shop back to pending, due now
+// with a fresh retry budget, so that it is processed again (the claimers'
+// poll finds it; NotifyWebhooks wakes them at once). Processed deliveries
+// are not reset: their effects already happened once.
 func (s *Store) ResetWebhook(ctx context.Context, shopID app.ShopID, id int64) error {
 	res := s.db.WithContext(ctx).Model(&Webhook{}).
 		Where("shop_id = ? AND id = ? AND status = ?", shopID, id, WebhookFailed).
-		Updates(map[string]any{"status": WebhookPending, "processed_at": nil})
+		Updates(map[string]any{"status": WebhookPending, "processed_at": nil, "attempts": 0,
+			"next_attempt_at": gorm.Expr("now()"), "lease_holder": nil, "lease_until": nil})
 	if res.Error != nil {
 		return fmt.Errorf("store: reset webhook: %w", formatError(res.Error))
 	}
@@ -152,17 +153,103 @@ func (s *Store) ResetWebhook(ctx context.Context, shopID app.ShopID, id int64) e
 	return nil
 }
 
-// StalePendingWebhooks returns ids of pending rows older than age, for the
-// sweep that re-kicks work whose job was lost.
-func (s *Store) StalePendingWebhooks(ctx context.Context, age time.Duration, limit int) ([]int64, error) {
-	var ids []int64
-	err := s.db.WithContext(ctx).Model(&Webhook{}).
-		Where("status = ? AND received_at < ?", WebhookPending, time.Now().Add(-age)).
-		Order("received_at").Limit(limit).Pluck("id", &ids).Error
-	if err != nil {
-		return nil, fmt.Errorf("store: stale webhooks: %w", formatError(err))
+// NotifyWebhooks wakes the claimers (inside a transaction: at its commit).
+func (s *Store) NotifyWebhooks(ctx context.Context) error {
+	if err := s.db.WithContext(ctx).Exec("SELECT pg_notify(?, '')", WebhooksChannel).Error; err != nil {
+		return fmt.Errorf("store: notify webhooks: %w", formatError(err))
 	}
-	return ids, nil
+	return nil
+}
+
+// ClaimWebhooks leases up to limit due pending inbox rows, oldest first,
+// to holder for lease, and counts the attempt (so a webhook that kills its
+// process every time still runs out of attempts). Rows locked by another
+// claim or held under a live lease are skipped; a row whose holder died
+// comes back once its lease has ended. The rows are returned in id order.
+func (s *Store) ClaimWebhooks(ctx context.Context, holder string, limit int, lease time.Duration) ([]Webhook, error) {
+	var out []Webhook
+	err := s.db.WithContext(ctx).Raw(`UPDATE webhooks w SET lease_holder = ?, lease_until = now() + make_interval(secs => ?), attempts = w.attempts + 1
+FROM (SELECT id FROM webhooks
+      WHERE status = 'pending' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+      ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) c
+WHERE w.id = c.id
+RETURNING w.*`, holder, lease.Seconds(), limit).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: claim webhooks: %w", formatError(err))
+	}
+	slices.SortFunc(out, func(a, b Webhook) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// WebhookOutcome is what became of one claimed inbox row.
+type WebhookOutcome struct {
+	ID     int64
+	Holder string // the claim's holder: the outcome applies only if it still holds the row
+	// Status is WebhookProcessed, WebhookIgnored or WebhookFailed (final),
+	// or WebhookPending to try again at NextAttemptAt.
+	Status            string
+	Reason            string // ignored or failed: why; pending: the last error
+	SubjectCustomerID *int64
+	NextAttemptAt     time.Time
+	// Uncount gives the claim's attempt back (the row was not tried:
+	// shutdown, or a lock conflict with another batch).
+	Uncount bool
+}
+
+// SettleWebhook records a claimed row's outcome and releases its lease. It
+// reports false, changing nothing, when the row is no longer pending under
+// o.Holder (the lease ended and another claimer took it): the caller must
+// then undo the effects it applied. A row that no longer exists (its
+// shop's data was deleted) is settled.
+func (s *Store) SettleWebhook(ctx context.Context, o WebhookOutcome) (bool, error) {
+	upd := map[string]any{"status": o.Status, "lease_holder": nil, "lease_until": nil}
+	switch o.Status {
+	case WebhookPending:
+		upd["next_attempt_at"] = o.NextAttemptAt
+		if o.Reason != "" {
+			upd["last_error"] = truncate(o.Reason, 2000)
+		}
+		if o.Uncount {
+			upd["attempts"] = gorm.Expr("greatest(attempts - 1, 0)")
+		}
+	default:
+		upd["processed_at"] = gorm.Expr("now()")
+		upd["last_error"] = truncate(o.Reason, 2000)
+		if o.Status != WebhookFailed || o.SubjectCustomerID != nil {
+			upd["subject_customer_id"] = o.SubjectCustomerID
+		}
+	}
+	res := s.db.WithContext(ctx).Model(&Webhook{}).
+		Where("id = ? AND status = ? AND lease_holder = ?", o.ID, WebhookPending, o.Holder).Updates(upd)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: settle webhook: %w", formatError(res.Error))
+	}
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	// Gone is not lost: shop/redact deletes the shop's rows, its own
+	// included, in the very transaction that settles it.
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&Webhook{}).Where("id = ?", o.ID).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("store: settle webhook: %w", formatError(err))
+	}
+	return n == 0, nil
+}
+
+// ReleaseWebhooks gives rows still held by holder back untouched, due now;
+// uncount gives their attempt back too (they were not tried: shutdown).
+func (s *Store) ReleaseWebhooks(ctx context.Context, holder string, ids []int64, uncount bool) error {
+	give := 0
+	if uncount {
+		give = 1
+	}
+	err := s.db.WithContext(ctx).Exec(`UPDATE webhooks SET lease_holder = NULL, lease_until = NULL, next_attempt_at = now(),
+    attempts = greatest(attempts - ?, 0)
+WHERE id IN ? AND status = 'pending' AND lease_holder = ?`, give, ids, holder).Error
+	if err != nil {
+		return fmt.Errorf("store: release webhooks: %w", formatError(err))
+	}
+	return nil
 }
 
 // WebhookCounts returns the number of inbox rows per status (for metrics).
@@ -296,4 +383,55 @@ WHERE shop_id = ? AND subject_customer_id = ? GROUP BY topic ORDER BY topic`, sh
 		return nil, fmt.Errorf("store: webhook summary: %w", formatError(err))
 	}
 	return out, nil
+}
+
+// LockOrderKeys takes the transaction-level advisory locks of the given
+// order keys (see the claimer), in the order given: callers pass them
+// sorted, so two transactions never wait on each other's keys in a cycle.
+func (s *Store) LockOrderKeys(ctx context.Context, class int32, keys []int32) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	arr := make([]string, len(keys))
+	for i, k := range keys {
+		arr[i] = fmt.Sprint(k)
+	}
+	// unnest yields the array in order, and each row takes its lock as it
+	// is produced.
+	err := s.db.WithContext(ctx).Exec("SELECT pg_advisory_xact_lock(?::int, k) FROM unnest(?::int[]) AS k",
+		class, "{"+strings.Join(arr, ",")+"}").Error
+	if err != nil {
+		return fmt.Errorf("store: lock order keys: %w", formatError(err))
+	}
+	return nil
+}
+
+// Savepoint marks a point of the current transaction that RollbackTo
+// returns to, undoing what came after it and nothing before.
+func (s *Store) Savepoint(ctx context.Context, name string) error {
+	if err := s.db.WithContext(ctx).SavePoint(name).Error; err != nil {
+		return fmt.Errorf("store: savepoint: %w", formatError(err))
+	}
+	return nil
+}
+
+// RollbackTo undoes the transaction's work since Savepoint(name); the
+// transaction goes on, usable again after an error.
+func (s *Store) RollbackTo(ctx context.Context, name string) error {
+	if err := s.db.WithContext(ctx).RollbackTo(name).Error; err != nil {
+		return fmt.Errorf("store: rollback to savepoint: %w", formatError(err))
+	}
+	return nil
+}
+
+// RenewWebhookLeases extends the lease of the pending rows holder still
+// holds. Rows locked by a transaction (the holder's own, which has settled
+// them) are skipped rather than waited for.
+func (s *Store) RenewWebhookLeases(ctx context.Context, holder string, lease time.Duration) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE webhooks SET lease_until = now() + make_interval(secs => ?)
+WHERE id IN (SELECT id FROM webhooks WHERE lease_holder = ? AND status = 'pending' FOR UPDATE SKIP LOCKED)`, lease.Seconds(), holder).Error
+	if err != nil {
+		return fmt.Errorf("store: renew webhook leases: %w", formatError(err))
+	}
+	return nil
 }

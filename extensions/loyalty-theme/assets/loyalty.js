@@ -1,4 +1,4 @@
-/* Perkbridge loyalty: the app embed's and blocks' one script. No dependencies;
+/* Perkbridge loyalty: the embed's and blocks' one script, no dependencies;
    it calls only the storefront API under the app proxy (/apps/loyalty). */
 (() => {
   'use strict';
@@ -11,8 +11,8 @@
   const lang = document.documentElement.lang || undefined;
   const launcher = $('[data-pb-act=launcher]'), panel = $('#pb-panel'), signedIn = !!roots[0].dataset.customer;
   let member = null, rewards = [], loading = null, T = {}, store = {};
-  try { T = JSON.parse($('[data-pb-i18n]').textContent); } catch (e) {}
-  try { store = sessionStorage; } catch (e) {}
+  try { T = JSON.parse($('[data-pb-i18n]').textContent); } catch {}
+  try { store = sessionStorage; } catch {}
 
   // t('need', {points: '4 points'}): the shop's text, {points} filled in.
   const t = (key, vars = {}) => Object.keys(vars).reduce((s, k) => s.split('{' + k + '}').join(vars[k]), T[key] || '');
@@ -32,7 +32,7 @@
       f.hidden = v === '';
     }
   }
-  // rows fills a list with a clone of its template per item.
+  // rows fills a list, one clone of its template per item.
   function rows(ul, items, fn) {
     all('li', ul).forEach((li) => li.remove());
     for (const it of items) {
@@ -135,9 +135,9 @@
       r = await api('GET', '/redemptions/' + r.id).catch((e) => { if (e.status) throw e; return r; });
     }
   }
-  // show puts the code in every code box; the one redeemed in takes focus.
+  // show puts the code (store credit has none) in the code boxes.
   function show(r, box) {
-    for (const c of all('[data-pb-code]')) {
+    for (const c of r.code ? all('[data-pb-code]') : []) {
       fill(c, {
         code: r.code,
         expires: r.expires_at ? t('code_expires', {date: date(r.expires_at)}) : '',
@@ -146,7 +146,7 @@
       c.hidden = false;
     }
     if (!box) return;
-    say(box, t('ready', {code: r.code}));
+    say(box, t(r.code ? 'ready' : 'credited', r));
     $('[data-pb-code]', box).focus();
   }
   // resume shows this session's last code again on the next page.
