@@ -614,9 +614,17 @@ func (r *run) kill(ctx context.Context, between bool) error {
 	return nil
 }
 
+// pendingIDs returns, just after a kill, the webhooks the dead process
+// may have held: with the leased inbox claimer, the pending rows under a
+// live lease (the dead process's, and whatever the survivor is working
+// on); before it (River jobs, no lease column), every pending row.
 func (r *run) pendingIDs(ctx context.Context) []int64 {
 	var ids []int64
-	rows, err := r.h.pg.pool.Query(ctx, "SELECT id FROM webhooks WHERE shop_id = $1 AND status = 'pending'", r.shop.ID)
+	q := "SELECT id FROM webhooks WHERE shop_id = $1 AND status = 'pending'"
+	if r.h.pg.count(ctx, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'webhooks' AND column_name = 'lease_until'") == 1 {
+		q += " AND lease_until > now()"
+	}
+	rows, err := r.h.pg.pool.Query(ctx, q, r.shop.ID)
 	if err != nil {
 		r.t.Errorf("pending webhooks: %v", err)
 		return nil
