@@ -166,8 +166,12 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	work := m == modeWorker || (m != modeWorker && cfg.Workers)
 	// Opens and clicks read back from Klaviyo, per event and day.
 	eng := engagement.New(st, fwd, log, engagement.Options{})
-	rc, err := worker.NewClient(db.Pool, worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo},
-		worker.Deps{Store: st, Logger: log, Loyalty: loyal, Engagement: eng})
+	wcfg := worker.Config{Work: work, MaintenanceOnStart: true, QuietRiver: m == modeDemo,
+		RescueStuckJobsAfter: cfg.RiverRescueAfter}
+	if cfg.RiverRescueAfter > 0 && cfg.RiverRescueAfter < time.Minute {
+		wcfg.JobTimeout = cfg.RiverRescueAfter // River wants the timeout within the rescue delay
+	}
+	rc, err := worker.NewClient(db.Pool, wcfg, worker.Deps{Store: st, Logger: log, Loyalty: loyal, Engagement: eng})
 	if err != nil {
 		return err
 	}
@@ -187,7 +191,11 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	runnerDone := make(chan struct{})
 	claimerDone := make(chan struct{})
 	if work {
-		runner := forward.NewRunner(db, fwd, forward.RunnerOptions{})
+		ropts := forward.RunnerOptions{Lease: cfg.DeliveryLease}
+		if cfg.DeliveryRetryUnit > 0 {
+			ropts.Backoff = forward.ScaledBackoff(cfg.DeliveryRetryUnit)
+		}
+		runner := forward.NewRunner(db, fwd, ropts)
 		go func() {
 			defer close(runnerDone)
 			if err := runner.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {

@@ -52,6 +52,25 @@ type Config struct {
 	LogLevel     string
 	LogFormat    string // "json" or "text"
 	Demo         bool
+
+	// Operational timings (docs/reliability.md). Zero keeps each
+	// component's default; the fault-matrix suite shortens them so that
+	// minutes of outage take seconds.
+	//
+	// DeliveryLease (DELIVERY_LEASE, default 2m) is how long a claimed
+	// delivery batch stays invisible to other runners: a dead process's
+	// deliveries are sent again after it.
+	DeliveryLease time.Duration
+	// DeliveryRetryUnit (DELIVERY_RETRY_UNIT, default 1s) is the unit of
+	// the delivery retry schedule: attempt n waits 2^n units, capped at
+	// 600 units, so the retry budget spans the same number of attempts
+	// whatever the unit.
+	DeliveryRetryUnit time.Duration
+	// RiverRescueAfter (RIVER_RESCUE_AFTER, default 10m) is how long a
+	// River job of a dead process stays running before River's rescuer
+	// (every 30 s, on the leader) retries it; also the jobs' timeout when
+	// shorter than one minute.
+	RiverRescueAfter time.Duration
 }
 
 var versionRe = regexp.MustCompile(`^(\d{4}-(01|04|07|10)|unstable)$`)
@@ -208,6 +227,26 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		} else {
 			c.InboxLease = d
 		}
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+		min  time.Duration
+	}{
+		{"DELIVERY_LEASE", &c.DeliveryLease, time.Second},
+		{"DELIVERY_RETRY_UNIT", &c.DeliveryRetryUnit, time.Millisecond},
+		{"RIVER_RESCUE_AFTER", &c.RiverRescueAfter, time.Second},
+	} {
+		v := strings.TrimSpace(getenv(d.name))
+		if v == "" {
+			continue
+		}
+		n, err := time.ParseDuration(v)
+		if err != nil || n < d.min {
+			bad(d.name, "must be a duration of at least %s (e.g. 30s, 2m), got %q", d.min, v)
+			continue
+		}
+		*d.dst = n
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

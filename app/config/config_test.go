@@ -159,3 +159,27 @@ func TestLoad_DemoNeedsNothing(t *testing.T) {
 		t.Fatalf("demo config incomplete: %+v", c)
 	}
 }
+
+func TestLoad_OperationalTimings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(valid()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DeliveryLease != 0 || c.DeliveryRetryUnit != 0 || c.RiverRescueAfter != 0 {
+		t.Fatalf("unset timings must keep the components' defaults (zero): %+v", c)
+	}
+	m := valid()
+	m["DELIVERY_LEASE"], m["DELIVERY_RETRY_UNIT"], m["RIVER_RESCUE_AFTER"] = "3s", "10ms", "5s"
+	if c, err = config.Load(env(m), false); err != nil {
+		t.Fatal(err)
+	}
+	if c.DeliveryLease != 3*time.Second || c.DeliveryRetryUnit != 10*time.Millisecond || c.RiverRescueAfter != 5*time.Second {
+		t.Fatalf("timings: %+v", c)
+	}
+	m["DELIVERY_LEASE"], m["DELIVERY_RETRY_UNIT"] = "10ms", "soon"
+	_, err = config.Load(env(m), false)
+	if err == nil || !strings.Contains(err.Error(), "DELIVERY_LEASE") || !strings.Contains(err.Error(), "DELIVERY_RETRY_UNIT") {
+		t.Fatalf("bad timings: %v", err)
+	}
+}

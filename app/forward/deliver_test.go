@@ -741,6 +741,39 @@ func TestRunner_CrashedRunnerRowsComeBack(t *testing.T) {
 	}
 }
 
+// TestRunner_ThrottledResendKeepsTheDuplicateFlag: a CleverTap batch whose
+// holder died without an outcome may be in CleverTap; its resend is
+// flagged possibly duplicated even when that resend is first throttled
+// (429) and only sent on a later claim, which no longer sees the dead
+// holder's lease. Found by the fault matrix (a kill, then a 429 storm).
+func TestRunner_ThrottledResendKeepsTheDuplicateFlag(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.connectCleverTap("customer_id")
+	b.define("clevertap", "wallet_points_rewarded", "")
+	ids := b.events(b.customer(uniqueShopifyID(), "", ""), rewarded(3, "")...)
+	in, _ := b.st.Integration(ctx, b.shop.ID, "clevertap")
+	if claimed, err := b.st.ClaimDeliveries(ctx, in.ID, 100, 300*time.Millisecond); err != nil || len(claimed) != 3 { // then "crash"
+		t.Fatalf("claimed %d, %v", len(claimed), err)
+	}
+	// The next upload is the events' resend (no profile sync competes).
+	if err := b.db.Gorm.Exec("DELETE FROM profile_syncs").Error; err != nil {
+		t.Fatal(err)
+	}
+	b.ct.ThrottleNext(1)
+	b.run(forward.RunnerOptions{})
+	b.waitStatus(15*time.Second, map[string]int{"sent": 3})
+	for _, id := range ids {
+		if d := b.delivery(id); !d.PossiblyDuplicated {
+			t.Fatalf("resent after a lost outcome and a 429, not flagged: %+v", d)
+		}
+	}
+	if n := len(b.ct.Events()); n != 3 {
+		t.Fatalf("CleverTap received %d events, want the 3 of the one resend", n)
+	}
+}
+
 func TestRunner_ProfileSyncCoalesces(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

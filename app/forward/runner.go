@@ -121,10 +121,7 @@ func (o *RunnerOptions) defaults() {
 	defD(&o.Lease, 2*time.Minute)
 	def(&o.MaxAttempts, 12)
 	if o.Backoff == nil {
-		o.Backoff = func(n int) time.Duration {
-			d := job.Backoff(n)
-			return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
-		}
+		o.Backoff = ScaledBackoff(time.Second)
 	}
 	def(&o.KlaviyoBatch, 350)
 	def(&o.KlaviyoChunk, 50)
@@ -153,6 +150,17 @@ func (o *RunnerOptions) defaults() {
 	defD(&o.SweepInterval, time.Minute)
 	defD(&o.SweepWindow, 15*time.Minute)
 	defD(&o.ShutdownGrace, 10*time.Second)
+}
+
+// ScaledBackoff is job.Backoff counted in unit instead of seconds (2^n
+// units, capped at 600), with ±20% jitter. A shorter unit keeps the shape
+// of the schedule and the number of attempts a long outage takes, in less
+// time (DELIVERY_RETRY_UNIT).
+func ScaledBackoff(unit time.Duration) func(attempt int) time.Duration {
+	return func(n int) time.Duration {
+		d := time.Duration(int64(job.Backoff(n)/time.Second) * int64(unit))
+		return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+	}
 }
 
 // Runner delivers pending deliveries and profile syncs. It is long-running

@@ -207,6 +207,7 @@ func (r *Runner) cleverTapOutcomes(ds []store.ClaimedDelivery, idx []int, dup []
 				// event name the account discards). Final: retrying changes
 				// nothing until the merchant changes the account.
 				outs[i] = failedOutcome(d, u.Code, "CleverTap discarded the event (code 528): "+u.Error, excerpt)
+				outs[i].PossiblyDuplicated = dup[i]
 			case bad:
 				outs[i] = failedOutcome(d, u.Code, "CleverTap refused the record: "+u.Error, excerpt)
 				outs[i].PossiblyDuplicated = dup[i]
@@ -256,6 +257,10 @@ func (r *Runner) cleverTapOutcomes(ds []store.ClaimedDelivery, idx []int, dup []
 			outs[i] = failedOutcome(d, code, "CleverTap refused the upload: "+summarize(err), excerpt)
 			outs[i].PossiblyDuplicated = dup[i]
 		}
+		// A resend after a lost outcome that waits (429, paused) or is
+		// given back keeps its flag: the next claim no longer sees the
+		// dead holder's lease, and the first upload may be in CleverTap.
+		outs[i].PossiblyDuplicated = outs[i].PossiblyDuplicated || dup[i]
 	}
 	return v
 }

@@ -143,7 +143,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.Port = port
 		logger.Info("reusing running local PostgreSQL", "dir", c.Dir, "port", port)
 	} else {
-		if err := c.start(ctx, opts.Fast); err != nil {
+		if err := c.start(ctx, opts.Fast, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -155,10 +155,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) start(ctx context.Context, fast bool) error {
-	port, err := freePort()
-	if err != nil {
-		return err
+// start starts the server on port, or on a free one when port is 0.
+func (c *Cluster) start(ctx context.Context, fast bool, port int) error {
+	if port == 0 {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		port = p
 	}
 	c.Port = port
 	settings := []string{
@@ -242,6 +246,17 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		return fmt.Errorf("pglocal: pg_ctl stop: %w: %s", err, out)
 	}
 	return nil
+}
+
+// StartAgain starts a cluster this process stopped with Stop on the port
+// it had, so connection strings already handed out work again (the fault
+// matrix stops and starts the database under running processes). fast is
+// as Options.Fast.
+func (c *Cluster) StartAgain(ctx context.Context, fast bool) error {
+	if c.started {
+		return errors.New("pglocal: cluster is running")
+	}
+	return c.start(ctx, fast, c.Port)
 }
 
 // Remove stops the server and deletes the cluster folder (test clusters).
