@@ -35,6 +35,9 @@ type DB struct {
 	Gorm *gorm.DB
 }
 
+// startupWait is how long Open waits for an unreachable database.
+const startupWait = 60 * time.Second
+
 // Open connects to url. Connections time out quickly so that requests fail
 // fast with 503 while the database is down, instead of hanging.
 func Open(ctx context.Context, url string, maxConns int32, log *slog.Logger) (*DB, error) {
@@ -59,11 +62,28 @@ func Open(ctx context.Context, url string, maxConns int32, log *slog.Logger) (*D
 	if err != nil {
 		return nil, fmt.Errorf("store: open pool: %w", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A process started while the database restarts (an orchestrator
+	// restarting it, a crash loop meeting a failover) waits for it rather
+	// than exiting: up to startupWait, or ctx's end.
+	pctx, cancel := context.WithTimeout(ctx, startupWait)
 	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("store: ping database: %w", err)
+	for warned := false; ; {
+		err := pool.Ping(pctx)
+		if err == nil {
+			break
+		}
+		if pctx.Err() != nil || !IsUnavailable(err) {
+			pool.Close()
+			return nil, fmt.Errorf("store: ping database: %w", err)
+		}
+		if !warned && log != nil {
+			log.Warn("the database is not reachable yet; waiting for it", "err", err, "up_to", startupWait)
+			warned = true
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	g, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{

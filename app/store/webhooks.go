@@ -415,6 +415,17 @@ func (s *Store) TryLockOrderKeys(ctx context.Context, class int32, keys []int32)
 	return held, nil
 }
 
+// SetLockTimeout bounds, for the rest of the current transaction, how long
+// a statement waits for a row or table lock (SET LOCAL lock_timeout); a
+// statement that would wait longer fails with lock_not_available (55P03).
+func (s *Store) SetLockTimeout(ctx context.Context, d time.Duration) error {
+	err := s.db.WithContext(ctx).Exec(fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", d.Milliseconds())).Error
+	if err != nil {
+		return fmt.Errorf("store: lock timeout: %w", formatError(err))
+	}
+	return nil
+}
+
 // Savepoint marks a point of the current transaction that RollbackTo
 // returns to, undoing what came after it and nothing before.
 func (s *Store) Savepoint(ctx context.Context, name string) error {

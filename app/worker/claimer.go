@@ -371,6 +371,10 @@ func orderLock(wh *store.Webhook) (int32, bool) {
 	return int32(h.Sum32()), true
 }
 
+// batchLockWait is the longest a webhook of a batch waits for a lock
+// another batch holds before it is put back.
+const batchLockWait = 300 * time.Millisecond
+
 // orderBusyRetry is how soon a webhook whose order another batch is
 // applying is tried again (without spending an attempt).
 const orderBusyRetry = 100 * time.Millisecond
@@ -385,6 +389,14 @@ func (c *Claimer) apply(ctx context.Context, holder string, rows []store.Webhook
 	var counts map[string]int
 	err := c.st.Tx(ctx, func(tx *store.Store) error {
 		counts = map[string]int{}
+		// A batch holds what it wrote until it commits, so a webhook that
+		// waits for a row another batch holds (the same customer's
+		// account, the shop's guest counter) would make every batch wait
+		// in turn. It waits batchLockWait at most, then is put back (see
+		// conflict) and the batch goes on.
+		if err := tx.SetLockTimeout(ctx, batchLockWait); err != nil {
+			return err
+		}
 		// The order locks are tried, never waited for: a batch that had
 		// to wait for a neighbour holding one of its orders would hold all
 		// of its own meanwhile, and batches would convoy (a killed
@@ -479,7 +491,7 @@ func (c *Claimer) one(ctx context.Context, tx *store.Store, holder string, wh *s
 		// Another batch holds what this webhook needs and waits for
 		// something this batch holds: not the webhook's fault. Put back
 		// without spending the attempt; the next claim takes it.
-		o.Status, o.Uncount, o.NextAttemptAt = store.WebhookPending, true, time.Now()
+		o.Status, o.Uncount, o.NextAttemptAt = store.WebhookPending, true, time.Now().Add(orderBusyRetry)
 		c.log.Info("webhook put back after a lock conflict", "webhook", wh.ID, "topic", wh.Topic, "shop", wh.ShopDomain, "err", err)
 		return o, false, nil
 	}
@@ -511,7 +523,8 @@ func (c *Claimer) dispatchSafely(ctx context.Context, tx *store.Store, wh *store
 func conflict(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return pgErr.Code == "40P01" || pgErr.Code == "40001"
+		// deadlock, serialization failure, lock wait over batchLockWait
+		return pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "55P03"
 	}
 	return false
 }
