@@ -87,7 +87,10 @@ ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
     metafields = CASE WHEN EXCLUDED.shopify_updated_at IS NOT NULL
             AND EXCLUDED.shopify_updated_at > coalesce(customers.shopify_updated_at, '-infinity')
         THEN '{}'::jsonb ELSE customers.metafields END,
-    shopify_updated_at = EXCLUDED.shopify_updated_at,
+    -- An order's embedded customer carries no updated_at: keep the last
+    -- one seen, so an older customers/update arriving late is still
+    -- recognised as stale.
+    shopify_updated_at = coalesce(EXCLUDED.shopify_updated_at, customers.shopify_updated_at),
     shopify_created_at = coalesce(EXCLUDED.shopify_created_at, customers.shopify_created_at), updated_at = now()
 WHERE customers.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL
    OR EXCLUDED.shopify_updated_at >= customers.shopify_updated_at

@@ -151,6 +151,11 @@ func TestStore_Customers(t *testing.T) {
 		if err != nil || got.MetafieldMap()["loyalty.member_id"] != "M-1" {
 			t.Fatalf("order upsert dropped the metafields: %+v %v", got, err)
 		}
+		// ... and does not forget the last update seen: an older one
+		// arriving late is still ignored.
+		if got, _, err := st.UpsertCustomer(ctx, a.ID, store.CustomerIdentity{ShopifyID: 42, GID: c.GID, Email: "older@example.com", ShopifyUpdatedAt: &t0}); err != nil || got.Email != "new@example.com" {
+			t.Fatalf("a stale update after an order's upsert was applied: %+v %v", got, err)
+		}
 		// A newer customers/update drops it: the value may have changed.
 		t3 := t1.Add(2 * time.Hour)
 		got, _, err = st.UpsertCustomer(ctx, a.ID, store.CustomerIdentity{ShopifyID: 42, GID: c.GID, Email: "new@example.com", Phone: "+15555550100", ShopifyUpdatedAt: &t3})
