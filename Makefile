@@ -25,8 +25,14 @@ demo:
 
 # One PostgreSQL cluster for the whole run (withpg sets TEST_DATABASE_URL);
 # every test package clones its databases from one migrated template.
+# The fault matrix (app/faultmatrix: four processes of the real binary
+# under faults, with a 30 s bound on recovery) runs on its own afterwards,
+# not beside other packages' tests competing for the same two cores.
+UNIT_PKGS = $(shell $(GO) list $(PKGS) | grep -v /app/faultmatrix)
+
 test: check-generated
-	$(GO) run ./app/pglocal/withpg -- $(GO) test -count=1 -timeout 30m $(PKGS)
+	$(GO) run ./app/pglocal/withpg -- $(GO) test -count=1 -timeout 30m $(UNIT_PKGS)
+	$(GO) run ./app/pglocal/withpg -- $(GO) test -count=1 -timeout 20m ./app/faultmatrix/
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 fuzz:
