@@ -589,13 +589,14 @@ func (r *run) kill(ctx context.Context, between bool) error {
 			r.t.Logf("kill: no %s upload within 5 s (%d requests so far; deliveries by status %s)", g.name, g.requests.Load(), r.deliveryStatuses(ctx))
 		}
 	}
+	victimPid := victim.pid()
 	victim.signal(syscall.SIGKILL)
 	at := time.Now()
 	r.f.kills++
 	if release != nil {
 		release()
 	}
-	ids := r.pendingIDs(ctx)
+	ids := r.pendingIDs(ctx, victimPid)
 	if err := victim.start(); err != nil {
 		return err
 	}
@@ -615,16 +616,19 @@ func (r *run) kill(ctx context.Context, between bool) error {
 }
 
 // pendingIDs returns, just after a kill, the webhooks the dead process
-// may have held: with the leased inbox claimer, the pending rows under a
-// live lease (the dead process's, and whatever the survivor is working
-// on); before it (River jobs, no lease column), every pending row.
-func (r *run) pendingIDs(ctx context.Context) []int64 {
+// held (DESIGN.md §7: "every webhook it held"): with the leased inbox
+// claimer, the pending rows under a live lease of the killed process's
+// claimer (its name carries the pid); before it (River jobs, no lease
+// column), every pending row.
+func (r *run) pendingIDs(ctx context.Context, pid int) []int64 {
 	var ids []int64
 	q := "SELECT id FROM webhooks WHERE shop_id = $1 AND status = 'pending'"
+	args := []any{r.shop.ID}
 	if r.h.pg.count(ctx, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'webhooks' AND column_name = 'lease_until'") == 1 {
-		q += " AND lease_until > now()"
+		q += " AND lease_until > now() AND lease_holder LIKE $2"
+		args = append(args, "claimer-"+strconv.Itoa(pid)+"-%")
 	}
-	rows, err := r.h.pg.pool.Query(ctx, q, r.shop.ID)
+	rows, err := r.h.pg.pool.Query(ctx, q, args...)
 	if err != nil {
 		r.t.Errorf("pending webhooks: %v", err)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -59,7 +60,9 @@ func (o *ClaimerOptions) defaults() {
 	if o.ID == "" {
 		b := make([]byte, 4)
 		_, _ = crand.Read(b)
-		o.ID = "claimer-" + hex.EncodeToString(b)
+		// The process id in the name tells an operator (and the fault
+		// matrix) whose leases a row carries.
+		o.ID = "claimer-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b)
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
