@@ -56,9 +56,13 @@ type customerInfo struct {
 // one batch would ask twice. customers/update refreshes the row meanwhile.
 const lookupTTL = 10 * time.Minute
 
+// foundTTL is how long a lookup that found the value is remembered.
+const foundTTL = 30 * time.Second
+
 // lookupResult is a remembered answer (a success, or "no such customer").
 type lookupResult struct {
 	at   time.Time
+	ttl  time.Duration
 	cust identity.Customer
 	gone bool
 }
@@ -101,13 +105,17 @@ func (r *Runner) customers(ctx context.Context, in *store.DueIntegration, prop i
 					case err != nil:
 						return nil, err // not remembered: retried with the delivery
 					}
-					// Remember only what did not give the value (no such
-					// customer, or still no value): a value found is now on
-					// the row, and remembering it would outlive a
-					// customers/update that drops the cached metafields.
-					if res.gone || prop.Missing(found) {
-						r.remember(key, res)
+					// A value found is on the row from now on; it is
+					// remembered only briefly (the event and profile tasks
+					// of one batch read the row before the write), so a
+					// customers/update that drops the cached metafields
+					// takes effect within foundTTL. No such customer, or
+					// still no value, is remembered for lookupTTL.
+					res.ttl = lookupTTL
+					if !res.gone && !prop.Missing(found) {
+						res.ttl = foundTTL
 					}
+					r.remember(key, res)
 					return res, nil
 				})
 				if err != nil {
@@ -138,7 +146,7 @@ func (r *Runner) remembered(key string) (lookupResult, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res, ok := r.lookedUp[key]
-	return res, ok && time.Since(res.at) < lookupTTL
+	return res, ok && time.Since(res.at) < res.ttl
 }
 
 func (r *Runner) remember(key string, res lookupResult) {
