@@ -90,7 +90,7 @@ func TestPageLaunch_NamesExactlyTheGaps(t *testing.T) {
 		t.Errorf("failures = %q", got)
 	}
 	for key, path := range map[string]string{"failures": "/app/deliveries", "late": "/app/deliveries", "test_orders": "/app/program", "common_property": "/app/integrations"} {
-		if href := d.Find(`[data-key="` + key + `"] [data-testid="launch-fix"]`).AttrOr("href", ""); !strings.HasPrefix(href, path) {
+		if href := d.Find(`[data-key="`+key+`"] [data-testid="launch-fix"]`).AttrOr("href", ""); !strings.HasPrefix(href, path) {
 			t.Errorf("%s fix = %q, want %s…", key, href, path)
 		}
 	}
