@@ -163,15 +163,7 @@ func firstProblem(errs templates.FieldErrors) string {
 }
 
 // kindLabel names an integration kind for merchants.
-func kindLabel(kind string) string {
-	switch kind {
-	case forward.KindCleverTap:
-		return "CleverTap"
-	case forward.KindKlaviyo:
-		return "Klaviyo"
-	}
-	return kind
-}
+func kindLabel(kind string) string { return forward.KindLabel(kind) }
 
 // kindOptions are the integrations as select options.
 func kindOptions() []templates.Option {

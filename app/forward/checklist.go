@@ -94,7 +94,7 @@ func (s *Service) Checklist(ctx context.Context, shopID app.ShopID, kind string)
 		if in != nil && in.StatusReason != "" {
 			reason = in.StatusReason
 		}
-		add(CheckItem{Key: CheckCredentials, State: CheckTodo, Title: "Connect " + kindName(kind), Detail: reason})
+		add(CheckItem{Key: CheckCredentials, State: CheckTodo, Title: "Connect " + KindLabel(kind), Detail: reason})
 		return out, nil
 	}
 	if err != nil {
@@ -107,7 +107,7 @@ func (s *Service) Checklist(ctx context.Context, shopID app.ShopID, kind string)
 	switch in.Status {
 	case store.IntegrationActive:
 		cred.State = CheckOK
-		cred.Detail = kindName(kind) + " accepted them"
+		cred.Detail = KindLabel(kind) + " accepted them"
 		if in.ValidatedAt != nil {
 			cred.Detail += " on " + in.ValidatedAt.UTC().Format("2 Jan 2006 15:04 MST")
 		}
@@ -169,7 +169,7 @@ func (s *Service) Checklist(ctx context.Context, shopID app.ShopID, kind string)
 	for _, a := range acc {
 		byEvent[a.Event] = a
 	}
-	ev := CheckItem{Key: CheckEvents, Title: "Every event reached " + kindName(kind) + " at least once"}
+	ev := CheckItem{Key: CheckEvents, Title: "Every event reached " + KindLabel(kind) + " at least once"}
 	waiting := 0
 	for _, d := range defs {
 		if !d.Enabled {
@@ -187,14 +187,14 @@ func (s *Service) Checklist(ctx context.Context, shopID app.ShopID, kind string)
 	}
 	switch {
 	case len(ev.Events) == 0:
-		ev.State, ev.Detail = CheckTodo, "No event is sent yet: choose the events "+kindName(kind)+" receives."
+		ev.State, ev.Detail = CheckTodo, "No event is sent yet: choose the events "+KindLabel(kind)+" receives."
 	case waiting == 0 && len(ev.Events) == 1:
 		ev.State, ev.Detail = CheckOK, "The event was accepted at least once."
 	case waiting == 0:
 		ev.State, ev.Detail = CheckOK, fmt.Sprintf("All %d events were accepted at least once.", len(ev.Events))
 	default:
 		ev.State = CheckTodo
-		ev.Detail = fmt.Sprintf("%d of %d events were never accepted: send a test of each to see it in %s, on the right profile, and use it as a trigger.", waiting, len(ev.Events), kindName(kind))
+		ev.Detail = fmt.Sprintf("%d of %d events were never accepted: send a test of each to see it in %s, on the right profile, and use it as a trigger.", waiting, len(ev.Events), KindLabel(kind))
 	}
 	add(ev)
 
@@ -209,7 +209,7 @@ func (s *Service) Checklist(ctx context.Context, shopID app.ShopID, kind string)
 		fi.State, fi.Detail = CheckOK, "None failed."
 	} else {
 		fi.State = CheckWarn
-		fi.Detail = fmt.Sprintf("%d failed; the latest, with %s's answer:", failed, kindName(kind))
+		fi.Detail = fmt.Sprintf("%d failed; the latest, with %s's answer:", failed, KindLabel(kind))
 		rows, err := s.st.Deliveries(ctx, shopID, store.DeliveryQuery{IntegrationID: in.ID, Status: store.DeliveryFailed, From: since, Limit: 5})
 		if err != nil {
 			return Checklist{}, err
@@ -251,11 +251,16 @@ func (s *Service) Checklist(ctx context.Context, shopID app.ShopID, kind string)
 	return out, nil
 }
 
-func kindName(kind string) string {
-	if kind == KindCleverTap {
+// KindLabel is an integration kind as merchants read it: "CleverTap",
+// "Klaviyo" (the kind itself when unknown).
+func KindLabel(kind string) string {
+	switch kind {
+	case KindCleverTap:
 		return "CleverTap"
+	case KindKlaviyo:
+		return "Klaviyo"
 	}
-	return "Klaviyo"
+	return kind
 }
 
 func percent(n, of int64) string {
