@@ -279,24 +279,24 @@ func TestFaultMatrix(t *testing.T) {
 
 // run is one round's moving parts.
 type run struct {
-	began    time.Time
-	ungated  atomic.Bool  // senders ignore the backlog (the database is down)
-	allowed  atomic.Int64 // deliveries the conductor lets be sent so far
-	t        *testing.T
-	h        *harness
-	shop     *store.Shop
-	rng      *rand.Rand
-	snd      *sender
-	total    int
-	f        *figures
-	mu       sync.Mutex
-	resume   []time.Duration
+	began   time.Time
+	ungated atomic.Bool  // senders ignore the backlog (the database is down)
+	allowed atomic.Int64 // deliveries the conductor lets be sent so far
+	t       *testing.T
+	h       *harness
+	shop    *store.Shop
+	rng     *rand.Rand
+	snd     *sender
+	total   int
+	f       *figures
+	mu      sync.Mutex
+	resume  []time.Duration
 	// heldAt is, per webhook, the moment of the latest kill whose victim
 	// held it. A row one victim held, that another process then took over
 	// and held when it was killed in turn, counts for the later kill: each
 	// kill is measured from its own moment, as DESIGN.md §7 states the
 	// target (one kill, the rows it held), not from the first of a series.
-	heldAt map[int64]time.Time
+	heldAt   map[int64]time.Time
 	measures sync.WaitGroup
 }
 
