@@ -75,14 +75,14 @@ ins AS (
          AND (cardinality(d.channels) = 0 OR e.channel = ANY (d.channels))
     JOIN integrations i ON i.id = d.integration_id AND i.shop_id = e.shop_id AND i.status <> 'not_connected'
     ORDER BY e.seq, i.id
-    ON CONFLICT (integration_id, event_id) DO NOTHING
+    ON CONFLICT (shop_id, integration_id, event_id) DO NOTHING
     RETURNING 1
 ), dirty AS (
     INSERT INTO profile_syncs (integration_id, shop_id, customer_id)
     SELECT DISTINCT i.id, i.shop_id, e.customer_id
     FROM ev e JOIN integrations i ON i.shop_id = e.shop_id AND i.status <> 'not_connected'
     ORDER BY 1, 3
-    ON CONFLICT (integration_id, customer_id) DO UPDATE SET
+    ON CONFLICT (shop_id, integration_id, customer_id) DO UPDATE SET
         version = profile_syncs.version + 1,
         next_attempt_at = CASE WHEN profile_syncs.version = profile_syncs.synced_version THEN now()
                                ELSE profile_syncs.next_attempt_at END,
