@@ -12,9 +12,18 @@
 --
 -- webhooks: deliveries for a domain without a shop row (unknown shops; the
 -- compliance topics are still processed for them) used to carry a null
--- shop_id. They now carry shop_id 0, which no shop has. The foreign key to
--- shops moves to shop_ref, a stored generated column that is shop_id or
--- null for 0, so shop/redact still deletes a shop's inbox rows by cascade.
+-- shop_id. They now carry shop_id 0, which no shop has, and 0 is the
+-- column's default as null was (a row stored without a shop id is an
+-- unknown shop's, as before). The foreign key to shops goes (no key can
+-- hold 0); it deleted nothing store.DeleteShop does not delete itself
+-- (shop/redact deletes the rows of the shop's id and of 0 under its
+-- domain, through the unique index below). A stored generated column
+-- NULLIF(shop_id, 0) could carry the key, but its cascade would scan the
+-- whole inbox on every shop deletion (no index leads with it), past the
+-- 30 s statement timeout on a large inbox. What the key also did: an
+-- intake racing a shop's deletion failed its batch (Shopify retried, and
+-- the retry was stored as an unknown shop's); now the row is stored under
+-- the deleted id, and fails in the worker (no shop). docs/scaling.md.
 -- Dedup is on (shop_id, shop_domain, webhook_id): a retry is deduplicated
 -- as before unless the shop was installed or deleted between the two
 -- attempts, when it is stored once more (and processed as the shop now is).
@@ -29,9 +38,7 @@
 -- 0. The inbox: shop_id NOT NULL (0 for an unknown shop).
 ALTER TABLE webhooks DROP CONSTRAINT webhooks_shop_id_fkey;
 UPDATE webhooks SET shop_id = 0 WHERE shop_id IS NULL;
-ALTER TABLE webhooks ALTER COLUMN shop_id SET NOT NULL;
-ALTER TABLE webhooks ADD COLUMN shop_ref bigint GENERATED ALWAYS AS (NULLIF(shop_id, 0)) STORED
-    REFERENCES shops (id) ON DELETE CASCADE;
+ALTER TABLE webhooks ALTER COLUMN shop_id SET DEFAULT 0, ALTER COLUMN shop_id SET NOT NULL;
 ALTER TABLE webhooks DROP CONSTRAINT webhooks_shop_domain_webhook_id_key,
     ADD CONSTRAINT webhooks_shop_id_shop_domain_webhook_id_key UNIQUE (shop_id, shop_domain, webhook_id);
 
@@ -106,6 +113,11 @@ ALTER TABLE event_definitions DROP CONSTRAINT event_definitions_integration_id_e
 ALTER TABLE loyalty_events DROP CONSTRAINT loyalty_events_seq_key, ADD CONSTRAINT loyalty_events_shop_id_seq_key UNIQUE (shop_id, seq);
 -- loyalty_events_shop_seq_idx (shop_id, seq) is now the unique constraint's index.
 DROP INDEX loyalty_events_shop_seq_idx;
+-- Rows still found by their old key alone (joins on customer_id or order_id)
+-- keep a plain index on it, as the id indexes above.
+CREATE INDEX loyalty_accounts_customer_idx ON loyalty_accounts (customer_id);
+CREATE INDEX referral_codes_customer_idx ON referral_codes (customer_id);
+CREATE INDEX order_products_order_idx ON order_products (order_id);
 
 -- 4. Foreign keys between tenant tables carry shop_id on both sides.
 ALTER TABLE loyalty_accounts ADD CONSTRAINT loyalty_accounts_customer_id_fkey FOREIGN KEY (shop_id, customer_id) REFERENCES customers (shop_id, id) ON DELETE CASCADE;
@@ -158,6 +170,7 @@ ALTER TABLE order_edits DROP CONSTRAINT order_edits_order_id_fkey;
 ALTER TABLE guest_points DROP CONSTRAINT guest_points_claimed_by_customer_id_fkey;
 ALTER TABLE guest_points DROP CONSTRAINT guest_points_customer_id_fkey;
 ALTER TABLE guest_points DROP CONSTRAINT guest_points_order_id_fkey;
+DROP INDEX loyalty_accounts_customer_idx, referral_codes_customer_idx, order_products_order_idx;
 CREATE INDEX loyalty_events_shop_seq_idx ON loyalty_events (shop_id, seq);
 ALTER TABLE loyalty_accounts DROP CONSTRAINT loyalty_accounts_pkey, ADD CONSTRAINT loyalty_accounts_pkey PRIMARY KEY (customer_id);
 ALTER TABLE order_products DROP CONSTRAINT order_products_pkey, ADD CONSTRAINT order_products_pkey PRIMARY KEY (order_id, product_id);
@@ -224,8 +237,8 @@ ALTER TABLE guest_points ADD CONSTRAINT guest_points_customer_id_fkey FOREIGN KE
 ALTER TABLE guest_points ADD CONSTRAINT guest_points_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id) ON DELETE CASCADE;
 -- The inbox, last: shop_id is part of its primary key until here.
 ALTER TABLE webhooks DROP CONSTRAINT webhooks_shop_id_shop_domain_webhook_id_key;
-ALTER TABLE webhooks DROP COLUMN shop_ref;
-ALTER TABLE webhooks ALTER COLUMN shop_id DROP NOT NULL;
-UPDATE webhooks SET shop_id = NULL WHERE shop_id = 0;
+ALTER TABLE webhooks ALTER COLUMN shop_id DROP NOT NULL, ALTER COLUMN shop_id DROP DEFAULT;
+-- Rows of shops deleted meanwhile (see the header) become unknown shops'.
+UPDATE webhooks w SET shop_id = NULL WHERE shop_id = 0 OR NOT EXISTS (SELECT 1 FROM shops s WHERE s.id = w.shop_id);
 ALTER TABLE webhooks ADD CONSTRAINT webhooks_shop_domain_webhook_id_key UNIQUE (shop_domain, webhook_id);
 ALTER TABLE webhooks ADD CONSTRAINT webhooks_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES shops (id) ON DELETE CASCADE;

@@ -138,7 +138,7 @@ func (s *Store) RouteUnrouted(ctx context.Context, shopID app.ShopID, since time
         JOIN integrations i ON i.id = d.integration_id AND i.status <> 'not_connected'
         WHERE d.shop_id = e.shop_id AND d.event = e.key AND d.enabled AND d.updated_at <= e.created_at
           AND (cardinality(d.channels) = 0 OR e.channel = ANY (d.channels))
-          AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.integration_id = d.integration_id AND x.event_id = e.id))
+          AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.shop_id = e.shop_id AND x.integration_id = d.integration_id AND x.event_id = e.id))
 ), `+strings.Replace(routeSQL, "AND d.enabled", "AND d.enabled AND d.updated_at <= e.created_at", 1),
 		shopID, since, DeliveriesChannel, "shop:"+strconv.FormatInt(int64(shopID), 10)).Scan(&row).Error
 	if err != nil {
