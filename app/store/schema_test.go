@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/perkbridge/perkbridge/app/pgtest"
+	"github.com/perkbridge/perkbridge/app/store"
+	"github.com/perkbridge/perkbridge/migrations"
 )
 
 // shardExempt lists the tables of schema public that carry no shop_id,
@@ -228,5 +230,93 @@ func TestSchema_DistributableByShop(t *testing.T) {
 	}
 	if n := len(bad) - len(problems); n != len(want) {
 		t.Errorf("%d violations for the bad tables, want %d (schema_bad_child_good_fkey and the good primary keys pass):\n%s", n, len(want), strings.Join(bad, "\n"))
+	}
+}
+
+// TestSchema_ShopDistributionDownAndUp runs migration 00068's Down and Up
+// sections on a database holding rows of a shop and of an unknown shop:
+// Down gives the unknown shop's inbox row its null back and the keys on id
+// alone, Up makes it shop 0 again with every row kept, and the schema
+// passes the distribution check after the round trip.
+func TestSchema_ShopDistributionDownAndUp(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	src, err := migrations.FS.ReadFile("00068_shop_distribution.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, down, ok := strings.Cut(string(src), "-- +goose Down")
+	if !ok {
+		t.Fatal("00068 has no Down section")
+	}
+	_, up, ok = strings.Cut(up, "-- +goose Up")
+	if !ok {
+		t.Fatal("00068 has no Up section")
+	}
+	st := store.New(db.Gorm)
+	shop := mustShop(t, st, "round-trip.myshopify.com")
+	for _, q := range []string{
+		`INSERT INTO customers (shop_id, shopify_id, gid) VALUES ($1, 7, 'gid://shopify/Customer/7')`,
+		`INSERT INTO loyalty_accounts (customer_id, shop_id, shopify_customer_id, created_at, updated_at)
+            SELECT id, shop_id, 7, now(), now() FROM customers WHERE shop_id = $1`,
+		`INSERT INTO point_lots (shop_id, customer_id, points, remaining, source_key, created_at)
+            SELECT shop_id, id, 10, 10, 'k1', now() FROM customers WHERE shop_id = $1`,
+		`INSERT INTO ledger_entries (shop_id, customer_id, shopify_customer_id, kind, points, idempotency_key, lot_id, actor, created_at)
+            SELECT l.shop_id, l.customer_id, 7, 'earn', 10, 'k1', l.id, 'system', now() FROM point_lots l WHERE l.shop_id = $1`,
+		`INSERT INTO webhooks (shop_id, shop_domain, webhook_id, topic, body, status) VALUES ($1, 'round-trip.myshopify.com', 'w1', 'orders/paid', '\x', 'processed')`,
+	} {
+		if _, err := db.Pool.Exec(ctx, q, shop.ID); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// Stored without a shop id, as the intake stores an unknown shop's.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO webhooks (shop_domain, webhook_id, topic, body, status) VALUES ('stranger.myshopify.com', 'w2', 'orders/paid', '\x', 'ignored')`); err != nil {
+		t.Fatal(err)
+	}
+	counts := func() string {
+		var s string
+		if err := db.Pool.QueryRow(ctx, `SELECT concat_ws(',', (SELECT count(*) FROM customers), (SELECT count(*) FROM loyalty_accounts),
+            (SELECT count(*) FROM point_lots), (SELECT count(*) FROM ledger_entries), (SELECT count(*) FROM webhooks))`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	unknownShop := func() *int64 {
+		var id *int64
+		if err := db.Pool.QueryRow(ctx, `SELECT shop_id FROM webhooks WHERE webhook_id = 'w2'`).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	before := counts()
+	if id := unknownShop(); id == nil || *id != 0 {
+		t.Fatalf("an unknown shop's inbox row has shop id %v, want 0", id)
+	}
+	if _, err := db.SQL.ExecContext(ctx, down); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	if id := unknownShop(); id != nil {
+		t.Fatalf("after Down the unknown shop's row has shop id %d, want null", *id)
+	}
+	var pk string
+	if err := db.Pool.QueryRow(ctx, `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'customers_pkey'`).Scan(&pk); err != nil || pk != "PRIMARY KEY (id)" {
+		t.Fatalf("after Down customers_pkey is %q (%v)", pk, err)
+	}
+	if _, err := db.SQL.ExecContext(ctx, up); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	if id := unknownShop(); id == nil || *id != 0 {
+		t.Fatalf("after Up the unknown shop's row has shop id %v, want 0", id)
+	}
+	if after := counts(); after != before {
+		t.Fatalf("rows before %s, after Down and Up %s", before, after)
+	}
+	problems, _, err := shardingViolations(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
 	}
 }
