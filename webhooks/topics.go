@@ -50,9 +50,9 @@ func NewProcessor(l Loyalty, log *slog.Logger) *Processor {
 
 // Dispatch applies one stored webhook inside tx. It is a worker.Dispatcher.
 func (p *Processor) Dispatch(ctx context.Context, tx *store.Store, wh *store.Webhook) (*int64, error) {
-	if wh.ShopID == nil {
+	if wh.ShopID == nil || *wh.ShopID == 0 {
 		// Only compliance topics reach here without a shop row (the inbox
-		// ignores everything else for unknown shops).
+		// ignores everything else for unknown shops, stored with shop id 0).
 		if wh.Topic == "shop/redact" {
 			if err := tx.DeleteShopWebhooks(ctx, wh.ShopDomain); err != nil {
 				return nil, err

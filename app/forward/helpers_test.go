@@ -234,7 +234,7 @@ func (b *bundle) loyalty(c customer, balance int64, tier string, expiring int64,
 	b.t.Helper()
 	err := b.st.Gorm().Exec(`INSERT INTO loyalty_accounts (customer_id, shop_id, shopify_customer_id, points_balance, tier_key, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, now(), now())
-ON CONFLICT (customer_id) DO UPDATE SET points_balance = EXCLUDED.points_balance, tier_key = EXCLUDED.tier_key`,
+ON CONFLICT (shop_id, customer_id) DO UPDATE SET points_balance = EXCLUDED.points_balance, tier_key = EXCLUDED.tier_key`,
 		c.id, b.shop.ID, c.shopifyID, balance, tier).Error
 	if err == nil && expiring > 0 {
 		err = b.st.Gorm().Exec(`INSERT INTO point_lots (shop_id, customer_id, points, remaining, source_key, created_at, expires_at)

@@ -203,7 +203,7 @@ WITH d AS (
                          $6::timestamptz[], $7::text[], $8::bytea[], $9::text[], $10::text[], $12::text[])
         AS d(shop_domain, webhook_id, event_id, topic, api_version, triggered_at, headers, body, status, last_error, order_key)
 ), decided AS (
-    SELECT s.id AS shop_id, d.*,
+    SELECT coalesce(s.id, 0) AS shop_id, d.*,
         CASE
             WHEN d.status <> 'pending' THEN d.status
             WHEN d.topic = ANY($11::text[]) THEN 'pending'
@@ -226,7 +226,7 @@ WITH d AS (
            headers::jsonb, body, final_status, final_error,
            CASE WHEN final_status = 'pending' THEN NULL ELSE now() END, order_key
     FROM decided
-    ON CONFLICT (shop_domain, webhook_id) DO NOTHING
+    ON CONFLICT (shop_id, shop_domain, webhook_id) DO NOTHING
     RETURNING id, shop_domain, webhook_id, status, last_error
 )
 -- One notification per commit that stored a pending row; PostgreSQL

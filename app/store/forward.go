@@ -233,7 +233,7 @@ func (s *Store) CreateEventDefinition(ctx context.Context, shopID app.ShopID, d 
 	err := s.db.WithContext(ctx).Raw(`
 INSERT INTO event_definitions (shop_id, integration_id, event, name, channels, enabled)
 VALUES (?, ?, ?, ?, ?::text[], ?)
-ON CONFLICT (integration_id, event) DO NOTHING
+ON CONFLICT (shop_id, integration_id, event) DO NOTHING
 RETURNING *`, shopID, d.IntegrationID, d.Event, d.Name, StringArray(orEmpty(d.Channels)), d.Enabled).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: create event definition: %w", formatError(err))

@@ -75,14 +75,14 @@ ins AS (
          AND (cardinality(d.channels) = 0 OR e.channel = ANY (d.channels))
     JOIN integrations i ON i.id = d.integration_id AND i.shop_id = e.shop_id AND i.status <> 'not_connected'
     ORDER BY e.seq, i.id
-    ON CONFLICT (integration_id, event_id) DO NOTHING
+    ON CONFLICT (shop_id, integration_id, event_id) DO NOTHING
     RETURNING 1
 ), dirty AS (
     INSERT INTO profile_syncs (integration_id, shop_id, customer_id)
     SELECT DISTINCT i.id, i.shop_id, e.customer_id
     FROM ev e JOIN integrations i ON i.shop_id = e.shop_id AND i.status <> 'not_connected'
     ORDER BY 1, 3
-    ON CONFLICT (integration_id, customer_id) DO UPDATE SET
+    ON CONFLICT (shop_id, integration_id, customer_id) DO UPDATE SET
         version = profile_syncs.version + 1,
         next_attempt_at = CASE WHEN profile_syncs.version = profile_syncs.synced_version THEN now()
                                ELSE profile_syncs.next_attempt_at END,
@@ -138,7 +138,7 @@ func (s *Store) RouteUnrouted(ctx context.Context, shopID app.ShopID, since time
         JOIN integrations i ON i.id = d.integration_id AND i.status <> 'not_connected'
         WHERE d.shop_id = e.shop_id AND d.event = e.key AND d.enabled AND d.updated_at <= e.created_at
           AND (cardinality(d.channels) = 0 OR e.channel = ANY (d.channels))
-          AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.integration_id = d.integration_id AND x.event_id = e.id))
+          AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.shop_id = e.shop_id AND x.integration_id = d.integration_id AND x.event_id = e.id))
 ), `+strings.Replace(routeSQL, "AND d.enabled", "AND d.enabled AND d.updated_at <= e.created_at", 1),
 		shopID, since, DeliveriesChannel, "shop:"+strconv.FormatInt(int64(shopID), 10)).Scan(&row).Error
 	if err != nil {

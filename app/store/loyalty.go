@@ -92,7 +92,7 @@ func (s *Store) LockLoyaltyAccount(ctx context.Context, shopID app.ShopID, custo
 		return nil, false, app.Errorf(app.ENOTFOUND, "Customer not found.")
 	}
 	res := s.db.WithContext(ctx).Exec(`INSERT INTO loyalty_accounts (customer_id, shop_id, shopify_customer_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id) DO NOTHING`, customerID, shopID, shopifyCustomerID, now, now)
+VALUES (?, ?, ?, ?, ?) ON CONFLICT (shop_id, customer_id) DO NOTHING`, customerID, shopID, shopifyCustomerID, now, now)
 	if res.Error != nil {
 		return nil, false, fmt.Errorf("store: create loyalty account: %w", formatError(res.Error))
 	}

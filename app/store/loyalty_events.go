@@ -53,7 +53,7 @@ func (s *Store) InsertLoyaltyEvents(ctx context.Context, shopID app.ShopID, evs 
 		args = append(args, e.ID.String(), shopID, e.CustomerID, e.ShopifyCustomerID, e.Key, e.Channel, e.OccurredAt,
 			string(e.Properties), e.PointsBalance, e.Tier, e.Currency, e.SourceKey)
 	}
-	b.WriteString(" ON CONFLICT (id) DO NOTHING")
+	b.WriteString(" ON CONFLICT (shop_id, id) DO NOTHING")
 	res := s.db.WithContext(ctx).Exec(b.String(), args...)
 	if res.Error != nil {
 		return 0, fmt.Errorf("store: insert loyalty events: %w", formatError(res.Error))

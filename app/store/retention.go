@@ -46,7 +46,7 @@ func (s *Store) ExpireEvents(ctx context.Context, shopID app.ShopID, cutoff time
 DELETE FROM loyalty_events WHERE id IN (
     SELECT e.id FROM loyalty_events e
     WHERE e.shop_id = ? AND e.created_at < ?
-      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.shop_id = e.shop_id AND d.event_id = e.id)
     ORDER BY e.created_at LIMIT ?
     FOR UPDATE SKIP LOCKED)`, shopID, cutoff, limit)
 	if res.Error != nil {

@@ -35,7 +35,7 @@ func (s *Store) RecordFulfilment(ctx context.Context, shopID app.ShopID, orderID
 	}
 	for _, p := range products {
 		err := s.db.WithContext(ctx).Exec(`INSERT INTO order_products (order_id, shop_id, product_id, title) VALUES (?, ?, ?, ?)
-ON CONFLICT (order_id, product_id) DO NOTHING`, orderID, shopID, p.ProductID, p.Title).Error
+ON CONFLICT (shop_id, order_id, product_id) DO NOTHING`, orderID, shopID, p.ProductID, p.Title).Error
 		if err != nil {
 			return false, fmt.Errorf("store: record order product: %w", formatError(err))
 		}

@@ -168,14 +168,15 @@ func (s *Store) MarkUninstalled(ctx context.Context, id app.ShopID) error {
 }
 
 // DeleteShop deletes every row of the shop (shop/redact): the shop row, all
-// tenant tables through ON DELETE CASCADE, and inbox rows recorded under its
-// domain before the shop row existed.
+// tenant tables through ON DELETE CASCADE, and its inbox rows, which have
+// no foreign key (shop id 0 marks an unknown shop): those stored under its
+// id and those recorded under its domain before the shop row existed.
 func (s *Store) DeleteShop(ctx context.Context, id app.ShopID, domain string) error {
 	return s.Tx(ctx, func(tx *Store) error {
 		if err := tx.db.WithContext(ctx).Exec("DELETE FROM shops WHERE id = ?", id).Error; err != nil {
 			return fmt.Errorf("store: delete shop: %w", formatError(err))
 		}
-		if err := tx.db.WithContext(ctx).Exec("DELETE FROM webhooks WHERE shop_domain = ?", domain).Error; err != nil {
+		if err := tx.db.WithContext(ctx).Exec("DELETE FROM webhooks WHERE shop_id IN (?, 0) AND shop_domain = ?", id, domain).Error; err != nil {
 			return fmt.Errorf("store: delete shop webhooks: %w", formatError(err))
 		}
 		return nil

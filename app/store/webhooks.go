@@ -22,7 +22,9 @@ const (
 	WebhookIgnored   = "ignored"
 )
 
-// Webhook is one stored delivery. ShopID is nil for unknown shops.
+// Webhook is one stored delivery. ShopID is 0 for unknown shops (a
+// domain without a shop row; migration 00068 made the column NOT NULL so
+// the inbox can be distributed by shop), nil only before it is stored.
 type Webhook struct {
 	ID                int64 `gorm:"primaryKey"`
 	ShopID            *app.ShopID
@@ -361,7 +363,7 @@ func truncate(s string, n int) string {
 // DeleteShopWebhooks deletes the inbox rows stored under a domain that has
 // no shop row (shop/redact for a shop that never finished installing).
 func (s *Store) DeleteShopWebhooks(ctx context.Context, domain string) error {
-	if err := s.db.WithContext(ctx).Exec("DELETE FROM webhooks WHERE shop_domain = ? AND shop_id IS NULL", domain).Error; err != nil {
+	if err := s.db.WithContext(ctx).Exec("DELETE FROM webhooks WHERE shop_domain = ? AND shop_id = 0", domain).Error; err != nil {
 		return fmt.Errorf("store: delete shop webhooks: %w", formatError(err))
 	}
 	return nil
