@@ -646,11 +646,39 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
+// waitCT waits up to d until count, over the CleverTap fake's events, is
+// at least need. It sleeps on the fake's own condition (at least as many
+// new events as are missing) instead of polling, so waiting costs the
+// machine nothing while the app works.
+func (b *bench) waitCT(d time.Duration, need int, count func([]fake.CleverTapEvent) int) bool {
+	ctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	for {
+		evs := b.cf.Events()
+		got := count(evs)
+		if got >= need {
+			return true
+		}
+		if err := b.cf.WaitForEvents(ctx, len(evs)+need-got); err != nil {
+			return false
+		}
+	}
+}
+
 // ctOrders indexes the CleverTap fake's events of account by order id:
 // when each was accepted, and how many times.
 func (b *bench) ctOrders(account string) (at map[int64]time.Time, count map[int64]int) {
+	return ctIndexCount(b.cf.Events(), account)
+}
+
+func ctIndex(evs []fake.CleverTapEvent, account string) map[int64]time.Time {
+	at, _ := ctIndexCount(evs, account)
+	return at
+}
+
+func ctIndexCount(evs []fake.CleverTapEvent, account string) (at map[int64]time.Time, count map[int64]int) {
 	at, count = map[int64]time.Time{}, map[int64]int{}
-	for _, ev := range b.cf.Events() {
+	for _, ev := range evs {
 		if ev.Account != account {
 			continue
 		}
@@ -692,9 +720,8 @@ func (b *bench) e2e(phase int, rate float64) error {
 		return got
 	}
 	sendEnd := time.Now()
-	waitUntil(b.o.SinkWait, 250*time.Millisecond, func() bool {
-		at, _ := b.ctOrders(ctE2E)
-		return inPhase(at) >= want
+	b.waitCT(b.o.SinkWait, want, func(evs []fake.CleverTapEvent) int {
+		return inPhase(ctIndex(evs, ctE2E))
 	})
 	at, _ := b.ctOrders(ctE2E)
 	var e2e []time.Duration
@@ -830,17 +857,16 @@ func (b *bench) cleverTapDrain() error {
 	if err != nil {
 		return fmt.Errorf("queueing the CleverTap backlog: %w", err)
 	}
-	got := func() int {
+	wait := max(2*time.Minute, time.Duration(n/500)*time.Second)
+	done := b.waitCT(wait, n, func(evs []fake.CleverTapEvent) int {
 		c := 0
-		for _, ev := range b.cf.Events() {
+		for _, ev := range evs {
 			if ev.Account == ctDrain {
 				c++
 			}
 		}
 		return c
-	}
-	wait := max(2*time.Minute, time.Duration(n/500)*time.Second)
-	done := waitUntil(wait, 100*time.Millisecond, func() bool { return got() >= n })
+	})
 	var last time.Time
 	seen := map[string]int{}
 	for _, ev := range b.cf.Events() {
