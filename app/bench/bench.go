@@ -272,6 +272,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	var rssStop atomic.Bool
+	defer rssStop.Store(true)
 	rssDone := make(chan struct{})
 	go func() {
 		defer close(rssDone)
@@ -282,22 +283,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}()
 
+	var phases []func() error
 	for i, rate := range o.Rates {
-		if err := b.e2e(1+i, rate); err != nil {
+		phases = append(phases, func() error { return b.e2e(1+i, rate) })
+	}
+	phases = append(phases, b.cleverTapDrain, b.klaviyoDrain, b.kill, b.intake)
+	for _, phase := range phases {
+		if err := phase(); err != nil {
 			return nil, err
 		}
-	}
-	if err := b.cleverTapDrain(); err != nil {
-		return nil, err
-	}
-	if err := b.klaviyoDrain(); err != nil {
-		return nil, err
-	}
-	if err := b.kill(); err != nil {
-		return nil, err
-	}
-	if err := b.intake(); err != nil {
-		return nil, err
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("bench: interrupted: %w", err)
+		}
 	}
 	b.finalChecks()
 	rssStop.Store(true)
@@ -338,6 +335,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	return b.rep, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
 }
 
 func metBelow(v, limit float64, unit string) string {
@@ -630,6 +634,9 @@ func (b *bench) drive(shop string, first int64, n int, rate float64) (sentAt []t
 		if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
 		}
+		if b.ctx.Err() != nil {
+			break
+		}
 		work <- i
 	}
 	close(work)
@@ -915,7 +922,7 @@ func (b *bench) klaviyoDrain() error {
 	if now.Add(w + 2*time.Second + w/4).After(now.Truncate(time.Minute).Add(time.Minute)) {
 		next := now.Truncate(time.Minute).Add(time.Minute)
 		b.logf("Klaviyo drain: waiting %s for the next minute", time.Until(next).Round(time.Second))
-		time.Sleep(time.Until(next))
+		sleepCtx(b.ctx, time.Until(next))
 	}
 	b.backlogNote("the Klaviyo drain")
 	b.logf("Klaviyo drain: queueing %d events", b.o.KlaviyoEvents)
@@ -928,7 +935,7 @@ func (b *bench) klaviyoDrain() error {
 		end = minuteEnd
 		b.note("the Klaviyo window was cut to %s by the minute's end (queueing took long)", end.Sub(t0).Round(time.Millisecond))
 	}
-	time.Sleep(time.Until(end.Add(time.Second)))
+	sleepCtx(b.ctx, time.Until(end.Add(time.Second)))
 	inWindow := 0
 	for _, e := range b.kf.Events() {
 		if !e.Bulk && !e.ReceivedAt.Before(t0) && e.ReceivedAt.Before(end) {
@@ -1034,7 +1041,7 @@ func (b *bench) kill() error {
 		// From a third of the traffic on, look for a moment when the
 		// worker holds webhooks (rows under its claimer's live lease);
 		// kill it then and start it again at once.
-		time.Sleep(time.Duration(b.o.KillSeconds / 3 * float64(time.Second)))
+		sleepCtx(b.ctx, time.Duration(b.o.KillSeconds/3*float64(time.Second)))
 		deadline := time.Now().Add(time.Duration(b.o.KillSeconds / 2 * float64(time.Second)))
 		for time.Now().Before(deadline) {
 			pid := b.worker.pid()
@@ -1063,7 +1070,7 @@ func (b *bench) kill() error {
 				continue // its rows settled between the look and the kill
 			}
 			r.held, r.measured = held, true
-			r.ok = waitUntil(2*time.Minute, 20*time.Millisecond, func() bool {
+			r.ok = waitUntil(b.ctx, 2*time.Minute, 20*time.Millisecond, func() bool {
 				return b.count("SELECT count(*) FROM webhooks WHERE id = ANY($1) AND status = 'pending'", held) == 0
 			})
 			r.resume = time.Since(at)
@@ -1233,7 +1240,7 @@ func (b *bench) finalChecks() {
 	shops := []int64{int64(e2eID), int64(klID), int64(ctID)}
 	wait := max(30*time.Second, b.o.Budget-time.Since(b.start)-30*time.Second)
 	b.logf("final checks: waiting up to %s for the pipeline to settle", wait.Round(time.Second))
-	settled := waitUntil(wait, 250*time.Millisecond, func() bool { return b.count(unsettledQ, e2eID, shops) == 0 })
+	settled := waitUntil(b.ctx, wait, 250*time.Millisecond, func() bool { return b.count(unsettledQ, e2eID, shops) == 0 })
 	unsettled := b.count(unsettledQ, e2eID, shops)
 	if !settled {
 		b.note("%d webhooks or deliveries were still pending at the end of the run's %s budget (slow, not lost: not counted as lost below)", unsettled, b.o.Budget)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -183,7 +184,7 @@ func (c *child) logContains(offset int64, s string) bool {
 // waitHealthy waits for a serve child's /healthz.
 func waitHealthy(c *child, d time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
-	ok := waitUntil(d, 20*time.Millisecond, func() bool {
+	ok := waitUntil(context.Background(), d, 20*time.Millisecond, func() bool {
 		resp, err := client.Get(c.url() + "/healthz")
 		if err != nil {
 			return false
@@ -200,7 +201,7 @@ func waitHealthy(c *child, d time.Duration) error {
 // waitStarted waits for a worker child to log that its workers started
 // (after offset, the log's size before the start).
 func waitStarted(c *child, offset int64, d time.Duration) error {
-	if !waitUntil(d, 20*time.Millisecond, func() bool { return c.logContains(offset, "workers started") }) {
+	if !waitUntil(context.Background(), d, 20*time.Millisecond, func() bool { return c.logContains(offset, "workers started") }) {
 		return fmt.Errorf("%s did not start within %s:\n%s", c.name, d, c.tail(30))
 	}
 	return nil
@@ -221,17 +222,21 @@ func vmHWM(pid int) int64 {
 	return 0
 }
 
-// waitUntil polls cond every step until it holds or d passes.
-func waitUntil(d, step time.Duration, cond func() bool) bool {
+// waitUntil polls cond every step until it holds, d passes or ctx is
+// done.
+func waitUntil(ctx context.Context, d, step time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for {
 		if cond() {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false
 		}
-		time.Sleep(step)
+		select {
+		case <-time.After(step):
+		case <-ctx.Done():
+		}
 	}
 }
 
