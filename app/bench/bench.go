@@ -54,7 +54,7 @@ type Options struct {
 	Fast          bool          // fsync off (smoke runs); the real bench commits durably
 	E2ESeconds    float64       // each webhook-to-sink phase (60)
 	Rates         []float64     // webhook-to-sink rates, orders/s (100, 500)
-	SinkWait      time.Duration // how long to wait for the sink after a phase's last send (150 s)
+	SinkWait      time.Duration // how long to wait for the sink after a phase's last send (120 s)
 	CTEvents      int           // CleverTap drain backlog (100,000)
 	KlaviyoEvents int           // Klaviyo drain backlog (5,000)
 	KlaviyoWindow time.Duration // Klaviyo measured window (20 s)
@@ -117,7 +117,7 @@ func (o *Options) defaults() {
 		o.Rates = []float64{100, 500}
 	}
 	if o.SinkWait <= 0 {
-		o.SinkWait = 150 * time.Second
+		o.SinkWait = 120 * time.Second
 	}
 	if o.CTEvents <= 0 {
 		o.CTEvents = 100_000
