@@ -841,7 +841,7 @@ func (b *bench) backlogNote(phase string) {
 	w := b.count("SELECT count(*) FROM webhooks WHERE status = 'pending'")
 	d := b.count("SELECT count(*) FROM deliveries WHERE status = 'pending'")
 	if w > 0 || d > 0 {
-		b.note("%s started with %d webhooks and %d deliveries still pending from earlier phases", phase, w, d)
+		b.note("%s started with %d webhooks and %d deliveries pending (sent but not yet recorded, or waiting) from earlier phases", phase, w, d)
 	}
 }
 
@@ -1009,6 +1009,7 @@ func (b *bench) kill() error {
 	n := max(1, int(b.o.KillRate*b.o.KillSeconds))
 	first := int64(orderBase + 9*phaseStride)
 	b.logf("kill -9: %d orders at %.0f/s, a worker killed once it holds webhooks", n, b.o.KillRate)
+	b.note("after the kill, deliveries the killed worker had claimed wait for their lease (DELIVERY_LEASE, 2 min by default) before another runner sends them: the resume row counts webhooks, as DESIGN.md §7 does")
 	shopID := b.shops[e2eShop].ID
 	type result struct {
 		held           []int64
@@ -1246,8 +1247,23 @@ func (b *bench) finalChecks() {
 		b.note("%d webhooks or deliveries were still pending at the end of the run's %s budget (slow, not lost: not counted as lost below)", unsettled, b.o.Budget)
 	}
 
-	_, counts := b.ctOrders(ctE2E)
-	missing, doubled := 0, 0
+	// CleverTap has no deduplication: an upload whose outcome a killed
+	// process never recorded is sent again, and the delivery is flagged
+	// possibly duplicated (DESIGN.md §8). A second copy is a failure only
+	// when its delivery is not flagged.
+	evs := b.cf.Events()
+	_, counts := ctIndexCount(evs, ctE2E)
+	eventIDs := map[int64][]string{}
+	for _, ev := range evs {
+		if ev.Account != ctE2E {
+			continue
+		}
+		if oid, err := strconv.ParseInt(fmt.Sprint(ev.Data["order_id"]), 10, 64); err == nil && counts[oid] > 1 {
+			eventIDs[oid] = append(eventIDs[oid], fmt.Sprint(ev.Data["event_id"]))
+		}
+	}
+	missing := 0
+	var doubledIDs []string
 	b.mu.Lock()
 	sent := len(b.e2eSent)
 	for oid := range b.e2eSent {
@@ -1255,21 +1271,28 @@ func (b *bench) finalChecks() {
 		case c == 0:
 			missing++
 		case c > 1:
-			doubled++
+			doubledIDs = append(doubledIDs, eventIDs[oid][0])
 		}
 	}
 	b.mu.Unlock()
 	if missing > 0 && settled {
 		b.fail("%d of %d acknowledged orders have no event at CleverTap, with nothing pending", missing, sent)
 	}
-	if doubled > 0 {
-		b.fail("%d orders' events were accepted by CleverTap more than once", doubled)
+	if len(doubledIDs) > 0 {
+		flagged := b.count("SELECT count(*) FROM deliveries WHERE event_id::text = ANY($1) AND possibly_duplicated", doubledIDs)
+		if int(flagged) < len(doubledIDs) {
+			b.fail("%d orders' events were accepted by CleverTap more than once without their delivery flagged possibly duplicated (%d flagged)", len(doubledIDs)-int(flagged), flagged)
+		}
+		b.note("%d orders' events reached CleverTap twice, each delivery flagged possibly duplicated (a kill between the upload and the recording of its outcome; CleverTap cannot deduplicate)", flagged)
 	}
 	if f := b.count("SELECT count(*) FROM webhooks WHERE shop_id = $1 AND status = 'failed'", e2eID); f != 0 {
 		b.fail("%d of the e2e shop's webhooks failed", f)
 	}
-	if f := b.count("SELECT count(*) FROM deliveries WHERE shop_id = ANY($1) AND status IN ('failed', 'skipped')", shops); f != 0 {
-		b.fail("%d deliveries failed or were skipped", f)
+	if f := b.count("SELECT count(*) FROM deliveries WHERE shop_id = ANY($1) AND status = 'failed' AND NOT possibly_duplicated", shops); f != 0 {
+		b.fail("%d deliveries failed", f)
+	}
+	if f := b.count("SELECT count(*) FROM deliveries WHERE shop_id = ANY($1) AND status = 'skipped'", shops); f != 0 {
+		b.note("%d deliveries were skipped (with a reason)", f)
 	}
 	seen := map[string]int{}
 	for _, ev := range b.cf.Events() {

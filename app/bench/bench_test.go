@@ -36,9 +36,10 @@ func TestSmoke(t *testing.T) {
 		KillSeconds:   3,
 		IntakeSeconds: 1,
 		Clients:       4,
-		// A short inbox lease: the killed worker's rows come back in 2 s,
-		// not the production 20 s.
-		Env:      []string{"INBOX_LEASE=2s"},
+		// Short leases: the killed worker's webhooks and deliveries come
+		// back in seconds, not the production 20 s and 2 min.
+		Env:      []string{"INBOX_LEASE=2s", "DELIVERY_LEASE=3s"},
+		Budget:   time.Minute,
 		Out:      out,
 		Progress: &progress,
 	})
@@ -80,6 +81,7 @@ func TestSmoke(t *testing.T) {
 	if len(rep.Rows) != len(want) {
 		t.Errorf("%d rows, want %d:\n%s", len(rep.Rows), len(want), rep.Markdown())
 	}
+	t.Logf("progress:\n%s\n%s", progress.String(), rep.Markdown())
 	// The resume row measured a kill (the worker held webhooks).
 	if r := rows[bench.RowResume]; strings.HasPrefix(r.Measured, "not measured") {
 		t.Errorf("no kill measured: %+v", r)
