@@ -4,7 +4,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: demo test bench fuzz faults generate check-generated build lint help
+.PHONY: demo test bench microbench fuzz faults generate check-generated build lint help
 
 # Fuzz targets (package:function). `make test` runs each briefly after the
 # tests; `make fuzz FUZZTIME=5m` searches longer. A crasher is written to
@@ -22,7 +22,8 @@ TEST_FUZZTIME ?= 10000x
 help:
 	@echo "make demo   run the app with a demo store and sandbox Klaviyo/CleverTap (http://127.0.0.1:8080)"
 	@echo "make test   run every test against a throwaway PostgreSQL"
-	@echo "make bench  run the benchmarks with their reference limits"
+	@echo "make bench  load the real binary and print DESIGN.md §7's figures beside their references (about 10 min)"
+	@echo "make microbench  run the Go micro-benchmarks (go test -bench)"
 	@echo "make fuzz   run every fuzz target (FUZZTIME=3s each by default; make test runs 10000 inputs each)"
 	@echo "make faults run the fault matrix (about 2.5 min; FAULTS_SOAK=30m to soak)"
 	@echo "make build  build ./perkbridge"
@@ -53,7 +54,17 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg >/tmp/perkbridge-fuzz.log 2>&1 || { cat /tmp/perkbridge-fuzz.log; exit 1; }; \
 	done; echo "fuzz: $(words $(FUZZ_TARGETS)) targets, no crasher"
 
+# make bench: app/bench/loadbench runs the real binary (serve, and a
+# worker for the kill) against its own durable PostgreSQL and the sink
+# fakes, from its own process over loopback, and prints one table (also
+# written to artifacts/bench/latest.md). It fails only on a correctness
+# failure. BENCH_SECONDS, BENCH_RATES, BENCH_CT_EVENTS... shorten it
+# (app/bench, OptionsFromEnv).
 bench:
+	$(GO) run ./app/bench/loadbench
+
+# The Go micro-benchmarks (each package's Benchmark functions).
+microbench:
 	$(GO) run ./app/pglocal/withpg -durable -- $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
 
 generate:
