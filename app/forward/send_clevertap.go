@@ -41,21 +41,69 @@ func uploadExcerpt(res *clevertap.UploadResult) string {
 }
 
 // withLease runs fn holding one of the account's in-flight slots, shared
-// by every process. It reports false when every slot is taken.
+// by every process. It reports false when every slot is taken. The slot is
+// held for CleverTapSlotTTL and renewed while fn runs, so the slots of a
+// process that dies come back within the TTL, not after the longest
+// request it could have made.
 func (r *Runner) withLease(ctx context.Context, in *store.DueIntegration, fn func()) (bool, error) {
-	// The slot outlives the longest request made under it.
-	ttl := r.svc.opts.HTTPTimeout + 30*time.Second
+	ttl := r.opts.CleverTapSlotTTL
 	l, ok, err := r.st.AcquireLease(ctx, leaseKey(in), r.opts.CleverTapInFlight, r.holder(), ttl)
 	if err != nil || !ok {
 		return false, err
 	}
+	stop, renewed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				ok, err := r.st.RenewLease(context.WithoutCancel(ctx), l, ttl)
+				if err != nil || !ok {
+					// The upload goes on (cutting it off would make its
+					// records possible duplicates); the slot may be
+					// someone else's by now.
+					r.log.Warn("renewing a CleverTap slot failed", "slot", l.Slot, "held", ok, "err", err)
+				}
+			}
+		}
+	}()
 	defer func() {
+		close(stop)
+		<-renewed
 		if err := r.st.ReleaseLease(context.WithoutCancel(ctx), l); err != nil {
 			r.log.Warn("releasing CleverTap slot (it expires by itself)", "err", err)
 		}
 	}()
 	fn()
 	return true, nil
+}
+
+// linger reports how long a task holding a slot should wait before
+// claiming a partial batch: 0 when the batch is full, has waited
+// CleverTapLinger, or no other upload of the account is in flight (see
+// RunnerOptions.CleverTapLinger). none is true when nothing is due.
+func (r *Runner) linger(ctx context.Context, in *store.DueIntegration) (wait time.Duration, none bool) {
+	if r.opts.CleverTapLinger < 0 {
+		return 0, false
+	}
+	n, dueFor, err := r.st.DueDeliveries(ctx, in.ID, r.opts.CleverTapBatch)
+	switch {
+	case err != nil:
+		return 0, false // the claim will tell
+	case n == 0:
+		return 0, true
+	case n >= r.opts.CleverTapBatch || dueFor >= r.opts.CleverTapLinger:
+		return 0, false
+	}
+	held, err := r.st.LeasesHeld(ctx, leaseKey(in))
+	if err != nil || held <= 1 {
+		return 0, false
+	}
+	return min(leaseBusy, r.opts.CleverTapLinger-dueFor), false
 }
 
 // leaseBusy is how long a task waits when every slot of the account is
@@ -79,6 +127,12 @@ func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) 
 	}
 	var res taskResult
 	held, err := r.withLease(ctx, in, func() {
+		if wait, none := r.linger(ctx, in); none {
+			return
+		} else if wait > 0 {
+			res.notBefore = time.Now().Add(wait)
+			return
+		}
 		ds, err := r.st.ClaimDeliveries(ctx, in.ID, r.opts.CleverTapBatch, r.opts.Lease)
 		if err != nil {
 			r.log.Warn("claiming deliveries", "integration", in.ID, "err", err)
