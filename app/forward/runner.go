@@ -202,7 +202,10 @@ type Runner struct {
 	// overSteady: integrations whose Klaviyo events budget was found spent
 	// for the minute, until when (their events go in bulk jobs meanwhile).
 	overSteady map[int64]time.Time
-	round      int
+	// partial: CleverTap event tasks sending a partial batch, per
+	// integration (see linger).
+	partial map[int64]int
+	round   int
 }
 
 type taskKind int
@@ -239,7 +242,7 @@ func NewRunner(db *store.DB, svc *Service, opts RunnerOptions) *Runner {
 		svc: svc, st: svc.st, pool: db.Pool, opts: opts, log: svc.log.With("runner", opts.ID),
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
 		busy: map[taskKey]int{}, notBefore: map[taskKey]gate{}, lookedUp: map[string]lookupResult{},
-		overSteady: map[int64]time.Time{},
+		overSteady: map[int64]time.Time{}, partial: map[int64]int{},
 	}
 }
 

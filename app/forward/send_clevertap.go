@@ -82,28 +82,51 @@ func (r *Runner) withLease(ctx context.Context, in *store.DueIntegration, fn fun
 	return true, nil
 }
 
-// linger reports how long a task holding a slot should wait before
-// claiming a partial batch: 0 when the batch is full, has waited
-// CleverTapLinger, or no other upload of the account is in flight (see
-// RunnerOptions.CleverTapLinger). none is true when nothing is due.
-func (r *Runner) linger(ctx context.Context, in *store.DueIntegration) (wait time.Duration, none bool) {
+// linger decides whether a CleverTap task may claim now. A full batch
+// goes at once. A partial one (fewer due events than CleverTapBatch) goes
+// at once only when no upload of the account is in flight (in any process:
+// the slots held) and no other task of this runner is sending a partial
+// batch of the integration; otherwise it waits for more events, until its
+// oldest has been due CleverTapLinger. wait > 0: look again then; none:
+// nothing is due. done ends the task's partial turn; call it when the
+// batch is sent.
+func (r *Runner) linger(ctx context.Context, in *store.DueIntegration) (wait time.Duration, none bool, done func()) {
+	done = func() {}
 	if r.opts.CleverTapLinger < 0 {
-		return 0, false
+		return 0, false, done
 	}
 	n, dueFor, err := r.st.DueDeliveries(ctx, in.ID, r.opts.CleverTapBatch)
 	switch {
 	case err != nil:
-		return 0, false // the claim will tell
+		return 0, false, done // the claim will tell
 	case n == 0:
-		return 0, true
-	case n >= r.opts.CleverTapBatch || dueFor >= r.opts.CleverTapLinger:
-		return 0, false
+		return 0, true, done
+	case n >= r.opts.CleverTapBatch:
+		return 0, false, done
 	}
-	held, err := r.st.LeasesHeld(ctx, leaseKey(in))
-	if err != nil || held <= 1 {
-		return 0, false
+	young := dueFor < r.opts.CleverTapLinger
+	later := min(leaseBusy, r.opts.CleverTapLinger-dueFor)
+	r.mu.Lock()
+	if young && r.partial[in.ID] > 0 {
+		r.mu.Unlock()
+		return later, false, done
 	}
-	return min(leaseBusy, r.opts.CleverTapLinger-dueFor), false
+	r.partial[in.ID]++
+	r.mu.Unlock()
+	done = func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.partial[in.ID]--; r.partial[in.ID] <= 0 {
+			delete(r.partial, in.ID)
+		}
+	}
+	if young {
+		if held, err := r.st.LeasesHeld(ctx, leaseKey(in)); err == nil && held > 0 {
+			done()
+			return later, false, func() {}
+		}
+	}
+	return 0, false, done
 }
 
 // leaseBusy is how long a task waits when every slot of the account is
@@ -125,14 +148,16 @@ func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) 
 	if !ok {
 		return taskResult{notBefore: time.Now().Add(time.Second)}
 	}
+	wait, none, done := r.linger(ctx, in)
+	defer done()
+	switch {
+	case none:
+		return taskResult{}
+	case wait > 0:
+		return taskResult{notBefore: time.Now().Add(wait)}
+	}
 	var res taskResult
 	held, err := r.withLease(ctx, in, func() {
-		if wait, none := r.linger(ctx, in); none {
-			return
-		} else if wait > 0 {
-			res.notBefore = time.Now().Add(wait)
-			return
-		}
 		ds, err := r.st.ClaimDeliveries(ctx, in.ID, r.opts.CleverTapBatch, r.opts.Lease)
 		if err != nil {
 			r.log.Warn("claiming deliveries", "integration", in.ID, "err", err)
