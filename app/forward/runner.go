@@ -60,6 +60,12 @@ type RunnerOptions struct {
 	// one. DisableBulk sends single events only.
 	KlaviyoBulkSize int
 	DisableBulk     bool
+	// KlaviyoBulkTasks: how many bulk jobs of one integration this runner
+	// prepares and sends at once while its events go in bulk (default 3;
+	// single events use one task, which sends its chunk concurrently).
+	// Each job is a claim, a request and a write of up to 1,000 rows, so
+	// one task at a time would use a fraction of the bulk budget.
+	KlaviyoBulkTasks int
 	// BackfillAfter: events older than this when sent are recorded with
 	// backfill true, so they do not trigger flows (a "you earned points"
 	// email a day late does more harm than good). Default 24 h.
@@ -138,6 +144,7 @@ func (o *RunnerOptions) defaults() {
 	def(&o.KlaviyoChunk, 50)
 	def(&o.KlaviyoBulkSize, klaviyo.MaxBulkEvents)
 	o.KlaviyoBulkSize = min(o.KlaviyoBulkSize, klaviyo.MaxBulkEvents)
+	def(&o.KlaviyoBulkTasks, 3)
 	defD(&o.BackfillAfter, 24*time.Hour)
 	if o.EventsRate.Burst <= 0 {
 		o.EventsRate = klaviyo.EventsRate
@@ -374,7 +381,7 @@ func (r *Runner) dispatch(ctx context.Context) time.Duration {
 				}
 				delete(r.notBefore, key)
 			}
-			for r.busy[key] < r.capacity(in.Kind, kind) {
+			for r.busy[key] < r.capacity(in, kind, now) {
 				select {
 				case r.sem <- struct{}{}:
 				default:
@@ -390,10 +397,15 @@ func (r *Runner) dispatch(ctx context.Context) time.Duration {
 
 // capacity is how many tasks of one kind this runner runs at once for one
 // integration: several CleverTap uploads (each holds an account lease),
-// one Klaviyo task (it sends its events concurrently), one profile task.
-func (r *Runner) capacity(integrationKind string, kind taskKind) int {
-	if kind == taskEvents && integrationKind == KindCleverTap {
+// one Klaviyo task (it sends its events concurrently) or, while its events
+// go in bulk jobs, KlaviyoBulkTasks; one profile task. The caller holds
+// r.mu.
+func (r *Runner) capacity(in store.DueIntegration, kind taskKind, now time.Time) int {
+	switch {
+	case kind == taskEvents && in.Kind == KindCleverTap:
 		return r.opts.CleverTapTasks
+	case kind == taskEvents && in.Kind == KindKlaviyo && !r.opts.DisableBulk && now.Before(r.overSteady[in.ID]):
+		return r.opts.KlaviyoBulkTasks
 	}
 	return 1
 }

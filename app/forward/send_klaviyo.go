@@ -363,7 +363,8 @@ func (r *Runner) unresolved(d *store.ClaimedDelivery, info customerInfo) (store.
 // returns the items it did not send (budget spent, throttled, paused, the
 // task's share used up), with their outcomes left for the caller, how long
 // until they may go, and spent: the budget ran out for longer than its
-// burst window (the steady window is full, or a 429 pause holds it).
+// burst window and the guard (the steady window is full, or a 429 pause
+// holds it).
 func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *klaviyo.Client, ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) (rest []klItem, wait time.Duration, spent bool) {
 	key := rateKey(in, "events")
 	sent := 0
@@ -377,7 +378,10 @@ func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *k
 			return items, time.Second, false
 		}
 		if g == 0 {
-			return items, wait, wait > time.Second
+			// A full burst window frees within a second, or a second and
+			// the guard when the grant was counted in the next window too;
+			// a longer wait is the steady window (or a 429 pause).
+			return items, wait, wait > time.Second+r.opts.RateGuard
 		}
 		chunk := items[:g]
 		items = items[g:]
