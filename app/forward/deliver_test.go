@@ -107,11 +107,13 @@ func TestRunner_KlaviyoEndToEnd(t *testing.T) {
 			t.Fatalf("delivery %+v", d)
 		}
 	}
-	// Profile sync: the customer's loyalty state, once.
+	// Profile sync: the customer's loyalty state, once. The events carry
+	// the balance and tier on their profile too, so wait for what only
+	// the sync sends (the expiring points).
 	b.waitFor(10*time.Second, "profile sync", func() (bool, string) {
 		ps := b.kl.Profiles()
 		for _, p := range ps {
-			if p.Email == "sarah.mason@example.com" && p.Properties["loyalty_points_balance"] == 1250.0 {
+			if p.Email == "sarah.mason@example.com" && p.Properties["loyalty_points_balance"] == 1250.0 && p.Properties["loyalty_points_expiring"] != nil {
 				return true, ""
 			}
 		}
