@@ -50,16 +50,22 @@ type RunnerOptions struct {
 	// takes from the rate limiter and sends at once (default 50).
 	KlaviyoBatch int
 	KlaviyoChunk int
-	// Klaviyo backlogs: a claim of more than KlaviyoBulkThreshold sendable
-	// events (default 50) whose oldest has waited KlaviyoBulkAfter
-	// (default 30 s) goes out as one bulk request of up to KlaviyoBulkSize
-	// (default 1000) while the bulk budget lasts. A fresh burst goes as
-	// single events, which Klaviyo confirms one by one; bulk events are
-	// only "accepted, unconfirmed".
-	KlaviyoBulkThreshold int
-	KlaviyoBulkAfter     time.Duration
-	KlaviyoBulkSize      int
-	DisableBulk          bool
+	// Klaviyo bulk jobs: single events go while the account's events
+	// budget lasts; once its steady (per-minute) window is spent, due
+	// events go in bulk jobs of up to KlaviyoBulkSize (default 1000)
+	// until the window turns, one job per BulkRate.Steady pacing slot
+	// (400 ms for 150/min), so a flood drains at the bulk limit without
+	// spending the minute's jobs in its first seconds. Bulk events are
+	// only "accepted, unconfirmed"; single events are confirmed one by
+	// one. DisableBulk sends single events only.
+	KlaviyoBulkSize int
+	DisableBulk     bool
+	// KlaviyoBulkTasks: how many bulk jobs of one integration this runner
+	// prepares and sends at once while its events go in bulk (default 3;
+	// single events use one task, which sends its chunk concurrently).
+	// Each job is a claim, a request and a write of up to 1,000 rows, so
+	// one task at a time would use a fraction of the bulk budget.
+	KlaviyoBulkTasks int
 	// BackfillAfter: events older than this when sent are recorded with
 	// backfill true, so they do not trigger flows (a "you earned points"
 	// email a day late does more harm than good). Default 24 h.
@@ -80,6 +86,17 @@ type RunnerOptions struct {
 	CleverTapBatch    int
 	CleverTapInFlight int
 	CleverTapTasks    int
+	// CleverTapSlotTTL is how long an account slot stays held without a
+	// renewal; the runner renews it every third of that while the upload
+	// runs, so a killed process's slots come back within it. Default 5 s.
+	CleverTapSlotTTL time.Duration
+	// CleverTapLinger: while another upload of the account is in flight,
+	// a partial batch (fewer due events than CleverTapBatch) waits for
+	// more, up to this long since its oldest event came due, so a stream
+	// of events fills few large uploads rather than many small ones. A
+	// partial batch goes at once when no other upload is in flight.
+	// Default 250 ms; negative: never wait.
+	CleverTapLinger time.Duration
 	// LateAfter: CleverTap events older than this are sent and marked
 	// late, as they cannot trigger live campaigns. Default 2 h.
 	LateAfter time.Duration
@@ -125,10 +142,9 @@ func (o *RunnerOptions) defaults() {
 	}
 	def(&o.KlaviyoBatch, 350)
 	def(&o.KlaviyoChunk, 50)
-	def(&o.KlaviyoBulkThreshold, 50)
-	defD(&o.KlaviyoBulkAfter, 30*time.Second)
 	def(&o.KlaviyoBulkSize, klaviyo.MaxBulkEvents)
 	o.KlaviyoBulkSize = min(o.KlaviyoBulkSize, klaviyo.MaxBulkEvents)
+	def(&o.KlaviyoBulkTasks, 3)
 	defD(&o.BackfillAfter, 24*time.Hour)
 	if o.EventsRate.Burst <= 0 {
 		o.EventsRate = klaviyo.EventsRate
@@ -144,6 +160,10 @@ func (o *RunnerOptions) defaults() {
 	o.CleverTapBatch = min(o.CleverTapBatch, 1000)
 	def(&o.CleverTapInFlight, 10)
 	def(&o.CleverTapTasks, 4)
+	defD(&o.CleverTapSlotTTL, 5*time.Second)
+	if o.CleverTapLinger == 0 {
+		o.CleverTapLinger = 250 * time.Millisecond
+	}
 	defD(&o.LateAfter, 2*time.Hour)
 	def(&o.ProfileBatch, 50)
 	defD(&o.ExpiringWithin, 30*24*time.Hour)
@@ -186,7 +206,13 @@ type Runner struct {
 	lookedUp  map[string]lookupResult // by customer and common property (lookupKey)
 	flight    singleflight.Group
 	throttles map[string]int // consecutive 429s per rate key
-	round     int
+	// overSteady: integrations whose Klaviyo events budget was found spent
+	// for the minute, until when (their events go in bulk jobs meanwhile).
+	overSteady map[int64]time.Time
+	// partial: CleverTap event tasks sending a partial batch, per
+	// integration (see linger).
+	partial map[int64]int
+	round   int
 }
 
 type taskKind int
@@ -223,6 +249,7 @@ func NewRunner(db *store.DB, svc *Service, opts RunnerOptions) *Runner {
 		svc: svc, st: svc.st, pool: db.Pool, opts: opts, log: svc.log.With("runner", opts.ID),
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, opts.Workers),
 		busy: map[taskKey]int{}, notBefore: map[taskKey]gate{}, lookedUp: map[string]lookupResult{},
+		overSteady: map[int64]time.Time{}, partial: map[int64]int{},
 	}
 }
 
@@ -354,7 +381,7 @@ func (r *Runner) dispatch(ctx context.Context) time.Duration {
 				}
 				delete(r.notBefore, key)
 			}
-			for r.busy[key] < r.capacity(in.Kind, kind) {
+			for r.busy[key] < r.capacity(in, kind, now) {
 				select {
 				case r.sem <- struct{}{}:
 				default:
@@ -370,10 +397,15 @@ func (r *Runner) dispatch(ctx context.Context) time.Duration {
 
 // capacity is how many tasks of one kind this runner runs at once for one
 // integration: several CleverTap uploads (each holds an account lease),
-// one Klaviyo task (it sends its events concurrently), one profile task.
-func (r *Runner) capacity(integrationKind string, kind taskKind) int {
-	if kind == taskEvents && integrationKind == KindCleverTap {
+// one Klaviyo task (it sends its events concurrently) or, while its events
+// go in bulk jobs, KlaviyoBulkTasks; one profile task. The caller holds
+// r.mu.
+func (r *Runner) capacity(in store.DueIntegration, kind taskKind, now time.Time) int {
+	switch {
+	case kind == taskEvents && in.Kind == KindCleverTap:
 		return r.opts.CleverTapTasks
+	case kind == taskEvents && in.Kind == KindKlaviyo && !r.opts.DisableBulk && now.Before(r.overSteady[in.ID]):
+		return r.opts.KlaviyoBulkTasks
 	}
 	return 1
 }

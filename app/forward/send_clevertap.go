@@ -41,21 +41,92 @@ func uploadExcerpt(res *clevertap.UploadResult) string {
 }
 
 // withLease runs fn holding one of the account's in-flight slots, shared
-// by every process. It reports false when every slot is taken.
+// by every process. It reports false when every slot is taken. The slot is
+// held for CleverTapSlotTTL and renewed while fn runs, so the slots of a
+// process that dies come back within the TTL, not after the longest
+// request it could have made.
 func (r *Runner) withLease(ctx context.Context, in *store.DueIntegration, fn func()) (bool, error) {
-	// The slot outlives the longest request made under it.
-	ttl := r.svc.opts.HTTPTimeout + 30*time.Second
+	ttl := r.opts.CleverTapSlotTTL
 	l, ok, err := r.st.AcquireLease(ctx, leaseKey(in), r.opts.CleverTapInFlight, r.holder(), ttl)
 	if err != nil || !ok {
 		return false, err
 	}
+	stop, renewed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				ok, err := r.st.RenewLease(context.WithoutCancel(ctx), l, ttl)
+				if err != nil || !ok {
+					// The upload goes on (cutting it off would make its
+					// records possible duplicates); the slot may be
+					// someone else's by now.
+					r.log.Warn("renewing a CleverTap slot failed", "slot", l.Slot, "held", ok, "err", err)
+				}
+			}
+		}
+	}()
 	defer func() {
+		close(stop)
+		<-renewed
 		if err := r.st.ReleaseLease(context.WithoutCancel(ctx), l); err != nil {
 			r.log.Warn("releasing CleverTap slot (it expires by itself)", "err", err)
 		}
 	}()
 	fn()
 	return true, nil
+}
+
+// linger decides whether a CleverTap task may claim now. A full batch
+// goes at once. A partial one (fewer due events than CleverTapBatch) goes
+// at once only when no upload of the account is in flight (in any process:
+// the slots held) and no other task of this runner is sending a partial
+// batch of the integration; otherwise it waits for more events, until its
+// oldest has been due CleverTapLinger. wait > 0: look again then; none:
+// nothing is due. done ends the task's partial turn; call it when the
+// batch is sent.
+func (r *Runner) linger(ctx context.Context, in *store.DueIntegration) (wait time.Duration, none bool, done func()) {
+	done = func() {}
+	if r.opts.CleverTapLinger < 0 {
+		return 0, false, done
+	}
+	n, dueFor, err := r.st.DueDeliveries(ctx, in.ID, r.opts.CleverTapBatch)
+	switch {
+	case err != nil:
+		return 0, false, done // the claim will tell
+	case n == 0:
+		return 0, true, done
+	case n >= r.opts.CleverTapBatch:
+		return 0, false, done
+	}
+	young := dueFor < r.opts.CleverTapLinger
+	later := min(leaseBusy, r.opts.CleverTapLinger-dueFor)
+	r.mu.Lock()
+	if young && r.partial[in.ID] > 0 {
+		r.mu.Unlock()
+		return later, false, done
+	}
+	r.partial[in.ID]++
+	r.mu.Unlock()
+	done = func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.partial[in.ID]--; r.partial[in.ID] <= 0 {
+			delete(r.partial, in.ID)
+		}
+	}
+	if young {
+		if held, err := r.st.LeasesHeld(ctx, leaseKey(in)); err == nil && held > 0 {
+			done()
+			return later, false, func() {}
+		}
+	}
+	return 0, false, done
 }
 
 // leaseBusy is how long a task waits when every slot of the account is
@@ -76,6 +147,14 @@ func (r *Runner) cleverTapEvents(ctx context.Context, in *store.DueIntegration) 
 	client, prop, ok := r.prepare(ctx, in)
 	if !ok {
 		return taskResult{notBefore: time.Now().Add(time.Second)}
+	}
+	wait, none, done := r.linger(ctx, in)
+	defer done()
+	switch {
+	case none:
+		return taskResult{}
+	case wait > 0:
+		return taskResult{notBefore: time.Now().Add(wait)}
 	}
 	var res taskResult
 	held, err := r.withLease(ctx, in, func() {

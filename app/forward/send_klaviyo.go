@@ -119,17 +119,30 @@ type klItem struct {
 	keyOnly *klaviyo.Event
 }
 
-// klaviyoEvents sends one batch of an integration's due events: in one
-// bulk request when a backlog built up and the bulk budget allows,
-// otherwise as single events under the events budget.
+// klaviyoEvents sends one batch of an integration's due events: as single
+// events while the account's events budget lasts, in one bulk job when its
+// steady (per-minute) window is spent and the bulk budget allows
+// (RunnerOptions.DisableBulk). What is not sent is given back, due when a
+// budget frees.
 func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) taskResult {
 	client, prop, ok := r.prepare(ctx, in)
 	if !ok {
 		return taskResult{notBefore: time.Now().Add(time.Second)}
 	}
+	bulk := !r.opts.DisableBulk && r.steadySpent(in.ID)
 	limit := r.opts.KlaviyoBatch
-	if !r.opts.DisableBulk {
-		limit = max(limit, r.opts.KlaviyoBulkSize)
+	if bulk {
+		// The job is taken before the claim: rows claimed and given back
+		// for want of a job are two writes of up to a thousand rows.
+		g, wait, err := r.takeBulk(ctx, in)
+		if err != nil {
+			r.log.Warn("taking Klaviyo bulk rate", "integration", in.ID, "err", err)
+			return taskResult{notBefore: time.Now().Add(time.Second)}
+		}
+		if g == 0 {
+			return taskResult{notBefore: time.Now().Add(wait)}
+		}
+		limit = r.opts.KlaviyoBulkSize
 	}
 	ds, err := r.st.ClaimDeliveries(ctx, in.ID, limit, r.opts.Lease)
 	if err != nil {
@@ -142,21 +155,99 @@ func (r *Runner) klaviyoEvents(ctx context.Context, in *store.DueIntegration) ta
 	outs := make([]store.DeliveryOutcome, len(ds))
 	items := r.prepareKlaviyo(ctx, in, prop, ds, outs)
 	res := taskResult{worked: true}
-	if !r.opts.DisableBulk && len(items) > r.opts.KlaviyoBulkThreshold && backlog(ds, r.opts.KlaviyoBulkAfter) {
-		g, _, err := r.st.TakeRate(ctx, rateKey(in, "bulk"), 1, windows(r.opts.BulkRate), r.opts.RateGuard)
-		if err == nil && g == 1 {
-			if v := r.sendBulk(ctx, in, client.klaviyo, ds, items, outs); v.pause != "" {
-				r.pause(ctx, in, v.pause)
+	if bulk {
+		res.notBefore = r.bulk(ctx, in, client.klaviyo, ds, items, outs)
+	} else {
+		rest, wait, spent := r.sendSingles(ctx, in, client.klaviyo, ds, items, outs)
+		switch {
+		case len(rest) > 0 && spent && !r.opts.DisableBulk:
+			// Above the steady limit: the rest goes in bulk jobs until
+			// the window turns.
+			r.mu.Lock()
+			r.overSteady[in.ID] = time.Now().Add(wait)
+			r.mu.Unlock()
+			res.notBefore = r.bulkOrRelease(ctx, in, client.klaviyo, ds, rest, outs)
+		case len(rest) > 0:
+			at := time.Now().Add(wait)
+			for _, it := range rest {
+				outs[it.i] = releaseOutcome(&ds[it.i], at)
 			}
-			klaviyoPayloads(ds, items, outs)
-			r.record(ctx, outs)
-			return res
+			if wait > 0 {
+				res.notBefore = at
+			}
 		}
 	}
-	res.notBefore = r.sendSingles(ctx, in, client.klaviyo, ds, items, outs)
 	klaviyoPayloads(ds, items, outs)
 	r.record(ctx, outs)
 	return res
+}
+
+// steadySpent reports whether integration's events budget was found spent
+// for the current minute.
+func (r *Runner) steadySpent(integration int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	until, ok := r.overSteady[integration]
+	if ok && !time.Now().Before(until) {
+		delete(r.overSteady, integration)
+		return false
+	}
+	return ok
+}
+
+// bulkPace is the pacing window of bulk jobs: one job per slot of
+// 1/steady of a minute, so the minute's jobs spread over it.
+func bulkPace(rate klaviyo.Rate) store.RateWindow {
+	return store.RateWindow{Per: time.Minute / time.Duration(max(rate.Steady, 1)), Limit: 1}
+}
+
+// takeBulk takes one bulk job from the account's bulk budget: a pacing
+// slot (counted without the guard: it is ours, not Klaviyo's), then the
+// published windows. It returns 0 and the wait when either is spent.
+func (r *Runner) takeBulk(ctx context.Context, in *store.DueIntegration) (int, time.Duration, error) {
+	g, wait, err := r.st.TakeRate(ctx, rateKey(in, "bulk-pace"), 1, []store.RateWindow{bulkPace(r.opts.BulkRate)}, 0)
+	if err != nil || g == 0 {
+		return g, wait, err
+	}
+	return r.st.TakeRate(ctx, rateKey(in, "bulk"), 1, windows(r.opts.BulkRate), r.opts.RateGuard)
+}
+
+// bulkOrRelease sends items in one bulk job if the bulk budget allows,
+// else gives them back until it does. It returns when the task may run
+// again (zero: at once).
+func (r *Runner) bulkOrRelease(ctx context.Context, in *store.DueIntegration, c *klaviyo.Client, ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) time.Time {
+	if len(items) == 0 {
+		return time.Time{}
+	}
+	g, wait, err := r.takeBulk(ctx, in)
+	if err != nil {
+		r.log.Warn("taking Klaviyo bulk rate", "integration", in.ID, "err", err)
+		wait = time.Second
+	}
+	if g == 0 {
+		at := time.Now().Add(wait)
+		for _, it := range items {
+			outs[it.i] = releaseOutcome(&ds[it.i], at)
+		}
+		return at
+	}
+	return r.bulk(ctx, in, c, ds, items, outs)
+}
+
+// bulk sends items in one bulk job (the caller took it) and returns when
+// the task may run again.
+func (r *Runner) bulk(ctx context.Context, in *store.DueIntegration, c *klaviyo.Client, ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) time.Time {
+	if len(items) == 0 {
+		return time.Time{}
+	}
+	v := r.sendBulk(ctx, in, c, ds, items, outs)
+	if v.pause != "" {
+		r.pause(ctx, in, v.pause)
+	}
+	if v.throttle > 0 {
+		return time.Now().Add(v.throttle)
+	}
+	return time.Time{}
 }
 
 // keyIdentifier is the identifier an event is keyed by: the common
@@ -190,18 +281,6 @@ func refusedOtherIdentifier(err error, sent klaviyo.Profile, keyOnly klaviyo.Eve
 	for field, v := range map[string]string{"phone_number": sent.PhoneNumber, "email": sent.Email, "external_id": sent.ExternalID} {
 		key := map[string]string{"phone_number": keyOnly.Profile.PhoneNumber, "email": keyOnly.Profile.Email, "external_id": keyOnly.Profile.ExternalID}[field]
 		if v != "" && key == "" && strings.HasSuffix(ae.Pointer, "/"+field) {
-			return true
-		}
-	}
-	return false
-}
-
-// backlog reports whether a claimed batch is a backlog: its oldest
-// delivery has waited at least after (a pause, an outage, a flood), so
-// bulk's throughput is worth its lack of per-event confirmation.
-func backlog(ds []store.ClaimedDelivery, after time.Duration) bool {
-	for i := range ds {
-		if time.Since(ds[i].CreatedAt) >= after {
 			return true
 		}
 	}
@@ -280,33 +359,29 @@ func (r *Runner) unresolved(d *store.ClaimedDelivery, info customerInfo) (store.
 
 // sendSingles sends items one event per request, taking KlaviyoChunk
 // grants at a time from the account's events budget and sending each chunk
-// at once, so a grant reaches Klaviyo well within the rate guard. What is
-// not sent (budget spent, throttled, paused, the task's share used up) is
-// released. It returns when the task may run again if the budget ran out.
-func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *klaviyo.Client, ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) time.Time {
+// at once, so a grant reaches Klaviyo well within the rate guard. It
+// returns the items it did not send (budget spent, throttled, paused, the
+// task's share used up), with their outcomes left for the caller, how long
+// until they may go, and spent: the budget ran out for longer than its
+// burst window and the guard (the steady window is full, or a 429 pause
+// holds it).
+func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *klaviyo.Client, ds []store.ClaimedDelivery, items []klItem, outs []store.DeliveryOutcome) (rest []klItem, wait time.Duration, spent bool) {
 	key := rateKey(in, "events")
-	release := func(rest []klItem, at time.Time) {
-		for _, it := range rest {
-			outs[it.i] = releaseOutcome(&ds[it.i], at)
-		}
-	}
 	sent := 0
 	for len(items) > 0 {
 		if sent >= r.opts.KlaviyoBatch || ctx.Err() != nil {
-			release(items, time.Now())
-			return time.Time{}
+			return items, 0, false
 		}
 		g, wait, err := r.st.TakeRate(ctx, key, min(len(items), r.opts.KlaviyoChunk), windows(r.opts.EventsRate), r.opts.RateGuard)
 		if err != nil {
 			r.log.Warn("taking Klaviyo rate", "integration", in.ID, "err", err)
-			at := time.Now().Add(time.Second)
-			release(items, at)
-			return at
+			return items, time.Second, false
 		}
 		if g == 0 {
-			at := time.Now().Add(wait)
-			release(items, at)
-			return at
+			// A full burst window frees within a second, or a second and
+			// the guard when the grant was counted in the next window too;
+			// a longer wait is the steady window (or a 429 pause).
+			return items, wait, wait > time.Second+r.opts.RateGuard
 		}
 		chunk := items[:g]
 		items = items[g:]
@@ -337,25 +412,22 @@ func (r *Runner) sendSingles(ctx context.Context, in *store.DueIntegration, c *k
 		switch {
 		case v.pause != "":
 			r.pause(ctx, in, v.pause)
-			release(items, time.Now())
-			return time.Time{}
+			return items, 0, false
 		case v.throttle > 0:
 			// Every process waits it out: immediate retries always get 429.
 			if err := r.st.PauseRate(context.WithoutCancel(ctx), key, v.throttle); err != nil {
 				r.log.Warn("pausing Klaviyo rate", "err", err)
 			}
-			at := time.Now().Add(v.throttle)
-			release(items, at)
-			return at
+			return items, v.throttle, false
 		}
 		r.unthrottled(key)
 	}
-	return time.Time{}
+	return nil, 0, false
 }
 
 // bulkUnconfirmed explains a delivery sent in a Klaviyo bulk job.
 const bulkUnconfirmed = "Accepted by Klaviyo in a bulk job (202). Klaviyo processes bulk jobs later and does not confirm each event; " +
-	"bulk is used only when a backlog builds up."
+	"bulk is used only while events come faster than Klaviyo's per-minute limit for single events."
 
 // sendBulk sends items in one bulk request (the caller took a bulk grant).
 // Klaviyo accepts or rejects a bulk request as a whole: a 400 naming items

@@ -437,6 +437,27 @@ SELECT * FROM (
 	return out, nil
 }
 
+// DueDeliveries counts the due pending deliveries of one integration, up
+// to limit, and how long the longest due of them has been due (0 when
+// none is).
+func (s *Store) DueDeliveries(ctx context.Context, integrationID int64, limit int) (int, time.Duration, error) {
+	var row struct {
+		N     int
+		DueMs float64
+	}
+	err := s.db.WithContext(ctx).Raw(`
+SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(next_attempt_at)) * 1000, 0) AS due_ms FROM (
+    SELECT next_attempt_at FROM deliveries
+    WHERE integration_id = ? AND status = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at, id
+    LIMIT ?
+) x`, integrationID, limit).Scan(&row).Error
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: due deliveries: %w", formatError(err))
+	}
+	return row.N, time.Duration(row.DueMs * float64(time.Millisecond)), nil
+}
+
 // ClaimedDelivery is a delivery a runner holds, with what sending it
 // needs: the event, the definition's name and the customer's identity.
 type ClaimedDelivery struct {

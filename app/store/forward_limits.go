@@ -77,6 +77,28 @@ func (s *Store) AcquireLease(ctx context.Context, key string, slots int, holder 
 	return Lease{Key: key, Slot: *slot, Holder: holder}, true, nil
 }
 
+// RenewLease extends a held slot to ttl from now. It reports false when
+// l no longer holds the slot (it expired and another holder took it).
+func (s *Store) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE sink_leases SET expires_at = clock_timestamp() + make_interval(secs => ?)
+WHERE account_key = ? AND slot = ? AND holder = ?`, ttl.Seconds(), l.Key, l.Slot, l.Holder)
+	if res.Error != nil {
+		return false, fmt.Errorf("store: renew lease: %w", formatError(res.Error))
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// LeasesHeld counts the slots of key held now (not released, not
+// expired), the caller's own included.
+func (s *Store) LeasesHeld(ctx context.Context, key string) (int, error) {
+	var n int
+	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM sink_leases WHERE account_key = ? AND expires_at > clock_timestamp()`, key).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("store: leases held: %w", formatError(err))
+	}
+	return n, nil
+}
+
 // ReleaseLease frees a slot, if l still holds it.
 func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
 	err := s.db.WithContext(ctx).Exec(`UPDATE sink_leases SET holder = '', expires_at = '-infinity'
