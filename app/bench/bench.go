@@ -913,8 +913,8 @@ func (b *bench) cleverTapDrain() error {
 	return nil
 }
 
-// klaviyoDrain queues KlaviyoEvents fresh events (younger than the 30 s
-// after which the runner turns a backlog into bulk requests) and measures
+// klaviyoDrain queues KlaviyoEvents events (the runner sends single events
+// while the minute's steady budget lasts and the rest in bulk jobs) and measures
 // how many single events Klaviyo accepts in a window of KlaviyoWindow
 // inside one wall-clock minute (Klaviyo's fixed windows), against what
 // its limits allow in that window: 350/s burst, 3,500/min steady.
