@@ -174,6 +174,7 @@ ORDER BY id`, now, window.Seconds()).Scan(&out).Error
 // MarkSwept records that the routing sweep covered every shop with an
 // enabled definition up to at.
 func (s *Store) MarkSwept(ctx context.Context, at time.Time) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	err := s.db.WithContext(ctx).Exec(`UPDATE shops sh SET routing_swept_until = ?
 WHERE EXISTS (SELECT 1 FROM event_definitions d WHERE d.shop_id = sh.id AND d.enabled)
   AND (routing_swept_until IS NULL OR routing_swept_until < ?)`, at, at).Error

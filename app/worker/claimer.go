@@ -392,6 +392,9 @@ func (c *Claimer) apply(ctx context.Context, holder string, rows []store.Webhook
 	var counts map[string]int
 	err := c.st.Tx(ctx, func(tx *store.Store) error {
 		counts = map[string]int{}
+		// The batch reads each shop and program once, not once per
+		// webhook (forgotten after a rollback and on any write to them).
+		tx = tx.WithBatchReads()
 		// A batch holds what it wrote until it commits, so a webhook that
 		// waits for a row another batch holds (the same customer's
 		// account, the shop's guest counter) would make every batch wait
