@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
 
 	"github.com/perkbridge/perkbridge/app"
 )
@@ -15,9 +18,13 @@ import (
 // program through the Store forgets everything, and so does the claimer
 // after it rolls a webhook back (what that webhook read may have been its
 // own undone write).
+//
+// It also collects the loyalty events the batch's webhooks route (see
+// RouteEvents), so the batch routes them in one statement at its end.
 type batchReads struct {
 	shops    map[app.ShopID]Shop
 	programs map[app.ShopID]programRow
+	routes   map[app.ShopID][]uuid.UUID
 }
 
 type programRow struct {
@@ -29,7 +36,7 @@ type programRow struct {
 // Use it only inside one transaction (the claimer's batch): outside one,
 // every statement is its own snapshot and nothing should be remembered.
 func (s *Store) WithBatchReads() *Store {
-	return &Store{db: s.db, reads: &batchReads{shops: map[app.ShopID]Shop{}, programs: map[app.ShopID]programRow{}}}
+	return &Store{db: s.db, reads: &batchReads{shops: map[app.ShopID]Shop{}, programs: map[app.ShopID]programRow{}, routes: map[app.ShopID][]uuid.UUID{}}}
 }
 
 // ForgetBatchReads drops whatever the batch memo holds (no-op without one).
@@ -76,4 +83,29 @@ func (s *Store) programSettingsRow(ctx context.Context, shopID app.ShopID) (prog
 		s.reads.programs[shopID] = r
 	}
 	return r, nil
+}
+
+// RouteBatchEvents routes the loyalty events RouteEvents collected in the
+// batch, one statement per shop, and forgets them. Events whose webhook was
+// rolled back no longer exist and route nothing. It returns the number of
+// deliveries created.
+func (s *Store) RouteBatchEvents(ctx context.Context) (int64, error) {
+	if s.reads == nil || len(s.reads.routes) == 0 {
+		return 0, nil
+	}
+	shops := make([]app.ShopID, 0, len(s.reads.routes))
+	for id := range s.reads.routes {
+		shops = append(shops, id)
+	}
+	slices.Sort(shops)
+	var n int64
+	for _, id := range shops {
+		m, err := s.routeEvents(ctx, id, s.reads.routes[id])
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	clear(s.reads.routes)
+	return n, nil
 }

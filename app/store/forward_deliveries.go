@@ -101,10 +101,22 @@ SELECT n, CASE WHEN n + p > 0 THEN pg_notify(?, ?) END AS notified FROM counted`
 // notified at commit. Routing an event again inserts nothing (the natural
 // key is integration and event). Ids of other shops are ignored. It
 // returns the number of deliveries created.
+//
+// Inside an inbox batch (WithBatchReads) the events are only collected,
+// and the claimer routes the whole batch's at its end with
+// RouteBatchEvents, still in the batch's transaction; it then returns 0.
 func (s *Store) RouteEvents(ctx context.Context, shopID app.ShopID, eventIDs []uuid.UUID) (int64, error) {
 	if len(eventIDs) == 0 {
 		return 0, nil
 	}
+	if s.reads != nil {
+		s.reads.routes[shopID] = append(s.reads.routes[shopID], eventIDs...)
+		return 0, nil
+	}
+	return s.routeEvents(ctx, shopID, eventIDs)
+}
+
+func (s *Store) routeEvents(ctx context.Context, shopID app.ShopID, eventIDs []uuid.UUID) (int64, error) {
 	ids := make(StringArray, len(eventIDs))
 	for i, id := range eventIDs {
 		ids[i] = id.String()

@@ -459,9 +459,39 @@ func (c *Claimer) apply(ctx context.Context, holder string, rows []store.Webhook
 			}
 			counts[outcome]++
 		}
-		return nil
+		return c.route(ctx, tx)
 	})
 	return counts, err
+}
+
+const routeSavepoint = "inbox_route"
+
+// route creates the deliveries of the loyalty events the batch's webhooks
+// wrote, in one statement per shop instead of one per webhook (the
+// webhooks' routing was collected: store.RouteEvents in a batch). Events
+// of webhooks rolled back are gone and route nothing. Routing that fails
+// (a lock held elsewhere past batchLockWait) is tried once more; if it
+// fails again the batch commits without those deliveries and the delivery
+// runner's routing sweep (store.RouteUnrouted) creates them within its
+// interval: the loyalty effects are not undone for a late delivery.
+func (c *Claimer) route(ctx context.Context, tx *store.Store) error {
+	var err error
+	for try := 0; try < 2; try++ {
+		if err = tx.Savepoint(ctx, routeSavepoint); err != nil {
+			return err
+		}
+		if _, err = tx.RouteBatchEvents(ctx); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if rerr := tx.RollbackTo(ctx, routeSavepoint); rerr != nil {
+			return rerr
+		}
+	}
+	c.log.Warn("routing the batch's loyalty events failed; the routing sweep will create their deliveries", "err", err)
+	return nil
 }
 
 // one applies a webhook inside the batch's savepoint and returns its
