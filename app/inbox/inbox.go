@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -68,10 +69,11 @@ type Options struct {
 
 // Writer groups deliveries into transactions.
 type Writer struct {
-	pool    *pgxpool.Pool
-	opts    Options
-	reqs    chan *request
-	metrics writerMetrics
+	pool       *pgxpool.Pool
+	opts       Options
+	reqs       chan *request
+	committing atomic.Int32 // committers inside a commit now
+	metrics    writerMetrics
 }
 
 type request struct {
@@ -235,6 +237,8 @@ SELECT id, shop_domain, webhook_id, status, last_error FROM ins
 WHERE (SELECT count(*) FROM (SELECT pg_notify($13, '') FROM ins WHERE status = 'pending' LIMIT 1) n) >= 0`
 
 func (w *Writer) commit(batch []*request) {
+	w.committing.Add(1)
+	defer w.committing.Add(-1)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -300,3 +304,11 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 
 // Queued returns how many deliveries wait for a committer.
 func (w *Writer) Queued() int { return len(w.reqs) }
+
+// Busy reports that intake is not keeping up right now: every committer
+// is in a commit and deliveries wait for one. Webhook processing defers to
+// it (worker.ClaimerOptions.Yield), since acknowledgements come first:
+// Shopify waits 5 s for one, while a stored webhook can wait.
+func (w *Writer) Busy() bool {
+	return len(w.reqs) > 0 && int(w.committing.Load()) >= w.opts.Committers
+}

@@ -54,6 +54,14 @@ type ClaimerOptions struct {
 	// context ends; then they are rolled back and their rows released.
 	// Default 10 s.
 	ShutdownGrace time.Duration
+	// Yield reports that webhook intake in this process is falling behind
+	// (inbox.Writer.Busy); nil: never. Acknowledgements come first, so
+	// while it holds, only the first worker starts new batches: the others
+	// wait (checking every YieldPoll) until intake catches up, and
+	// processing goes on at the pace of one worker rather than stopping.
+	Yield func() bool
+	// YieldPoll is how often a yielding worker looks again; default 5 ms.
+	YieldPoll time.Duration
 }
 
 func (o *ClaimerOptions) defaults() {
@@ -85,6 +93,9 @@ func (o *ClaimerOptions) defaults() {
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 10 * time.Second
 	}
+	if o.YieldPoll <= 0 {
+		o.YieldPoll = 5 * time.Millisecond
+	}
 }
 
 // Claimer processes the webhook inbox. Its workers claim batches of due
@@ -112,6 +123,7 @@ type claimerMetrics struct {
 	batch     prometheus.Histogram
 	queueAge  prometheus.Histogram
 	batchTime prometheus.Histogram
+	yielded   prometheus.Counter
 }
 
 // NewClaimer returns a Claimer over db (its pool carries the LISTEN
@@ -136,6 +148,8 @@ func NewClaimer(db *store.DB, dispatch Dispatcher, log *slog.Logger, opts Claime
 			batchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name: "perkbridge_inbox_batch_seconds", Help: "Duration of one processing transaction.",
 				Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+			yielded: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "perkbridge_inbox_yield_waits_total", Help: "Times a processing worker waited for webhook intake to catch up before claiming."}),
 		},
 	}
 }
@@ -143,7 +157,7 @@ func NewClaimer(db *store.DB, dispatch Dispatcher, log *slog.Logger, opts Claime
 // Collectors returns the claimer's metrics for registration.
 func (c *Claimer) Collectors() []prometheus.Collector {
 	m := c.metrics
-	return []prometheus.Collector{m.claimed, m.outcomes, m.batch, m.queueAge, m.batchTime}
+	return []prometheus.Collector{m.claimed, m.outcomes, m.batch, m.queueAge, m.batchTime, m.yielded}
 }
 
 // Run processes the inbox until ctx ends, then lets batches in progress
@@ -153,9 +167,9 @@ func (c *Claimer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.listen(ctx) }()
-	for range c.opts.Workers {
+	for i := range c.opts.Workers {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.loop(ctx) }()
+		go func() { defer wg.Done(); c.loop(ctx, i > 0) }()
 	}
 	wg.Wait()
 	return nil
@@ -208,8 +222,9 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // loop is one worker: claim a batch and apply it; look again at once
-// after a batch, otherwise wait for a wake-up or the poll interval.
-func (c *Claimer) loop(ctx context.Context) {
+// after a batch, otherwise wait for a wake-up or the poll interval. A
+// worker that yields waits for intake to catch up before each claim.
+func (c *Claimer) loop(ctx context.Context, yields bool) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -220,6 +235,9 @@ func (c *Claimer) loop(ctx context.Context) {
 		case <-timer.C:
 		}
 		for ctx.Err() == nil {
+			if yields && !c.yield(ctx) {
+				break
+			}
 			n, err := c.Once(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
@@ -240,6 +258,25 @@ func (c *Claimer) loop(ctx context.Context) {
 		}
 		timer.Reset(c.opts.PollInterval)
 	}
+}
+
+// yield waits while intake is falling behind (ClaimerOptions.Yield) and
+// reports whether the worker may go on (false: ctx ended).
+func (c *Claimer) yield(ctx context.Context) bool {
+	if c.opts.Yield == nil || !c.opts.Yield() {
+		return true
+	}
+	c.metrics.yielded.Inc()
+	t := time.NewTicker(c.opts.YieldPoll)
+	defer t.Stop()
+	for c.opts.Yield() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // holder returns a unique lease holder name: an outcome applies only if
