@@ -229,3 +229,50 @@ func BenchmarkIntake(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "webhooks/s")
 	})
 }
+
+// TestWriter_Busy: the writer reports itself busy while every committer is
+// in a commit and deliveries wait, and not once they are stored.
+func TestWriter_Busy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, inbox.Options{Committers: 1, MaxBatch: 64})
+	ctx := context.Background()
+	if b.w.Busy() {
+		t.Fatal("busy before any delivery")
+	}
+	// Hold the committer inside its INSERT: the table is locked.
+	lock, err := b.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx) //nolint:errcheck
+	if _, err := lock.Exec(ctx, "LOCK TABLE webhooks IN EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := webhooks.Sample("orders/paid")
+	// Once the committer holds a batch (stuck on the lock), the next
+	// delivery waits: send one at a time until the writer says so.
+	var wg sync.WaitGroup
+	for i := 0; !b.w.Busy(); i++ {
+		if i == 50 {
+			t.Fatal("never busy with the committer stuck and deliveries waiting")
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.w.Write(ctx, delivery(fmt.Sprintf("busy-%d", i), body)); err != nil {
+				t.Error(err)
+			}
+		}()
+		deadline := time.Now().Add(200 * time.Millisecond)
+		for !b.w.Busy() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if b.w.Busy() {
+		t.Fatal("busy after every delivery was stored")
+	}
+}
