@@ -65,6 +65,15 @@ type Options struct {
 	Committers int // concurrent committing transactions (default 2)
 	MaxBatch   int // deliveries per transaction at most (default 64)
 	Queue      int // deliveries waiting for a committer at most (default 4096)
+	// NotifyEvery is the shortest time between two commits that notify
+	// store.WebhooksChannel (default 50 ms). PostgreSQL commits notifying
+	// transactions one at a time, each with its own WAL flush (a global
+	// lock held through the commit), so a notification in every commit
+	// would undo the group commit of concurrent committers. A commit
+	// inside the interval skips it, and one notification follows when the
+	// interval ends: a claimer hears of new rows at most NotifyEvery late
+	// (and one already working looks again after every batch anyway).
+	NotifyEvery time.Duration
 }
 
 // Writer groups deliveries into transactions.
@@ -73,6 +82,8 @@ type Writer struct {
 	opts       Options
 	reqs       chan *request
 	committing atomic.Int32 // committers inside a commit now
+	notifiedAt atomic.Int64 // unix nanoseconds of the last notifying commit
+	owed       atomic.Bool  // a commit stored pending rows without notifying
 	metrics    writerMetrics
 }
 
@@ -99,6 +110,9 @@ func NewWriter(pool *pgxpool.Pool, opts Options) *Writer {
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
 	}
+	if opts.NotifyEvery <= 0 {
+		opts.NotifyEvery = 50 * time.Millisecond
+	}
 	return &Writer{
 		pool: pool, opts: opts,
 		reqs: make(chan *request, opts.Queue),
@@ -123,6 +137,12 @@ func (w *Writer) Collectors() []prometheus.Collector {
 // Run commits deliveries until ctx is done; what is already queued is
 // committed before it returns, so no accepted request is left waiting.
 func (w *Writer) Run(ctx context.Context) {
+	// The notifier outlives the committers, so the drain's commits are
+	// announced too.
+	nctx, stopNotifier := context.WithCancel(context.WithoutCancel(ctx))
+	notifierDone := make(chan struct{})
+	go func() { defer close(notifierDone); w.notifier(nctx) }()
+	defer func() { stopNotifier(); <-notifierDone }()
 	done := make(chan struct{}, w.opts.Committers)
 	for range w.opts.Committers {
 		go func() {
@@ -165,6 +185,43 @@ func (w *Writer) loop(ctx context.Context) {
 			}
 		}
 		w.commit(batch)
+	}
+}
+
+// notifySlot reports whether this commit should notify (no commit did in
+// the last NotifyEvery) and takes the slot if so.
+func (w *Writer) notifySlot() bool {
+	last := w.notifiedAt.Load()
+	now := time.Now().UnixNano()
+	return now-last >= int64(w.opts.NotifyEvery) && w.notifiedAt.CompareAndSwap(last, now)
+}
+
+// notifier sends the notification commits skipped, once per NotifyEvery,
+// after their commits; a final one when ctx ends.
+func (w *Writer) notifier(ctx context.Context) {
+	t := time.NewTicker(w.opts.NotifyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			w.payDebt(context.Background())
+			return
+		case <-t.C:
+			w.payDebt(ctx)
+		}
+	}
+}
+
+func (w *Writer) payDebt(ctx context.Context) {
+	if !w.owed.Swap(false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	w.notifiedAt.Store(time.Now().UnixNano())
+	if _, err := w.pool.Exec(ctx, "SELECT pg_notify($1, '')", store.WebhooksChannel); err != nil {
+		// The claimers' poll finds the rows anyway; try again next tick.
+		w.owed.Store(true)
 	}
 }
 
@@ -234,7 +291,7 @@ WITH d AS (
 -- One notification per commit that stored a pending row; PostgreSQL
 -- delivers it at the commit. (The uncorrelated subquery runs once.)
 SELECT id, shop_domain, webhook_id, status, last_error FROM ins
-WHERE (SELECT count(*) FROM (SELECT pg_notify($13, '') FROM ins WHERE status = 'pending' LIMIT 1) n) >= 0`
+WHERE (SELECT count(*) FROM (SELECT pg_notify($13, '') FROM ins WHERE status = 'pending' AND $14::bool LIMIT 1) n) >= 0`
 
 func (w *Writer) commit(batch []*request) {
 	w.committing.Add(1)
@@ -269,7 +326,8 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 		headers[i] = string(h)
 	}
 	// One statement, one implicit transaction, one commit for the batch.
-	rows, err := w.pool.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics, orders, store.WebhooksChannel)
+	notify := w.notifySlot()
+	rows, err := w.pool.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics, orders, store.WebhooksChannel, notify)
 	if err != nil {
 		return fmt.Errorf("inbox: insert: %w", err)
 	}
@@ -287,6 +345,14 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("inbox: insert: %w", err)
+	}
+	if !notify {
+		for _, res := range inserted {
+			if res.Status == StatusPending {
+				w.owed.Store(true)
+				break
+			}
+		}
 	}
 	// Map results back. A key inserted once answers its first request; any
 	// other request with the same key (now, or stored earlier) is a duplicate.

@@ -276,3 +276,42 @@ func TestWriter_Busy(t *testing.T) {
 		t.Fatal("busy after every delivery was stored")
 	}
 }
+
+// TestWriter_SkippedNotificationFollows: a commit inside NotifyEvery of
+// the last notifying one does not notify, and one notification follows
+// after it, with its row visible.
+func TestWriter_SkippedNotificationFollows(t *testing.T) {
+	t.Parallel()
+	b := setup(t, inbox.Options{NotifyEvery: 300 * time.Millisecond})
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, b.db.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "LISTEN "+store.WebhooksChannel); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := conn.WaitForNotification(wctx); err != nil {
+			t.Fatalf("no notification %s: %v", what, err)
+		}
+	}
+	if _, err := b.w.Write(ctx, delivery("s-1", []byte(`{"id": 1}`))); err != nil {
+		t.Fatal(err)
+	}
+	wait("after the first commit")
+	res, err := b.w.Write(ctx, delivery("s-2", []byte(`{"id": 2}`)))
+	if err != nil || res.ID == 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	wait("for the second row")
+	var pending int
+	b.db.Pool.QueryRow(ctx, "SELECT count(*) FROM webhooks WHERE id = $1 AND status = 'pending'", res.ID).Scan(&pending)
+	if pending != 1 {
+		t.Fatal("notified before the second row was visible")
+	}
+}
