@@ -28,7 +28,12 @@ import (
 type ClaimerOptions struct {
 	// ID names the claimer in leases and logs; default random.
 	ID string
-	// Workers is how many batches are in progress at once; default 4.
+	// Workers is how many batches are in progress at once; default 12. A
+	// batch spends most of its time waiting on round trips, so on 2 cores
+	// more batches in flight raise throughput (500 orders/s offered on a
+	// shared 2-core machine: 4 workers sustained 407/s, 12 450/s, 16
+	// 422/s); ClaimerOptions.Yield keeps them from crowding out intake.
+	// Each holds a pool connection while it runs (serve's pool has 40).
 	Workers int
 	// Batch is the most webhooks claimed and applied in one transaction;
 	// default 25. Each webhook is a subtransaction, and PostgreSQL keeps
@@ -73,7 +78,7 @@ func (o *ClaimerOptions) defaults() {
 		o.ID = "claimer-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b)
 	}
 	if o.Workers <= 0 {
-		o.Workers = 4
+		o.Workers = 12
 	}
 	if o.Batch <= 0 {
 		o.Batch = 25
