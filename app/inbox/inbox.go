@@ -82,6 +82,7 @@ type Writer struct {
 	opts       Options
 	reqs       chan *request
 	committing atomic.Int32 // committers inside a commit now
+	slowAt     atomic.Int64 // unix nanoseconds when a delivery last waited over busyWait for a committer
 	notifiedAt atomic.Int64 // unix nanoseconds of the last notifying commit
 	owed       atomic.Bool  // a commit stored pending rows without notifying
 	metrics    writerMetrics
@@ -92,6 +93,7 @@ type request struct {
 	res  Result
 	err  error
 	done chan struct{}
+	at   time.Time // when it was queued
 }
 
 type writerMetrics struct {
@@ -234,7 +236,7 @@ func (w *Writer) Write(ctx context.Context, d Delivery) (Result, error) {
 	if d.Status == "" {
 		d.Status = StatusPending
 	}
-	r := &request{d: d, done: make(chan struct{})}
+	r := &request{d: d, done: make(chan struct{}), at: time.Now()}
 	select {
 	case w.reqs <- r:
 	case <-ctx.Done():
@@ -297,6 +299,9 @@ func (w *Writer) commit(batch []*request) {
 	w.committing.Add(1)
 	defer w.committing.Add(-1)
 	start := time.Now()
+	if start.Sub(batch[0].at) > busyWait {
+		w.slowAt.Store(start.UnixNano())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := w.store(ctx, batch)
@@ -371,10 +376,23 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 // Queued returns how many deliveries wait for a committer.
 func (w *Writer) Queued() int { return len(w.reqs) }
 
-// Busy reports that intake is not keeping up right now: every committer
-// is in a commit and deliveries wait for one. Webhook processing defers to
-// it (worker.ClaimerOptions.Yield), since acknowledgements come first:
-// Shopify waits 5 s for one, while a stored webhook can wait.
+// busyWait is how long a delivery may wait for a committer before intake
+// counts as falling behind, and busyHold how long it counts so after.
+const (
+	busyWait = 10 * time.Millisecond
+	busyHold = 250 * time.Millisecond
+)
+
+// Busy reports that intake is not keeping up: every committer is in a
+// commit and deliveries wait for one, or within the last busyHold a
+// delivery waited over busyWait before its commit began. Webhook
+// processing defers to it (worker.ClaimerOptions.Yield), since
+// acknowledgements come first: Shopify waits 5 s for one, while a stored
+// webhook can wait. (Held a moment, because the claimers look between
+// batches: an instant's sample misses most of a busy spell.)
 func (w *Writer) Busy() bool {
-	return len(w.reqs) > 0 && int(w.committing.Load()) >= w.opts.Committers
+	if len(w.reqs) > 0 && int(w.committing.Load()) >= w.opts.Committers {
+		return true
+	}
+	return time.Now().UnixNano()-w.slowAt.Load() < int64(busyHold)
 }

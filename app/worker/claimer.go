@@ -61,10 +61,13 @@ type ClaimerOptions struct {
 	ShutdownGrace time.Duration
 	// Yield reports that webhook intake in this process is falling behind
 	// (inbox.Writer.Busy); nil: never. Acknowledgements come first, so
-	// while it holds, only the first worker starts new batches: the others
-	// wait (checking every YieldPoll) until intake catches up, and
-	// processing goes on at the pace of one worker rather than stopping.
+	// while it holds, workers start no new batch (checking again every
+	// YieldPoll), except the first, which starts one every YieldMax:
+	// processing slows to a trickle rather than stopping.
 	Yield func() bool
+	// YieldMax is the longest the first worker waits for intake; default
+	// 500 ms.
+	YieldMax time.Duration
 	// YieldPoll is how often a yielding worker looks again; default 5 ms.
 	YieldPoll time.Duration
 }
@@ -100,6 +103,9 @@ func (o *ClaimerOptions) defaults() {
 	}
 	if o.YieldPoll <= 0 {
 		o.YieldPoll = 5 * time.Millisecond
+	}
+	if o.YieldMax <= 0 {
+		o.YieldMax = 500 * time.Millisecond
 	}
 }
 
@@ -174,7 +180,7 @@ func (c *Claimer) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); c.listen(ctx) }()
 	for i := range c.opts.Workers {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.loop(ctx, i > 0) }()
+		go func() { defer wg.Done(); c.loop(ctx, i == 0) }()
 	}
 	wg.Wait()
 	return nil
@@ -227,9 +233,10 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // loop is one worker: claim a batch and apply it; look again at once
-// after a batch, otherwise wait for a wake-up or the poll interval. A
-// worker that yields waits for intake to catch up before each claim.
-func (c *Claimer) loop(ctx context.Context, yields bool) {
+// after a batch, otherwise wait for a wake-up or the poll interval. Before
+// each claim it waits for intake to catch up (the first worker at most
+// YieldMax, so processing never stops).
+func (c *Claimer) loop(ctx context.Context, first bool) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -240,7 +247,7 @@ func (c *Claimer) loop(ctx context.Context, yields bool) {
 		case <-timer.C:
 		}
 		for ctx.Err() == nil {
-			if yields && !c.yield(ctx) {
+			if !c.yield(ctx, first) {
 				break
 			}
 			n, err := c.Once(ctx)
@@ -267,14 +274,18 @@ func (c *Claimer) loop(ctx context.Context, yields bool) {
 
 // yield waits while intake is falling behind (ClaimerOptions.Yield) and
 // reports whether the worker may go on (false: ctx ended).
-func (c *Claimer) yield(ctx context.Context) bool {
+func (c *Claimer) yield(ctx context.Context, first bool) bool {
 	if c.opts.Yield == nil || !c.opts.Yield() {
 		return true
 	}
 	c.metrics.yielded.Inc()
 	t := time.NewTicker(c.opts.YieldPoll)
 	defer t.Stop()
-	for c.opts.Yield() {
+	var until time.Time
+	if first {
+		until = time.Now().Add(c.opts.YieldMax)
+	}
+	for c.opts.Yield() && (!first || time.Now().Before(until)) {
 		select {
 		case <-ctx.Done():
 			return false

@@ -565,9 +565,9 @@ func TestClaimer_BatchThatBreaksRunsOutOfAttempts(t *testing.T) {
 	}
 }
 
-// TestClaimer_YieldsToIntake: while intake is busy (Yield true) only one
-// worker applies batches, and processing still goes on; once intake has
-// caught up the other workers claim again.
+// TestClaimer_YieldsToIntake: while intake is busy (Yield true) only the
+// first worker applies batches, one per YieldMax, so processing still goes
+// on; once intake has caught up the other workers claim again.
 func TestClaimer_YieldsToIntake(t *testing.T) {
 	t.Parallel()
 	b := setupClaim(t)
@@ -598,7 +598,7 @@ func TestClaimer_YieldsToIntake(t *testing.T) {
 		}
 		return nil, effect(ctx, tx, wh, "c")
 	}
-	b.run(t, dispatch, worker.ClaimerOptions{ID: "yield", Workers: 4, Batch: 1, PollInterval: 20 * time.Millisecond, Yield: busy.Load})
+	b.run(t, dispatch, worker.ClaimerOptions{ID: "yield", Workers: 4, Batch: 1, PollInterval: 20 * time.Millisecond, Yield: busy.Load, YieldMax: 5 * time.Millisecond})
 	b.insert(t, 40, nil)
 	b.waitFor(t, "40 webhooks applied while intake is busy", func() bool {
 		return b.count(t, "SELECT count(*) FROM test_effects") == 40
