@@ -188,6 +188,14 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		go metrics.Observe(runCtx, rc, log)
 		log.Info("workers started")
 	}
+	// The intake's group-commit writer (serve and demo modes): made before
+	// the claimer, which defers to it when intake falls behind.
+	var writer *inbox.Writer
+	var yield func() bool
+	if m != modeWorker {
+		writer = inbox.NewWriter(db.Pool, inbox.Options{})
+		yield = writer.Busy
+	}
 	runnerDone := make(chan struct{})
 	claimerDone := make(chan struct{})
 	if work {
@@ -204,7 +212,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		}()
 		// The inbox: webhooks are claimed from their rows in leased
 		// batches, woken by the intake commit's notification.
-		claimer := worker.NewClaimer(db, processor.Dispatch, log, worker.ClaimerOptions{Lease: cfg.InboxLease})
+		claimer := worker.NewClaimer(db, processor.Dispatch, log, worker.ClaimerOptions{Lease: cfg.InboxLease, Yield: yield})
 		reg.MustRegister(claimer.Collectors()...)
 		go func() { defer close(claimerDone); _ = claimer.Run(runCtx) }()
 	} else {
@@ -236,7 +244,6 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return nil
 	}
 
-	writer := inbox.NewWriter(db.Pool, inbox.Options{})
 	reg.MustRegister(writer.Collectors()...)
 	writerCtx, stopWriter := context.WithCancel(context.Background())
 	defer stopWriter()

@@ -71,7 +71,7 @@ func setup(t testing.TB) *bundle {
 // and its rows released (cancelRunning is kept for the callers' intent).
 func (b *bundle) startWorker(t testing.TB, l webhooks.Loyalty, id string) (stop func(cancelRunning bool)) {
 	t.Helper()
-	return b.startClaimer(t, webhooks.NewProcessor(l, b.log).Dispatch, worker.ClaimerOptions{ID: id})
+	return b.startClaimer(t, webhooks.NewProcessor(l, b.log).Dispatch, worker.ClaimerOptions{ID: id, Yield: b.writer.Busy})
 }
 
 // startClaimer runs a claimer with dispatch and opts (ShutdownGrace 1 ms

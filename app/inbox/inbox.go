@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -64,14 +65,27 @@ type Options struct {
 	Committers int // concurrent committing transactions (default 2)
 	MaxBatch   int // deliveries per transaction at most (default 64)
 	Queue      int // deliveries waiting for a committer at most (default 4096)
+	// NotifyEvery is the shortest time between two commits that notify
+	// store.WebhooksChannel (default 50 ms). PostgreSQL commits notifying
+	// transactions one at a time, each with its own WAL flush (a global
+	// lock held through the commit), so a notification in every commit
+	// would undo the group commit of concurrent committers. A commit
+	// inside the interval skips it, and one notification follows when the
+	// interval ends: a claimer hears of new rows at most NotifyEvery late
+	// (and one already working looks again after every batch anyway).
+	NotifyEvery time.Duration
 }
 
 // Writer groups deliveries into transactions.
 type Writer struct {
-	pool    *pgxpool.Pool
-	opts    Options
-	reqs    chan *request
-	metrics writerMetrics
+	pool       *pgxpool.Pool
+	opts       Options
+	reqs       chan *request
+	committing atomic.Int32 // committers inside a commit now
+	slowAt     atomic.Int64 // unix nanoseconds when a delivery last waited over busyWait for a committer
+	notifiedAt atomic.Int64 // unix nanoseconds of the last notifying commit
+	owed       atomic.Bool  // a commit stored pending rows without notifying
+	metrics    writerMetrics
 }
 
 type request struct {
@@ -79,6 +93,7 @@ type request struct {
 	res  Result
 	err  error
 	done chan struct{}
+	at   time.Time // when it was queued
 }
 
 type writerMetrics struct {
@@ -96,6 +111,9 @@ func NewWriter(pool *pgxpool.Pool, opts Options) *Writer {
 	}
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
+	}
+	if opts.NotifyEvery <= 0 {
+		opts.NotifyEvery = 50 * time.Millisecond
 	}
 	return &Writer{
 		pool: pool, opts: opts,
@@ -121,6 +139,12 @@ func (w *Writer) Collectors() []prometheus.Collector {
 // Run commits deliveries until ctx is done; what is already queued is
 // committed before it returns, so no accepted request is left waiting.
 func (w *Writer) Run(ctx context.Context) {
+	// The notifier outlives the committers, so the drain's commits are
+	// announced too.
+	nctx, stopNotifier := context.WithCancel(context.WithoutCancel(ctx))
+	notifierDone := make(chan struct{})
+	go func() { defer close(notifierDone); w.notifier(nctx) }()
+	defer func() { stopNotifier(); <-notifierDone }()
 	done := make(chan struct{}, w.opts.Committers)
 	for range w.opts.Committers {
 		go func() {
@@ -166,6 +190,43 @@ func (w *Writer) loop(ctx context.Context) {
 	}
 }
 
+// notifySlot reports whether this commit should notify (no commit did in
+// the last NotifyEvery) and takes the slot if so.
+func (w *Writer) notifySlot() bool {
+	last := w.notifiedAt.Load()
+	now := time.Now().UnixNano()
+	return now-last >= int64(w.opts.NotifyEvery) && w.notifiedAt.CompareAndSwap(last, now)
+}
+
+// notifier sends the notification commits skipped, once per NotifyEvery,
+// after their commits; a final one when ctx ends.
+func (w *Writer) notifier(ctx context.Context) {
+	t := time.NewTicker(w.opts.NotifyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			w.payDebt(context.Background())
+			return
+		case <-t.C:
+			w.payDebt(ctx)
+		}
+	}
+}
+
+func (w *Writer) payDebt(ctx context.Context) {
+	if !w.owed.Swap(false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	w.notifiedAt.Store(time.Now().UnixNano())
+	if _, err := w.pool.Exec(ctx, "SELECT pg_notify($1, '')", store.WebhooksChannel); err != nil {
+		// The claimers' poll finds the rows anyway; try again next tick.
+		w.owed.Store(true)
+	}
+}
+
 // ErrOverloaded means the intake queue is full; the handler answers 503 and
 // Shopify retries later.
 var ErrOverloaded = errors.New("inbox: intake queue is full")
@@ -175,7 +236,7 @@ func (w *Writer) Write(ctx context.Context, d Delivery) (Result, error) {
 	if d.Status == "" {
 		d.Status = StatusPending
 	}
-	r := &request{d: d, done: make(chan struct{})}
+	r := &request{d: d, done: make(chan struct{}), at: time.Now()}
 	select {
 	case w.reqs <- r:
 	case <-ctx.Done():
@@ -232,10 +293,15 @@ WITH d AS (
 -- One notification per commit that stored a pending row; PostgreSQL
 -- delivers it at the commit. (The uncorrelated subquery runs once.)
 SELECT id, shop_domain, webhook_id, status, last_error FROM ins
-WHERE (SELECT count(*) FROM (SELECT pg_notify($13, '') FROM ins WHERE status = 'pending' LIMIT 1) n) >= 0`
+WHERE (SELECT count(*) FROM (SELECT pg_notify($13, '') FROM ins WHERE status = 'pending' AND $14::bool LIMIT 1) n) >= 0`
 
 func (w *Writer) commit(batch []*request) {
+	w.committing.Add(1)
+	defer w.committing.Add(-1)
 	start := time.Now()
+	if start.Sub(batch[0].at) > busyWait {
+		w.slowAt.Store(start.UnixNano())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := w.store(ctx, batch)
@@ -265,7 +331,8 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 		headers[i] = string(h)
 	}
 	// One statement, one implicit transaction, one commit for the batch.
-	rows, err := w.pool.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics, orders, store.WebhooksChannel)
+	notify := w.notifySlot()
+	rows, err := w.pool.Query(ctx, insertSQL, domains, ids, events, topics, versions, triggered, headers, bodies, statuses, errs, complianceTopics, orders, store.WebhooksChannel, notify)
 	if err != nil {
 		return fmt.Errorf("inbox: insert: %w", err)
 	}
@@ -284,6 +351,14 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("inbox: insert: %w", err)
 	}
+	if !notify {
+		for _, res := range inserted {
+			if res.Status == StatusPending {
+				w.owed.Store(true)
+				break
+			}
+		}
+	}
 	// Map results back. A key inserted once answers its first request; any
 	// other request with the same key (now, or stored earlier) is a duplicate.
 	for _, r := range batch {
@@ -300,3 +375,24 @@ func (w *Writer) store(ctx context.Context, batch []*request) error {
 
 // Queued returns how many deliveries wait for a committer.
 func (w *Writer) Queued() int { return len(w.reqs) }
+
+// busyWait is how long a delivery may wait for a committer before intake
+// counts as falling behind, and busyHold how long it counts so after.
+const (
+	busyWait = 10 * time.Millisecond
+	busyHold = 250 * time.Millisecond
+)
+
+// Busy reports that intake is not keeping up: every committer is in a
+// commit and deliveries wait for one, or within the last busyHold a
+// delivery waited over busyWait before its commit began. Webhook
+// processing defers to it (worker.ClaimerOptions.Yield), since
+// acknowledgements come first: Shopify waits 5 s for one, while a stored
+// webhook can wait. (Held a moment, because the claimers look between
+// batches: an instant's sample misses most of a busy spell.)
+func (w *Writer) Busy() bool {
+	if len(w.reqs) > 0 && int(w.committing.Load()) >= w.opts.Committers {
+		return true
+	}
+	return time.Now().UnixNano()-w.slowAt.Load() < int64(busyHold)
+}

@@ -229,3 +229,95 @@ func BenchmarkIntake(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "webhooks/s")
 	})
 }
+
+// TestWriter_Busy: the writer reports itself busy while every committer is
+// in a commit and deliveries wait, and not once they are stored (after
+// busyHold).
+func TestWriter_Busy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, inbox.Options{Committers: 1, MaxBatch: 64})
+	ctx := context.Background()
+	if b.w.Busy() {
+		t.Fatal("busy before any delivery")
+	}
+	// Hold the committer inside its INSERT: the table is locked.
+	lock, err := b.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx) //nolint:errcheck
+	if _, err := lock.Exec(ctx, "LOCK TABLE webhooks IN EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := webhooks.Sample("orders/paid")
+	// Once the committer holds a batch (stuck on the lock), the next
+	// delivery waits: send one at a time until the writer says so.
+	var wg sync.WaitGroup
+	for i := 0; !b.w.Busy(); i++ {
+		if i == 50 {
+			t.Fatal("never busy with the committer stuck and deliveries waiting")
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.w.Write(ctx, delivery(fmt.Sprintf("busy-%d", i), body)); err != nil {
+				t.Error(err)
+			}
+		}()
+		deadline := time.Now().Add(200 * time.Millisecond)
+		for !b.w.Busy() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	// Those deliveries waited long: busy a moment more, then not.
+	deadline := time.Now().Add(10 * time.Second)
+	for b.w.Busy() {
+		if time.Now().After(deadline) {
+			t.Fatal("still busy long after every delivery was stored")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestWriter_SkippedNotificationFollows: a commit inside NotifyEvery of
+// the last notifying one does not notify, and one notification follows
+// after it, with its row visible.
+func TestWriter_SkippedNotificationFollows(t *testing.T) {
+	t.Parallel()
+	b := setup(t, inbox.Options{NotifyEvery: 300 * time.Millisecond})
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, b.db.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "LISTEN "+store.WebhooksChannel); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := conn.WaitForNotification(wctx); err != nil {
+			t.Fatalf("no notification %s: %v", what, err)
+		}
+	}
+	if _, err := b.w.Write(ctx, delivery("s-1", []byte(`{"id": 1}`))); err != nil {
+		t.Fatal(err)
+	}
+	wait("after the first commit")
+	res, err := b.w.Write(ctx, delivery("s-2", []byte(`{"id": 2}`)))
+	if err != nil || res.ID == 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	wait("for the second row")
+	var pending int
+	b.db.Pool.QueryRow(ctx, "SELECT count(*) FROM webhooks WHERE id = $1 AND status = 'pending'", res.ID).Scan(&pending)
+	if pending != 1 {
+		t.Fatal("notified before the second row was visible")
+	}
+}

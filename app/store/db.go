@@ -171,7 +171,8 @@ func gooseProvider(db *sql.DB) (*goose.Provider, error) {
 // Store runs the application's queries. A Store is either bound to the pool
 // or, inside Tx, to one transaction.
 type Store struct {
-	db *gorm.DB
+	db    *gorm.DB
+	reads *batchReads // inside an inbox batch only: see WithBatchReads
 }
 
 // New returns a Store over g.
@@ -184,8 +185,13 @@ func (s *Store) Gorm() *gorm.DB { return s.db }
 // otherwise. Nested calls run inside the outer transaction.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&Store{db: g})
+		return fn(&Store{db: g, reads: s.reads})
 	})
+	if err != nil {
+		// A nested transaction rolled back to its savepoint: what it read
+		// may have been its own undone write.
+		s.ForgetBatchReads()
+	}
 	return formatError(err)
 }
 

@@ -101,10 +101,22 @@ SELECT n, CASE WHEN n + p > 0 THEN pg_notify(?, ?) END AS notified FROM counted`
 // notified at commit. Routing an event again inserts nothing (the natural
 // key is integration and event). Ids of other shops are ignored. It
 // returns the number of deliveries created.
+//
+// Inside an inbox batch (WithBatchReads) the events are only collected,
+// and the claimer routes the whole batch's at its end with
+// RouteBatchEvents, still in the batch's transaction; it then returns 0.
 func (s *Store) RouteEvents(ctx context.Context, shopID app.ShopID, eventIDs []uuid.UUID) (int64, error) {
 	if len(eventIDs) == 0 {
 		return 0, nil
 	}
+	if s.reads != nil {
+		s.reads.routes[shopID] = append(s.reads.routes[shopID], eventIDs...)
+		return 0, nil
+	}
+	return s.routeEvents(ctx, shopID, eventIDs)
+}
+
+func (s *Store) routeEvents(ctx context.Context, shopID app.ShopID, eventIDs []uuid.UUID) (int64, error) {
 	ids := make(StringArray, len(eventIDs))
 	for i, id := range eventIDs {
 		ids[i] = id.String()
@@ -174,6 +186,7 @@ ORDER BY id`, now, window.Seconds()).Scan(&out).Error
 // MarkSwept records that the routing sweep covered every shop with an
 // enabled definition up to at.
 func (s *Store) MarkSwept(ctx context.Context, at time.Time) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	err := s.db.WithContext(ctx).Exec(`UPDATE shops sh SET routing_swept_until = ?
 WHERE EXISTS (SELECT 1 FROM event_definitions d WHERE d.shop_id = sh.id AND d.enabled)
   AND (routing_swept_until IS NULL OR routing_swept_until < ?)`, at, at).Error

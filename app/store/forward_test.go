@@ -667,3 +667,44 @@ func TestStore_SinkLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestStore_RouteEvents_Batch: inside an inbox batch RouteEvents only
+// collects; RouteBatchEvents routes what the batch kept, and the events of
+// a webhook rolled back to its savepoint route nothing.
+func TestStore_RouteEvents_Batch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := pgtest.Tx(t)
+	f := fwdSetup(t, st, "route-batch.myshopify.com")
+	f.define(t, f.klaviyo, "wallet_points_rewarded", nil, true)
+	batch := st.WithBatchReads()
+
+	if err := batch.Savepoint(ctx, "wh"); err != nil {
+		t.Fatal(err)
+	}
+	undone := f.event(t, "wallet_points_rewarded", "online_store")
+	if n, err := batch.RouteEvents(ctx, f.shop.ID, []uuid.UUID{undone}); err != nil || n != 0 {
+		t.Fatalf("routing in a batch created %d, %v; want only collected", n, err)
+	}
+	if err := batch.RollbackTo(ctx, "wh"); err != nil {
+		t.Fatal(err)
+	}
+	kept := f.event(t, "wallet_points_rewarded", "online_store")
+	if _, err := batch.RouteEvents(ctx, f.shop.ID, []uuid.UUID{kept}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.routed(t); len(got) != 0 {
+		t.Fatalf("deliveries before the batch routes: %v", got)
+	}
+	n, err := batch.RouteBatchEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []routed{{f.klaviyo.ID, kept}}
+	if got := f.routed(t); n != 1 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("batch routed %d: %v; want %v", n, got, want)
+	}
+	if n, err := batch.RouteBatchEvents(ctx); err != nil || n != 0 {
+		t.Fatalf("routing the batch again: %d, %v", n, err)
+	}
+}

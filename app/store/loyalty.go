@@ -91,10 +91,14 @@ func (s *Store) LockLoyaltyAccount(ctx context.Context, shopID app.ShopID, custo
 	if shopifyCustomerID == 0 {
 		return nil, false, app.Errorf(app.ENOTFOUND, "Customer not found.")
 	}
-	res := s.db.WithContext(ctx).Exec(`INSERT INTO loyalty_accounts (customer_id, shop_id, shopify_customer_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT (shop_id, customer_id) DO NOTHING`, customerID, shopID, shopifyCustomerID, now, now)
-	if res.Error != nil {
-		return nil, false, fmt.Errorf("store: create loyalty account: %w", formatError(res.Error))
+	// A row this statement returns is new, so this transaction holds it
+	// already; only a conflict (created meanwhile) needs the lock read again.
+	if err := s.db.WithContext(ctx).Raw(`INSERT INTO loyalty_accounts (customer_id, shop_id, shopify_customer_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?) ON CONFLICT (shop_id, customer_id) DO NOTHING RETURNING *`, customerID, shopID, shopifyCustomerID, now, now).Scan(&rows).Error; err != nil {
+		return nil, false, fmt.Errorf("store: create loyalty account: %w", formatError(err))
+	}
+	if len(rows) == 1 {
+		return &rows[0], true, nil
 	}
 	if err := s.db.WithContext(ctx).Raw(q, shopID, customerID).Scan(&rows).Error; err != nil {
 		return nil, false, fmt.Errorf("store: lock loyalty account: %w", formatError(err))
@@ -102,7 +106,7 @@ VALUES (?, ?, ?, ?, ?) ON CONFLICT (shop_id, customer_id) DO NOTHING`, customerI
 	if len(rows) != 1 {
 		return nil, false, app.Errorf(app.ENOTFOUND, "Customer not found.")
 	}
-	return &rows[0], res.RowsAffected == 1, nil
+	return &rows[0], false, nil
 }
 
 // LoyaltyAccount returns a customer's account without locking it.

@@ -13,14 +13,14 @@ import (
 // ProgramSettings returns the shop's loyalty program, or program.Defaults()
 // when the merchant never saved one. found reports whether a row exists.
 func (s *Store) ProgramSettings(ctx context.Context, shopID app.ShopID) (settings program.Settings, found bool, err error) {
-	var rows []struct{ Settings []byte }
-	if err := s.db.WithContext(ctx).Raw("SELECT settings FROM programs WHERE shop_id = ?", shopID).Scan(&rows).Error; err != nil {
+	row, err := s.programSettingsRow(ctx, shopID)
+	if err != nil {
 		return program.Settings{}, false, fmt.Errorf("store: program: %w", formatError(err))
 	}
-	if len(rows) == 0 {
+	if !row.found {
 		return program.Defaults(), false, nil
 	}
-	settings, err = decodeSettings(rows[0].Settings)
+	settings, err = decodeSettings(row.settings)
 	if err != nil {
 		return program.Settings{}, true, fmt.Errorf("store: program: decode settings: %w", err)
 	}
@@ -61,6 +61,7 @@ func decodeSettings(raw []byte) (program.Settings, error) {
 // SaveProgramSettings stores the shop's program, replacing the previous
 // one. The caller validates it first.
 func (s *Store) SaveProgramSettings(ctx context.Context, shopID app.ShopID, settings program.Settings) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	b, err := json.Marshal(settings)
 	if err != nil {
 		return fmt.Errorf("store: save program: %w", err)
@@ -122,6 +123,7 @@ func (s *Store) ShopsDueForMaintenance(ctx context.Context, before time.Time) ([
 // MarkMaintenanceCompleted records that the shop's periodic loyalty work
 // ran to completion at.
 func (s *Store) MarkMaintenanceCompleted(ctx context.Context, shopID app.ShopID, at time.Time) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	err := s.db.WithContext(ctx).Exec(`UPDATE shops SET maintenance_completed_at = GREATEST(coalesce(maintenance_completed_at, ?), ?) WHERE id = ?`, at, at, shopID).Error
 	if err != nil {
 		return fmt.Errorf("store: mark maintenance completed: %w", formatError(err))

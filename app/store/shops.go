@@ -77,19 +77,11 @@ func (s *Store) ShopByDomain(ctx context.Context, domain string) (*Shop, error) 
 	return &sh, nil
 }
 
-// Shop returns the shop with id.
-func (s *Store) Shop(ctx context.Context, id app.ShopID) (*Shop, error) {
-	var sh Shop
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&sh).Error; err != nil {
-		return nil, fmt.Errorf("store: shop: %w", formatError(err))
-	}
-	return &sh, nil
-}
-
 // LockShop returns the shop row locked FOR UPDATE for the rest of the
 // transaction; token refreshes use it so that only one rotation per shop is
 // in flight across every process.
 func (s *Store) LockShop(ctx context.Context, id app.ShopID) (*Shop, error) {
+	s.ForgetBatchReads() // a write to a shop or a program
 	var sh Shop
 	if err := s.db.WithContext(ctx).Raw("SELECT * FROM shops WHERE id = ? FOR UPDATE", id).Take(&sh).Error; err != nil {
 		return nil, fmt.Errorf("store: lock shop: %w", formatError(err))
@@ -100,6 +92,7 @@ func (s *Store) LockShop(ctx context.Context, id app.ShopID) (*Shop, error) {
 // SaveInstall records an install or reinstall: the shop becomes active with
 // new tokens. A reinstall of an uninstalled shop restarts installed_at.
 func (s *Store) SaveInstall(ctx context.Context, domain string, t Tokens) (*Shop, error) {
+	s.ForgetBatchReads() // a write to a shop or a program
 	var sh Shop
 	err := s.db.WithContext(ctx).Raw(`
 INSERT INTO shops (domain, scope, access_token, access_token_expires_at, refresh_token, refresh_token_expires_at)
@@ -123,6 +116,7 @@ RETURNING *`, domain, t.Scope, t.AccessToken, t.AccessTokenExpiresAt, t.RefreshT
 
 // UpdateTokens stores a rotated token pair atomically (one UPDATE).
 func (s *Store) UpdateTokens(ctx context.Context, id app.ShopID, t Tokens) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	err := s.db.WithContext(ctx).Model(&Shop{}).Where("id = ?", id).Updates(map[string]any{
 		"scope":                    t.Scope,
 		"access_token":             t.AccessToken,
@@ -139,6 +133,7 @@ func (s *Store) UpdateTokens(ctx context.Context, id app.ShopID, t Tokens) error
 
 // UpdateShopInfo stores what the GraphQL shop query tells about the shop.
 func (s *Store) UpdateShopInfo(ctx context.Context, id app.ShopID, name, email, currency, tz string) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	err := s.db.WithContext(ctx).Model(&Shop{}).Where("id = ?", id).Updates(map[string]any{
 		"name": name, "email": email, "currency": currency, "iana_timezone": tz, "updated_at": gorm.Expr("now()"),
 	}).Error
@@ -152,6 +147,7 @@ func (s *Store) UpdateShopInfo(ctx context.Context, id app.ShopID, name, email, 
 // stops its work; its data stays until shop/redact, since merchants often
 // reinstall within the 48 hours Shopify waits.
 func (s *Store) MarkUninstalled(ctx context.Context, id app.ShopID) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	err := s.db.WithContext(ctx).Model(&Shop{}).Where("id = ?", id).Updates(map[string]any{
 		"state":                    ShopUninstalled,
 		"access_token":             "",
@@ -172,6 +168,7 @@ func (s *Store) MarkUninstalled(ctx context.Context, id app.ShopID) error {
 // no foreign key (shop id 0 marks an unknown shop): those stored under its
 // id and those recorded under its domain before the shop row existed.
 func (s *Store) DeleteShop(ctx context.Context, id app.ShopID, domain string) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	return s.Tx(ctx, func(tx *Store) error {
 		if err := tx.db.WithContext(ctx).Exec("DELETE FROM shops WHERE id = ?", id).Error; err != nil {
 			return fmt.Errorf("store: delete shop: %w", formatError(err))
@@ -193,6 +190,7 @@ const (
 
 // SetThemeEmbed records what the last check of the published theme found.
 func (s *Store) SetThemeEmbed(ctx context.Context, id app.ShopID, state, theme string, at time.Time) error {
+	s.ForgetBatchReads() // a write to a shop or a program
 	err := s.db.WithContext(ctx).Exec(`UPDATE shops SET theme_embed = ?, theme_embed_theme = ?, theme_embed_checked_at = ? WHERE id = ?`,
 		state, theme, at, id).Error
 	if err != nil {
@@ -204,6 +202,7 @@ func (s *Store) SetThemeEmbed(ctx context.Context, id app.ShopID, state, theme s
 // MarkWidgetSeen records the first signed app-proxy call of a shop; later
 // calls change nothing. It reports whether this call was the first.
 func (s *Store) MarkWidgetSeen(ctx context.Context, id app.ShopID, at time.Time) (bool, error) {
+	s.ForgetBatchReads() // a write to a shop or a program
 	res := s.db.WithContext(ctx).Exec(`UPDATE shops SET widget_seen_at = ? WHERE id = ? AND widget_seen_at IS NULL`, at, id)
 	if res.Error != nil {
 		return false, fmt.Errorf("store: mark widget seen: %w", formatError(res.Error))

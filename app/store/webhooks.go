@@ -440,6 +440,7 @@ func (s *Store) Savepoint(ctx context.Context, name string) error {
 // RollbackTo undoes the transaction's work since Savepoint(name); the
 // transaction goes on, usable again after an error.
 func (s *Store) RollbackTo(ctx context.Context, name string) error {
+	s.ForgetBatchReads() // what was read since may be an undone write
 	if err := s.db.WithContext(ctx).RollbackTo(name).Error; err != nil {
 		return fmt.Errorf("store: rollback to savepoint: %w", formatError(err))
 	}

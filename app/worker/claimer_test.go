@@ -564,3 +564,59 @@ func TestClaimer_BatchThatBreaksRunsOutOfAttempts(t *testing.T) {
 		t.Fatalf("dispatched %d times, want 3", calls.Load())
 	}
 }
+
+// TestClaimer_YieldsToIntake: while intake is busy (Yield true) only the
+// first worker applies batches, one per YieldMax, so processing still goes
+// on; once intake has caught up the other workers claim again.
+func TestClaimer_YieldsToIntake(t *testing.T) {
+	t.Parallel()
+	b := setupClaim(t)
+	var busy atomic.Bool
+	busy.Store(true)
+	var inflight, most atomic.Int32
+	release := make(chan struct{})
+	var phase2 atomic.Bool
+	dispatch := func(ctx context.Context, tx *store.Store, wh *store.Webhook) (*int64, error) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		if phase2.Load() {
+			// Held until a second worker is applying one too.
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		} else {
+			// A little work, so batches of several workers would overlap.
+			time.Sleep(2 * time.Millisecond)
+		}
+		return nil, effect(ctx, tx, wh, "c")
+	}
+	b.run(t, dispatch, worker.ClaimerOptions{ID: "yield", Workers: 4, Batch: 1, PollInterval: 20 * time.Millisecond, Yield: busy.Load, YieldMax: 5 * time.Millisecond})
+	b.insert(t, 40, nil)
+	b.waitFor(t, "40 webhooks applied while intake is busy", func() bool {
+		return b.count(t, "SELECT count(*) FROM test_effects") == 40
+	})
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d batches at once while intake was busy; want 1", m)
+	}
+	phase2.Store(true)
+	busy.Store(false)
+	for i := range 8 {
+		if _, err := b.db.Pool.Exec(context.Background(), `INSERT INTO webhooks (shop_domain, webhook_id, topic, body, status)
+VALUES ('claim.myshopify.com', $1, 'orders/paid', '{}', 'pending')`, fmt.Sprint("phase2-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitFor(t, "two workers at once after intake caught up", func() bool { return inflight.Load() >= 2 })
+	close(release)
+	b.waitFor(t, "every webhook applied", func() bool {
+		return b.count(t, "SELECT count(*) FROM test_effects") == 48
+	})
+}
