@@ -823,7 +823,7 @@ JOIN customers c ON c.shop_id = ? AND c.shopify_id = ?::bigint + 1 + (s % ?)`, n
 		}
 		var ids []uuid.UUID
 		if err := g.Raw(`SELECT e.id FROM loyalty_events e WHERE e.shop_id = ?
-AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) ORDER BY e.seq`, sh.ID).Scan(&ids).Error; err != nil {
+AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.shop_id = e.shop_id AND d.event_id = e.id) ORDER BY e.seq`, sh.ID).Scan(&ids).Error; err != nil {
 			return err
 		}
 		for len(ids) > 0 {
