@@ -711,6 +711,7 @@ func (b *bench) e2e(phase int, rate float64) error {
 	n := max(1, int(rate*b.o.E2ESeconds))
 	first := int64(orderBase + phase*phaseStride)
 	b.logf("webhook to sink: %d orders at %.0f/s", n, rate)
+	cpu0 := b.sampleCPU()
 	sentAt, acks, failed := b.drive(e2eShop, first, n, rate)
 	want := 0
 	b.mu.Lock()
@@ -734,6 +735,7 @@ func (b *bench) e2e(phase int, rate float64) error {
 	b.waitCT(b.o.SinkWait, want, func(evs []fake.CleverTapEvent) int {
 		return inPhase(ctIndex(evs, ctE2E))
 	})
+	b.cpuNote(fmt.Sprintf("the %.0f orders/s phase (first webhook sent to last event at the sink)", rate), cpu0, b.sampleCPU())
 	at, _ := b.ctOrders(ctE2E)
 	var e2e []time.Duration
 	var firstSent, last time.Time
@@ -1131,6 +1133,8 @@ func (b *bench) intake() error {
 	var mu sync.Mutex
 	var acks []time.Duration
 	start := time.Now()
+	cpu0 := b.sampleCPU()
+	defer func() { b.cpuNote("the intake phase", cpu0, b.sampleCPU()) }()
 	deadline := start.Add(time.Duration(secs * float64(time.Second)))
 	first := int64(orderBase + 10*phaseStride)
 	var wg sync.WaitGroup
