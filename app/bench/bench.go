@@ -281,8 +281,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	go func() {
 		defer close(rssDone)
 		for !rssStop.Load() {
-			b.serve.sampleRSS()
-			b.worker.sampleRSS()
+			b.serve.SampleRSS()
+			b.worker.SampleRSS()
 			time.Sleep(250 * time.Millisecond)
 		}
 	}()
@@ -303,15 +303,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	b.finalChecks()
 	rssStop.Store(true)
 	<-rssDone
-	b.serve.stop()
-	b.worker.stop()
+	b.serve.Stop()
+	b.worker.Stop()
 	for _, c := range []*child{b.serve, b.worker} {
-		for _, cr := range c.crashList() {
-			b.fail("%s (log %s):\n%s", cr, c.logf, c.tail(20))
+		for _, cr := range c.Crashes() {
+			b.fail("%s (log %s):\n%s", cr, c.Log, c.Tail(20))
 		}
 	}
-	b.row(fmt.Sprintf(RowRSS, "serve"), fmt.Sprintf("%.0f MB", b.serve.peakMB()), "< 200 MB", metBelow(b.serve.peakMB(), 200, "MB"))
-	b.row(fmt.Sprintf(RowRSS, "worker"), fmt.Sprintf("%.0f MB", b.worker.peakMB()), "< 200 MB", metBelow(b.worker.peakMB(), 200, "MB"))
+	b.row(fmt.Sprintf(RowRSS, "serve"), fmt.Sprintf("%.0f MB", b.serve.PeakMB()), "< 200 MB", metBelow(b.serve.PeakMB(), 200, "MB"))
+	b.row(fmt.Sprintf(RowRSS, "worker"), fmt.Sprintf("%.0f MB", b.worker.PeakMB()), "< 200 MB", metBelow(b.worker.PeakMB(), 200, "MB"))
 	// The table in the brief's order (the phases run in another: intake
 	// last, so its backlog delays nothing after it).
 	order := []string{RowPgbench, RowIntake, "webhook to sink", RowCleverTap, RowKlaviyo, RowKlaviyoOver, RowResume, "peak RSS"}
@@ -477,11 +477,11 @@ func (b *bench) setup() (cleanup func(), err error) {
 	if err != nil {
 		return cleanup, err
 	}
-	b.serve = &child{name: "serve", mode: "serve", bin: bin, port: port, env: append(slices.Clone(env), "PORT="+strconv.Itoa(port)),
-		logf: filepath.Join(b.logDir, "serve.log")}
-	b.worker = &child{name: "worker", mode: "worker", bin: bin, env: slices.Clone(env), logf: filepath.Join(b.logDir, "worker.log")}
-	undo = append(undo, func() { b.serve.stop(); b.worker.stop() })
-	if err := b.serve.start(); err != nil {
+	b.serve = &child{Name: "serve", Mode: "serve", Bin: bin, Port: port, Env: append(slices.Clone(env), "PORT="+strconv.Itoa(port)),
+		Log: filepath.Join(b.logDir, "serve.log")}
+	b.worker = &child{Name: "worker", Mode: "worker", Bin: bin, Env: slices.Clone(env), Log: filepath.Join(b.logDir, "worker.log")}
+	undo = append(undo, func() { b.serve.Stop(); b.worker.Stop() })
+	if err := b.serve.Start(); err != nil {
 		return cleanup, err
 	}
 	if err := waitHealthy(b.serve, 60*time.Second); err != nil {
@@ -490,7 +490,7 @@ func (b *bench) setup() (cleanup func(), err error) {
 	if err := waitStarted(b.serve, 0, 60*time.Second); err != nil {
 		return cleanup, err
 	}
-	b.logf("serve up on %s (logs in %s)", b.serve.url(), b.logDir)
+	b.logf("serve up on %s (logs in %s)", b.serve.URL(), b.logDir)
 	return cleanup, nil
 }
 
@@ -608,7 +608,7 @@ func (s *sender) post(shop string, oid int64, body []byte) bool {
 // each was sent (zero when not acknowledged) and the acknowledgement
 // latencies.
 func (b *bench) drive(shop string, first int64, n int, rate float64) (sentAt []time.Time, acks []time.Duration, failed int) {
-	s := newSender(b.serve.url())
+	s := newSender(b.serve.URL())
 	sentAt = make([]time.Time, n)
 	acks = make([]time.Duration, n)
 	var fails atomic.Int64
@@ -1005,8 +1005,8 @@ func (b *bench) klaviyoLimits() {
 // every webhook it held is processed.
 func (b *bench) kill() error {
 	b.backlogNote("the kill measurement")
-	off := b.worker.logSize()
-	if err := b.worker.start(); err != nil {
+	off := b.worker.LogSize()
+	if err := b.worker.Start(); err != nil {
 		return err
 	}
 	if err := waitStarted(b.worker, off, 60*time.Second); err != nil {
@@ -1051,7 +1051,7 @@ func (b *bench) kill() error {
 		sleepCtx(b.ctx, time.Duration(b.o.KillSeconds/3*float64(time.Second)))
 		deadline := time.Now().Add(time.Duration(b.o.KillSeconds / 2 * float64(time.Second)))
 		for time.Now().Before(deadline) {
-			pid := b.worker.pid()
+			pid := b.worker.Pid()
 			if pid == 0 {
 				r.notRunningSeen = true
 				return
@@ -1061,12 +1061,12 @@ func (b *bench) kill() error {
 				time.Sleep(20 * time.Millisecond)
 				continue
 			}
-			b.worker.signal(syscall.SIGKILL)
+			b.worker.Signal(syscall.SIGKILL)
 			at := time.Now()
 			r.kills++
 			held := holding(pid) // what the dead process held at its death
-			off := b.worker.logSize()
-			if err := b.worker.start(); err != nil {
+			off := b.worker.LogSize()
+			if err := b.worker.Start(); err != nil {
 				b.logf("restarting the worker: %v", err)
 				return
 			}
@@ -1112,7 +1112,7 @@ func (b *bench) kill() error {
 		}
 		b.row(RowResume, fmt.Sprintf("%.1f s (%d webhooks held by the killed process)", r.resume.Seconds(), len(r.held)), "< 30 s for every webhook it held", met)
 	}
-	b.worker.stop()
+	b.worker.Stop()
 	return nil
 }
 
@@ -1128,7 +1128,7 @@ func (b *bench) intake() error {
 		return err
 	}
 	b.logf("intake: %d clients for %.0f s", c, secs)
-	s := newSender(b.serve.url())
+	s := newSender(b.serve.URL())
 	var next, ok, bad atomic.Int64
 	var mu sync.Mutex
 	var acks []time.Duration

@@ -41,7 +41,7 @@ func procTicks(pid string) (comm string, own, children int64, ok bool) {
 
 func (b *bench) sampleCPU() cpuSample {
 	c := cpuSample{at: time.Now()}
-	servePid := strconv.Itoa(b.serve.pid())
+	servePid := strconv.Itoa(b.serve.Pid())
 	self := strconv.Itoa(os.Getpid())
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {

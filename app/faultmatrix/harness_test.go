@@ -1,7 +1,8 @@
 package faultmatrix
 
 import (
-	"bufio"
+	"github.com/perkbridge/perkbridge/app/procs"
+
 	"bytes"
 	"context"
 	"errors"
@@ -16,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,143 +57,8 @@ const (
 )
 
 // child is one perkbridge process (serve or worker) that the suite starts,
-// kills and starts again. Its output goes to a log file, dumped when the
-// test fails.
-type child struct {
-	name string
-	mode string // "serve" or "worker"
-	port int    // serve only
-	env  []string
-	logf string
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	killed  bool // the suite killed it on purpose
-	starts  int
-	crashes []string // exits the suite did not cause
-}
-
-func (c *child) url() string { return "http://127.0.0.1:" + strconv.Itoa(c.port) }
-
-// start starts the process (it must not be running).
-func (c *child) start() error {
-	f, err := os.OpenFile(c.logf, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	fmt.Fprintf(f, "=== start %d at %s\n", c.starts+1, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(binPath, c.mode)
-	cmd.Env = c.env
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return err
-	}
-	c.cmd, c.killed, c.exited = cmd, false, make(chan struct{})
-	c.starts++
-	exited := c.exited
-	go func() {
-		err := cmd.Wait()
-		f.Close()
-		c.mu.Lock()
-		if !c.killed {
-			c.crashes = append(c.crashes, fmt.Sprintf("%s exited by itself at %s: %v", c.name, time.Now().Format(time.TimeOnly), err))
-		}
-		c.mu.Unlock()
-		close(exited)
-	}()
-	return nil
-}
-
-// pid is the running process's id, 0 when none.
-func (c *child) pid() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cmd == nil || c.cmd.Process == nil {
-		return 0
-	}
-	select {
-	case <-c.exited:
-		return 0
-	default:
-	}
-	return c.cmd.Process.Pid
-}
-
-// signal sends sig and waits for the process to exit.
-func (c *child) signal(sig syscall.Signal) {
-	c.mu.Lock()
-	cmd, exited := c.cmd, c.exited
-	c.killed = true
-	c.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	<-exited
-}
-
-// stop ends the process gracefully (SIGTERM), then by force.
-func (c *child) stop() {
-	c.mu.Lock()
-	cmd, exited := c.cmd, c.exited
-	c.killed = true
-	c.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
-
-// alive reports whether the process runs.
-func (c *child) alive() bool { return c.pid() != 0 }
-
-// tail returns the last n lines of the child's log.
-func (c *child) tail(n int) string {
-	b, _ := os.ReadFile(c.logf)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// logContains reports whether the log holds s after offset.
-func (c *child) logContains(offset int64, s string) bool {
-	f, err := os.Open(c.logf)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return false
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), s) {
-			return true
-		}
-	}
-	return false
-}
-
-func (c *child) logSize() int64 {
-	fi, err := os.Stat(c.logf)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
+// kills and starts again; its log is dumped when the test fails.
+type child = procs.Child
 
 // cluster is the suite's own PostgreSQL, which it stops and starts.
 type cluster struct {
@@ -281,7 +146,7 @@ func waitUntil(d, step time.Duration, cond func() bool) bool {
 func waitHealthy(c *child, d time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	ok := waitUntil(d, 20*time.Millisecond, func() bool {
-		resp, err := client.Get(c.url() + "/healthz")
+		resp, err := client.Get(c.URL() + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -289,7 +154,7 @@ func waitHealthy(c *child, d time.Duration) error {
 		return resp.StatusCode == 200
 	})
 	if !ok {
-		return fmt.Errorf("%s not healthy after %s:\n%s", c.name, d, c.tail(30))
+		return fmt.Errorf("%s not healthy after %s:\n%s", c.Name, d, c.Tail(30))
 	}
 	return nil
 }

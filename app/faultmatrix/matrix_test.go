@@ -125,19 +125,19 @@ func newHarness(t *testing.T) *harness {
 	}
 	for i := range 2 {
 		port := freePort(t)
-		h.serves = append(h.serves, &child{name: fmt.Sprintf("serve-%d", i+1), mode: "serve", port: port,
-			env:  append(slices.Clone(base), "PORT="+strconv.Itoa(port), "WORKERS=0"),
-			logf: filepath.Join(logDir, fmt.Sprintf("serve-%d.log", i+1))})
-		h.workers = append(h.workers, &child{name: fmt.Sprintf("worker-%d", i+1), mode: "worker",
-			env: slices.Clone(base), logf: filepath.Join(logDir, fmt.Sprintf("worker-%d.log", i+1))})
+		h.serves = append(h.serves, &child{Name: fmt.Sprintf("serve-%d", i+1), Mode: "serve", Bin: binPath, Port: port,
+			Env: append(slices.Clone(base), "PORT="+strconv.Itoa(port), "WORKERS=0"),
+			Log: filepath.Join(logDir, fmt.Sprintf("serve-%d.log", i+1))})
+		h.workers = append(h.workers, &child{Name: fmt.Sprintf("worker-%d", i+1), Mode: "worker", Bin: binPath,
+			Env: slices.Clone(base), Log: filepath.Join(logDir, fmt.Sprintf("worker-%d.log", i+1))})
 	}
 	t.Cleanup(func() {
 		failed := t.Failed()
 		for _, c := range h.all() {
-			if failed && c.alive() {
-				c.signal(syscall.SIGQUIT) // Go prints every goroutine's stack
+			if failed && c.Alive() {
+				c.Signal(syscall.SIGQUIT) // Go prints every goroutine's stack
 			} else {
-				c.stop()
+				c.Stop()
 			}
 		}
 		if !failed {
@@ -145,12 +145,12 @@ func newHarness(t *testing.T) *harness {
 			return
 		}
 		for _, c := range h.all() {
-			t.Logf("--- %s (last 40 lines of %s)\n%s", c.name, c.logf, c.tail(40))
+			t.Logf("--- %s (last 40 lines of %s)\n%s", c.Name, c.Log, c.Tail(40))
 		}
 		t.Logf("children's full logs, with their goroutine dumps: %s", logDir)
 	})
 	for _, c := range h.all() {
-		if err := c.start(); err != nil {
+		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -160,8 +160,8 @@ func newHarness(t *testing.T) *harness {
 		}
 	}
 	for _, c := range h.workers {
-		if !waitUntil(60*time.Second, 20*time.Millisecond, func() bool { return c.logContains(0, "workers started") }) {
-			t.Fatalf("%s did not start:\n%s", c.name, c.tail(30))
+		if !waitUntil(60*time.Second, 20*time.Millisecond, func() bool { return c.LogContains(0, "workers started") }) {
+			t.Fatalf("%s did not start:\n%s", c.Name, c.Tail(30))
 		}
 	}
 	return h
@@ -172,7 +172,7 @@ func (h *harness) all() []*child { return append(slices.Clone(h.serves), h.worke
 func (h *harness) urls() []string {
 	var out []string
 	for _, c := range h.serves {
-		out = append(out, c.url())
+		out = append(out, c.URL())
 	}
 	return out
 }
@@ -432,10 +432,7 @@ func runRound(t *testing.T, h *harness, seed uint64, round int) *figures {
 	r.checkSinks(ctx, f)
 	// The processes survived everything but the kills.
 	for _, c := range h.all() {
-		c.mu.Lock()
-		crashes := slices.Clone(c.crashes)
-		c.mu.Unlock()
-		for _, cr := range crashes {
+		for _, cr := range c.Crashes() {
 			t.Errorf("%s", cr)
 		}
 	}
@@ -514,7 +511,7 @@ func (r *run) conduct(ctx context.Context) error {
 	if !waitUntil(15*time.Second, 10*time.Millisecond, func() bool { return r.snd.s503.Load() > s503 }) {
 		// Where the web processes wait, while they still do.
 		for _, c := range r.h.serves {
-			c.signal(syscall.SIGQUIT)
+			c.Signal(syscall.SIGQUIT)
 		}
 		_ = r.h.pg.start(ctx)
 		return fmt.Errorf("no request was answered 503 while PostgreSQL was down for %s (%d requests meanwhile, %d connection errors, %d other answers)",
@@ -585,11 +582,11 @@ func (r *run) kill(ctx context.Context, between bool) error {
 			port, _ := strconv.Atoi(p)
 			var pids []int
 			for _, w := range h.workers {
-				pids = append(pids, w.pid())
+				pids = append(pids, w.Pid())
 			}
 			pid := pidOfClientPort(port, pids)
 			for _, w := range h.workers {
-				if pid != 0 && w.pid() == pid {
+				if pid != 0 && w.Pid() == pid {
 					victim, release = w, func() { close(hc.release) }
 					r.f.betweenHit++
 				}
@@ -603,8 +600,8 @@ func (r *run) kill(ctx context.Context, between bool) error {
 			r.t.Logf("kill: no %s upload within 5 s (%d requests so far; deliveries by status %s)", g.name, g.requests.Load(), r.deliveryStatuses(ctx))
 		}
 	}
-	victimPid := victim.pid()
-	victim.signal(syscall.SIGKILL)
+	victimPid := victim.Pid()
+	victim.Signal(syscall.SIGKILL)
 	at := time.Now()
 	r.f.kills++
 	if release != nil {
@@ -619,7 +616,7 @@ func (r *run) kill(ctx context.Context, between bool) error {
 		r.heldAt[id] = at
 	}
 	r.mu.Unlock()
-	if err := victim.start(); err != nil {
+	if err := victim.Start(); err != nil {
 		return err
 	}
 	h.restarts.Add(1)
