@@ -77,16 +77,16 @@ type statusCounter struct {
 }
 
 func (s *statusCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &procs.StatusWriter{ResponseWriter: w}
 	s.h.ServeHTTP(sw, r)
-	if sw.status == 0 {
-		sw.status = 200
+	if sw.Status == 0 {
+		sw.Status = 200
 	}
 	s.mu.Lock()
 	if s.n == nil {
 		s.n = map[int]int{}
 	}
-	s.n[sw.status]++
+	s.n[sw.Status]++
 	s.mu.Unlock()
 }
 
@@ -94,23 +94,4 @@ func (s *statusCounter) count(status int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.n[status]
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(s int) {
-	if w.status == 0 {
-		w.status = s
-	}
-	w.ResponseWriter.WriteHeader(s)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = 200
-	}
-	return w.ResponseWriter.Write(b)
 }

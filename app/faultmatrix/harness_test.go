@@ -239,25 +239,6 @@ func (g *sinkGate) disarm() {
 	g.mu.Unlock()
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(s int) {
-	if w.status == 0 {
-		w.status = s
-	}
-	w.ResponseWriter.WriteHeader(s)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = 200
-	}
-	return w.ResponseWriter.Write(b)
-}
-
 func (g *sinkGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.requests.Add(1)
 	body, _ := io.ReadAll(r.Body)
@@ -269,9 +250,9 @@ func (g *sinkGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.mu.Unlock()
 	}
 	if hold == nil {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &procs.StatusWriter{ResponseWriter: w}
 		g.h.ServeHTTP(sw, r)
-		g.count(sw.status)
+		g.count(sw.Status)
 		return
 	}
 	// The fake acts on the call (records the events) now; the answer waits.

@@ -1,6 +1,7 @@
-// Package procs runs perkbridge processes (serve, worker) as children
-// that a harness starts, kills and starts again: the fault matrix
-// (app/faultmatrix) and the load bench (app/bench) share it. A child's
+// Package procs is the harness the fault matrix (app/faultmatrix) and the
+// load bench (app/bench) share: perkbridge processes (serve, worker) run
+// as children that a harness starts, kills and starts again, and a
+// response writer that records a fake's answers. A child's
 // output goes to a log file; an exit the harness did not cause is
 // recorded as a crash.
 package procs
@@ -9,6 +10,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -206,4 +208,26 @@ func VmHWM(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// StatusWriter records the status a handler answered with (200 when it
+// wrote a body without one), so a harness can count a fake's answers: the
+// fakes record requests, not answers.
+type StatusWriter struct {
+	http.ResponseWriter
+	Status int
+}
+
+func (w *StatusWriter) WriteHeader(s int) {
+	if w.Status == 0 {
+		w.Status = s
+	}
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
 }
